@@ -1,0 +1,31 @@
+# Two commands do all the set-up: `make demo` and `make test` each create .venv when missing,
+# install gliograde with what it needs, then run.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_OUT ?= demo-out
+
+.PHONY: install test test-fast demo bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+demo: install
+	bash scripts/demo.sh $(DEMO_OUT)
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache build

@@ -1,0 +1,71 @@
+"""The ``gliograde`` command line: a thin layer over the library.
+
+Each subcommand lives in its own module ``gliograde.cli.<name>`` that defines
+``add_parser(subparsers) -> argparse.ArgumentParser`` and ``run(args) -> int``.
+Modules are found automatically, so a new stage adds a file and touches nothing else.
+Heavy imports (torch, ...) happen inside ``run`` so that ``gliograde --help`` stays fast.
+
+User errors (:class:`gliograde.errors.GliogradeError`) print one line per problem and exit 2;
+``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from gliograde import __version__
+from gliograde.errors import GliogradeError
+
+# Order shown in --help; modules not listed here come after, alphabetically.
+_ORDER = ("synth", "ingest", "augment", "train", "cv", "predict", "export", "report", "serve")
+
+
+def _subcommand_modules() -> list[str]:
+    found = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+    return [n for n in _ORDER if n in found] + sorted(found - set(_ORDER))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gliograde",
+        description="Grade diffuse gliomas (WHO 2, 3, 4) from brain MRI.",
+    )
+    parser.add_argument("--version", action="version", version=f"gliograde {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors (default: off)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="less logging, no progress bars (default: off)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _subcommand_modules():
+        module = importlib.import_module(f"{__name__}.{name}")
+        p = module.add_parser(sub)
+        p.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args) or 0)
+    except GliogradeError as err:
+        if args.debug:
+            raise
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(f"gliograde {args.command}: error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gliograde {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Load an ingested cohort (``manifest.csv`` + uint8 cache) into arrays, and serve it to torch.
+
+An ingested cohort folder holds ``manifest.csv`` and ``cache/``. Each manifest row is one
+preprocessed slice: ``cache_path`` is an (H, W) or (H, W, C) uint8 PNG, ``cache_mask_path`` the
+matching 0/255 mask PNG. Paths are relative to the cohort folder.
+
+>>> # cohort = load_cohort(Path("runs/ingested"))
+>>> # cohort.images.shape -> (N, C, H, W) uint8; cohort.labels -> (N,) int64 class indices
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import torch
+from PIL import Image
+
+from gliograde.errors import InputError
+
+MANIFEST = "manifest.csv"
+REQUIRED_COLUMNS = (
+    "patient_id", "grade", "source_image", "source_mask", "slice_index", "roi_area_px",
+    "cache_path", "cache_mask_path",
+)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """An ingested cohort in memory; row i of every array is manifest row i.
+
+    Attributes:
+        root: the cohort folder.
+        manifest: the manifest table (one row per slice).
+        images: (N, C, H, W) uint8 in [0, 255].
+        masks: (N, H, W) bool ROI masks, same H, W.
+        labels: (N,) int64 class indices into ``classes``.
+        classes: sorted WHO grades present, e.g. (2, 3) or (2, 3, 4).
+        patient_ids: (N,) str; several rows share a patient when ``--slices k`` > 1.
+        sites: (N,) str acquisition site / institution ("" when unknown).
+    """
+
+    root: Path
+    manifest: pd.DataFrame
+    images: npt.NDArray[np.uint8]
+    masks: npt.NDArray[np.bool_]
+    labels: npt.NDArray[np.int64]
+    classes: tuple[int, ...]
+    patient_ids: npt.NDArray[np.str_]
+    sites: npt.NDArray[np.str_]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def patients(self) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]:
+        """Unique patients (first-appearance order) and their class index."""
+        _, first = np.unique(self.patient_ids, return_index=True)
+        first = np.sort(first)
+        return self.patient_ids[first], self.labels[first]
+
+
+def read_manifest(root: Path) -> pd.DataFrame:
+    """Read and check ``root/manifest.csv``."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no manifest; run `gliograde ingest DATA --out {root}` first")
+    df = pd.read_csv(path, dtype={"patient_id": str, "site": str}, keep_default_na=False)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing}; re-run `gliograde ingest`")
+    return df
+
+
+def load_cohort(root: Path) -> Cohort:
+    """Load every cached slice of an ingested cohort into memory.
+
+    Args:
+        root: folder written by ``gliograde ingest``.
+
+    Returns:
+        A :class:`Cohort` whose images are (N, C, H, W) uint8.
+
+    Raises:
+        FileNotFoundError: the manifest or a cached file is missing (never skipped silently).
+    """
+    root = Path(root)
+    df = read_manifest(root)
+    if len(df) == 0:
+        raise InputError(f"{root / MANIFEST}: the manifest is empty; ingest a cohort with at least one patient")
+    images, masks = [], []
+    for rel, mrel in zip(df["cache_path"], df["cache_mask_path"]):
+        images.append(_read_png(root / rel))
+        masks.append(_read_png(root / mrel) > 0)
+    arr = np.stack([im if im.ndim == 3 else im[..., None] for im in images]).transpose(0, 3, 1, 2)
+    grades = df["grade"].astype(int).to_numpy()
+    classes = tuple(int(g) for g in sorted(set(grades.tolist())))
+    labels = np.searchsorted(np.array(classes), grades).astype(np.int64)
+    sites = df["site"].astype(str).to_numpy() if "site" in df.columns else np.full(len(df), "", dtype=str)
+    return Cohort(
+        root=root,
+        manifest=df,
+        images=np.ascontiguousarray(arr, dtype=np.uint8),
+        masks=np.stack(masks).astype(bool),
+        labels=labels,
+        classes=classes,
+        patient_ids=df["patient_id"].astype(str).to_numpy(),
+        sites=sites,
+    )
+
+
+def _read_png(path: Path) -> npt.NDArray[np.uint8]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: cached file missing; re-run `gliograde ingest` for this cohort")
+    with Image.open(path) as im:
+        return np.asarray(im, dtype=np.uint8)
+
+
+class SliceDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
+    """uint8 images (N, C, H, W) and labels as a torch Dataset; normalisation happens on the batch.
+
+    Never skips an item: a bad index raises, so a batch can never silently hold another patient.
+    """
+
+    def __init__(self, images: npt.NDArray[np.uint8] | torch.Tensor, labels: npt.NDArray[np.int64]) -> None:
+        self.images = torch.as_tensor(images)
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W) uint8, got {tuple(self.images.shape)} {self.images.dtype}")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], int(self.labels[i])

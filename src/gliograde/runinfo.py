@@ -1,0 +1,99 @@
+"""Provenance for every run: resolved config, seed, package versions, input fingerprint.
+
+>>> from gliograde.runinfo import package_versions
+>>> "numpy" in package_versions()
+True
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import sys
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_PACKAGES = (
+    "gliograde", "torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "scikit-image",
+    "nibabel", "pydicom", "pillow", "matplotlib", "grad-cam", "onnxruntime", "pyradiomics",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape results (missing ones are left out)."""
+    out: dict[str, str] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of one file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint_files(paths: Iterable[Path], root: Path | None = None) -> dict[str, Any]:
+    """Fingerprint a set of input files: one sha256 per file plus one over all of them.
+
+    The combined digest hashes the sorted (relative path, file digest) pairs, so it does not
+    depend on the order the files were found in, nor on where the cohort folder lives.
+
+    Returns:
+        {"sha256": combined hex digest, "n_files": int, "files": {relpath: sha256}}
+    """
+    files: dict[str, str] = {}
+    for p in paths:
+        p = Path(p)
+        key = str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else str(p)
+        files[key] = sha256_file(p)
+    h = hashlib.sha256()
+    for key in sorted(files):
+        h.update(f"{key}\0{files[key]}\n".encode())
+    return {"sha256": h.hexdigest(), "n_files": len(files), "files": dict(sorted(files.items()))}
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses, Paths and tuples to YAML/JSON-safe builtins."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_run_info(
+    out: Path,
+    *,
+    command: str,
+    config: Any,
+    seed: int | None,
+    fingerprint: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``config.yaml`` (resolved config) and ``run.json`` (seed, versions, fingerprint, argv) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(to_plain(config), sort_keys=False))
+    info = {
+        "command": command,
+        "argv": sys.argv,
+        "seed": seed,
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "input_fingerprint": to_plain(fingerprint) if fingerprint is not None else None,
+    }
+    (out / "run.json").write_text(json.dumps(info, indent=2))
