@@ -1,0 +1,273 @@
+"""Ingest a cohort: files on disk -> one preprocessed tumour image per patient (or k slices) + manifest.csv.
+
+Commands::
+
+    gliograde ingest ../shared/data/tcga-lgg --out runs/tcga          # 2D slices + masks
+    gliograde ingest ../shared/data/brats-volumes --out runs/brats    # NIfTI volumes + segmentations
+    gliograde ingest cohort.csv --out runs/mine --slices 3            # explicit manifest, 3 slices per patient
+
+The whole cohort is checked before anything is written: every problem is reported (one line each) and
+the output folder is left untouched unless ``skip_bad`` is set, in which case bad patients are left out
+and listed. The cache is built in a staging folder and moved into place only when complete.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from gliograde.config import SLICE_CHANNEL_ORDER, IngestCfg
+from gliograde.data.dataset import MANIFEST
+from gliograde.data.io import Volume, check_finite, read_dicom_series, read_image, read_volume
+from gliograde.data.layouts import CaseSource, find_cases
+from gliograde.data.roi import choose_slices, to_roi
+from gliograde.errors import CohortError, GliogradeError, InputError, MaskMismatchError
+from gliograde.preprocess import Preprocess
+from gliograde.runinfo import fingerprint_files
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RawSlice:
+    """One chosen slice before preprocessing: image (H, W) or (H, W, C) as read, mask (H, W) bool."""
+
+    index: int
+    image: npt.NDArray[np.generic]
+    mask: npt.NDArray[np.bool_]
+    source_image: Path
+    source_mask: Path
+
+
+@dataclass
+class IngestResult:
+    """What an ingest produced: the manifest, patients left out (with reasons) and the input fingerprint."""
+
+    manifest: pd.DataFrame
+    skipped: list[str] = field(default_factory=list)
+    fingerprint: dict[str, object] = field(default_factory=dict)
+    previews: list[tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]] = field(default_factory=list)
+
+
+def load_case(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
+    """Read one patient's chosen slice(s). Returns the slices and every file that was read."""
+    if case.kind == "slices":
+        return _load_slices(case, cfg)
+    if case.kind == "volume":
+        return _load_volume(case, cfg)
+    return _load_dicom(case, cfg)
+
+
+def _pick_channels(image: npt.NDArray[np.generic], path: Path, channels: tuple[str, ...]) -> npt.NDArray[np.generic]:
+    if image.ndim == 2:
+        if len(channels) != 1:
+            raise InputError(f"{path}: grey image has 1 channel but {len(channels)} were asked ({channels}); use --channels with one name")
+        return image
+    if image.shape[2] < len(SLICE_CHANNEL_ORDER):
+        raise InputError(f"{path}: {image.shape[2]} channels, expected {len(SLICE_CHANNEL_ORDER)} ({', '.join(SLICE_CHANNEL_ORDER)}); save grey or 3-channel slices")
+    unknown = [c for c in channels if c not in SLICE_CHANNEL_ORDER]
+    if unknown:
+        raise InputError(f"{path}: channel(s) {unknown} not in this layout; choose from {list(SLICE_CHANNEL_ORDER)}")
+    idx = [SLICE_CHANNEL_ORDER.index(c) for c in channels]
+    return image[..., idx[0]] if len(idx) == 1 else image[..., idx]
+
+
+def _load_slices(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
+    masks = {n: to_roi(read_image(m), m, cfg.roi_labels, case.is_segmentation) for n, (_, m) in case.slices.items()}
+    areas = {n: int(m.sum()) for n, m in masks.items()}
+    chosen = choose_slices(areas, cfg.slices, cfg.slice_index if case.slice_index is None else case.slice_index,
+                           where=_where(case))
+    out = []
+    for n in chosen:
+        img_path, mask_path = case.slices[n]
+        image = _pick_channels(read_image(img_path), img_path, cfg.channels)
+        check_finite(image, img_path)
+        if image.shape[:2] != masks[n].shape:
+            raise MaskMismatchError(f"{mask_path}: mask shape {masks[n].shape} != image shape {image.shape[:2]}; resample the mask or check pairing")
+        out.append(RawSlice(n, image, masks[n], img_path, mask_path))
+    return out, [p for pair in case.slices.values() for p in pair]
+
+
+def _where(case: CaseSource) -> Path:
+    pairs = list(case.slices.values())
+    return pairs[0][1] if len(pairs) == 1 else pairs[0][0].parent
+
+
+def _volume_channels(case: CaseSource, cfg: IngestCfg) -> list[Path]:
+    if set(case.images) == {"image"}:
+        if len(cfg.channels) != 1:
+            raise InputError(f"{case.images['image']}: one image given but {len(cfg.channels)} channels asked; use --channels with one name")
+        return [case.images["image"]]
+    missing = [c for c in cfg.channels if c not in case.images]
+    if missing:
+        folder = next(iter(case.images.values())).parent
+        raise InputError(f"{folder}: no <case>_{missing[0]}.nii.gz for channel {missing[0]!r}; add it or choose --channels from {sorted(case.images)}")
+    return [case.images[c] for c in cfg.channels]
+
+
+def _load_volume(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
+    assert case.mask is not None  # guaranteed by discovery
+    seg = read_volume(case.mask)
+    check_finite(seg.data, case.mask)
+    roi = to_roi(seg.data, case.mask, cfg.roi_labels, case.is_segmentation)
+    paths = _volume_channels(case, cfg)
+    vols = [read_volume(p) for p in paths]
+    for v in vols:
+        check_finite(v.data, v.path)
+        if v.data.shape != seg.data.shape:
+            raise MaskMismatchError(f"{case.mask}: segmentation shape {seg.data.shape} != image shape {v.data.shape} ({v.path.name}); resample the segmentation to the image grid")
+    axis = seg.axial_axis
+    areas = {k: int(a) for k, a in enumerate(roi.sum(axis=tuple(i for i in range(3) if i != axis)))}
+    fixed = cfg.slice_index if case.slice_index is None else case.slice_index
+    chosen = choose_slices(areas, cfg.slices, fixed, where=case.mask)
+    out = []
+    for k in chosen:
+        chans = [v.slice(k) for v in vols]
+        image = chans[0] if len(chans) == 1 else np.stack(chans, axis=-1)
+        roi_k = Volume(roi, axis, case.mask, seg.codes).slice(k).astype(bool)
+        out.append(RawSlice(k, image, roi_k, paths[0], case.mask))
+    return out, [*paths, case.mask]
+
+
+def _load_dicom(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
+    assert case.mask is not None
+    series = case.images["series"]
+    vol, files = read_dicom_series(series)
+    check_finite(vol, series)
+    mask_vol = _dicom_mask(case.mask, files, vol.shape)
+    roi = to_roi(mask_vol, case.mask, cfg.roi_labels, case.is_segmentation)
+    areas = {k: int(roi[..., k].sum()) for k in range(roi.shape[2])}
+    fixed = cfg.slice_index if case.slice_index is None else case.slice_index
+    chosen = choose_slices(areas, cfg.slices, fixed, where=case.mask)
+    out = [RawSlice(k, vol[..., k], roi[..., k], files[k], case.mask) for k in chosen]
+    return out, [*files, *([case.mask] if case.mask.is_file() else sorted(case.mask.iterdir()))]
+
+
+def _dicom_mask(mask: Path, files: list[Path], shape: tuple[int, ...]) -> npt.NDArray[np.generic]:
+    if mask.is_dir():
+        planes = []
+        for f in files:
+            png = next((mask / f"{f.stem}{s}" for s in ("_mask.png", ".png") if (mask / f"{f.stem}{s}").is_file()), None)
+            planes.append(read_image(png) if png is not None else np.zeros(shape[:2], np.uint8))
+        bad = [p.shape for p in planes if p.shape != shape[:2]]
+        if bad:
+            raise MaskMismatchError(f"{mask}: mask PNG shape {bad[0]} != DICOM image shape {shape[:2]}; export masks on the image grid")
+        return np.stack(planes, axis=-1)
+    data = np.asarray(read_volume(mask).data)
+    if data.shape == shape:
+        return data
+    if data.shape == (shape[1], shape[0], shape[2]):
+        return data.transpose(1, 0, 2)
+    raise MaskMismatchError(f"{mask}: mask shape {data.shape} != DICOM series shape {shape} (rows, cols, slices); resample the mask to the series")
+
+
+def ingest(root: Path, out: Path, cfg: IngestCfg = IngestCfg(), *, progress: bool = True) -> IngestResult:
+    """Check, read and preprocess a whole cohort; write ``out/manifest.csv`` and ``out/cache/``.
+
+    Args:
+        root: cohort folder (slices / nifti / dicom layout) or a manifest CSV.
+        out: output folder; replaced only if it is empty or a previous ingest output.
+        cfg: ingestion and preprocessing options.
+
+    Returns:
+        An :class:`IngestResult`.
+
+    Raises:
+        CohortError: one line per problem, when any patient is bad and ``cfg.skip_bad`` is False.
+    """
+    root, out = Path(root), Path(out)
+    _check_out(out)
+    cases, problems = find_cases(root, cfg.layout)
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "cache").mkdir(parents=True)
+    try:
+        rows, read_files, skipped, previews = _process(cases, staging, cfg, problems, progress)
+        if problems and not cfg.skip_bad:
+            raise CohortError(problems)
+        if not rows:
+            raise CohortError(problems or [f"{root}: no patient could be ingested"])
+        manifest = pd.DataFrame(rows)
+        manifest.to_csv(staging / MANIFEST, index=False)
+        labels = [root / "labels.csv"] if root.is_dir() else [root]
+        fingerprint = fingerprint_files(sorted(set(read_files) | set(labels)), root=root if root.is_dir() else root.parent)
+        _replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    skipped_all = sorted(set(skipped + [p for p in problems]))
+    return IngestResult(manifest=manifest, skipped=skipped_all, fingerprint=fingerprint, previews=previews)
+
+
+def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: list[str], progress: bool):  # type: ignore[no-untyped-def]
+    pre = Preprocess(cfg=cfg.preprocess)
+    rows: list[dict[str, object]] = []
+    read_files: list[Path] = []
+    skipped: list[str] = []
+    previews: list[tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]] = []
+    for case in tqdm(cases, desc="ingest", unit="patient", disable=not progress):
+        try:
+            slices, files = load_case(case, cfg)
+            processed = [(s, *pre(s.image, s.mask)) for s in slices]
+        except (GliogradeError, FileNotFoundError) as err:
+            problems.append(str(err))
+            skipped.append(case.patient_id)
+            continue
+        read_files += files
+        for rank, (s, img, mask) in enumerate(processed):
+            rows.append(_write_slice(staging, case, s, img, mask, cfg, rank == len(processed) // 2))
+        if sum(p[3] == str(case.grade) for p in previews) < 4:
+            s = slices[len(slices) // 2]
+            first = s.image if s.image.ndim == 2 else s.image[..., 0]
+            from gliograde.preprocess import to_uint8
+
+            previews.append((case.grade, to_uint8(first, region=first != 0), s.mask, str(case.grade)))
+    return rows, read_files, skipped, previews
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _write_slice(staging: Path, case: CaseSource, s: RawSlice, img: npt.NDArray[np.uint8],
+                 mask: npt.NDArray[np.bool_], cfg: IngestCfg, representative: bool) -> dict[str, object]:
+    rel = Path("cache") / _safe(case.patient_id)
+    (staging / rel).mkdir(parents=True, exist_ok=True)
+    img_rel, mask_rel = rel / f"{s.index}.png", rel / f"{s.index}_mask.png"
+    Image.fromarray(img).save(staging / img_rel)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(staging / mask_rel)
+    return {
+        "patient_id": case.patient_id, "grade": case.grade, "site": case.site,
+        "source_image": str(s.source_image), "source_mask": str(s.source_mask),
+        "slice_index": s.index, "roi_area_px": int(s.mask.sum()), "representative": representative,
+        "channels": "+".join(cfg.channels), "cache_path": str(img_rel), "cache_mask_path": str(mask_rel),
+    }
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is a file; choose another --out folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise InputError(f"{out}: folder exists, is not empty and holds no previous ingest; choose another --out folder")
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Swap the finished staging folder in; keep other files a user put in ``out`` (figures, notes)."""
+    if out.is_dir():
+        shutil.rmtree(out / "cache", ignore_errors=True)
+        for item in staging.iterdir():
+            target = out / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            item.replace(target)
+        staging.rmdir()
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.replace(out)

@@ -1,0 +1,211 @@
+"""Find the patients of a cohort on disk: four layouts, detected automatically.
+
+``slices``   (TCGA-LGG style) ``labels.csv`` + per patient folder ``<name>_<n>.png|tif`` and ``<name>_<n>_mask.png|tif``.
+``nifti``    (BraTS style)    ``labels.csv`` + per case folder ``<case>_<seq>.nii.gz`` and ``<case>_seg.nii.gz``.
+``dicom``    ``labels.csv`` + per patient folder with a DICOM series (directly or in ``dicom/``) and a mask:
+             ``mask.nii.gz`` / ``*_seg.nii.gz`` / ``*_mask.nii.gz`` in (rows, cols, slices) order, or ``mask/``
+             holding one PNG per DICOM file named after it (``<dicom stem>.png``; missing = empty).
+``manifest`` a CSV with columns patient_id, grade, image, mask[, slice][, site]; paths relative to the CSV.
+
+``labels.csv`` needs a patient column (``patient_id`` or ``case_id``) and a grade column (``who_grade`` or
+``grade``); ``folder`` defaults to the patient id, ``institution``/``site`` names the acquisition site.
+Discovery only looks at names; reading happens in :mod:`gliograde.data.ingest`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gliograde.data.io import IMAGE_SUFFIXES, NIFTI_SUFFIXES, is_nifti
+
+GRADES = {"2": 2, "3": 3, "4": 4, "ii": 2, "iii": 3, "iv": 4, "g2": 2, "g3": 3, "g4": 4, "2.0": 2, "3.0": 3, "4.0": 4}
+_SLICE_RE = re.compile(r"^(?P<stem>.+)_(?P<n>\d+)(?P<mask>_mask)?\.(?:png|tif|tiff)$", re.IGNORECASE)
+_PATIENT_COLS = ("patient_id", "case_id")
+_GRADE_COLS = ("who_grade", "grade")
+_SITE_COLS = ("institution", "site")
+
+
+@dataclass
+class CaseSource:
+    """Where one patient's data lives, before anything is read.
+
+    Attributes:
+        patient_id: the labels' patient_id (or case_id).
+        grade: WHO grade 2, 3 or 4.
+        site: acquisition site ("" when unknown).
+        kind: ``slices`` (2D files), ``volume`` (NIfTI) or ``dicom``.
+        slices: for ``slices``: {n: (image path, mask path)}.
+        images: for ``volume``: {sequence: path}; for ``dicom``: {"series": folder}.
+        mask: the segmentation/mask path (volume, dicom).
+        is_segmentation: True for multi-label segmentations (BraTS ``_seg``), where every non-zero label is ROI
+            by default; False for masks, which must be binary unless ROI labels are given.
+        slice_index: fixed slice from a manifest, or None.
+    """
+
+    patient_id: str
+    grade: int
+    site: str = ""
+    kind: str = "slices"
+    slices: dict[int, tuple[Path, Path]] = field(default_factory=dict)
+    images: dict[str, Path] = field(default_factory=dict)
+    mask: Path | None = None
+    is_segmentation: bool = False
+    slice_index: int | None = None
+
+
+def detect_layout(root: Path) -> str:
+    """Name the layout of ``root``: ``manifest``, ``slices``, ``nifti`` or ``dicom``."""
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return "manifest"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such cohort folder or manifest CSV; check the path")
+    if not (root / "labels.csv").is_file():
+        raise FileNotFoundError(
+            f"{root / 'labels.csv'}: missing; a cohort folder needs labels.csv (patient_id, who_grade[, folder]) "
+            "or give a manifest CSV (patient_id, grade, image, mask) instead of the folder"
+        )
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        names = [p.name.lower() for p in sub.rglob("*") if p.is_file()]
+        if any(n.endswith(NIFTI_SUFFIXES) and not n.startswith("mask") and "_seg" not in n for n in names) and not any(
+            n.endswith(".dcm") for n in names
+        ):
+            return "nifti"
+        if any(n.endswith(".dcm") for n in names):
+            return "dicom"
+        if any(n.endswith(IMAGE_SUFFIXES) for n in names):
+            return "slices"
+    raise FileNotFoundError(f"{root}: no patient folders with PNG/TIFF, NIfTI or DICOM files found; check the cohort path")
+
+
+def parse_grade(value: object) -> int | None:
+    """'2', 2, 'III', 'G4' -> 2, 3, 4; anything else -> None."""
+    return GRADES.get(str(value).strip().lower())
+
+
+def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read labels.csv into columns patient_id, grade (int), folder, site; plus one problem per bad row."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as err:
+        raise FileNotFoundError(f"{path}: cannot read labels CSV ({err}); check it is a comma-separated file") from err
+    pcol = next((c for c in _PATIENT_COLS if c in df.columns), None)
+    gcol = next((c for c in _GRADE_COLS if c in df.columns), None)
+    if pcol is None or gcol is None:
+        raise FileNotFoundError(
+            f"{path}: needs a patient column ({' or '.join(_PATIENT_COLS)}) and a grade column "
+            f"({' or '.join(_GRADE_COLS)}); found {list(df.columns)}"
+        )
+    problems: list[str] = []
+    out = pd.DataFrame({"patient_id": df[pcol].str.strip()})
+    out["grade_raw"] = df[gcol]
+    out["grade"] = [parse_grade(g) for g in df[gcol]]
+    out["folder"] = df["folder"].str.strip() if "folder" in df.columns else out["patient_id"]
+    scol = next((c for c in _SITE_COLS if c in df.columns), None)
+    out["site"] = df[scol].str.strip() if scol else [_site_from_id(p, df, i) for i, p in enumerate(out["patient_id"])]
+    out["largest_tumour_slice"] = df.get("largest_tumour_slice", pd.Series([""] * len(df)))
+    for pid, g, graw in zip(out["patient_id"], out["grade"], out["grade_raw"]):
+        if g is None:
+            problems.append(f"{path}: unknown grade {graw!r} for patient {pid}; grades must be 2, 3 or 4 (or II, III, IV)")
+    for pid in sorted(set(out["patient_id"][out["patient_id"].duplicated()])):
+        problems.append(f"{path}: duplicate patient id {pid}; keep one row per patient")
+    return out, problems
+
+
+def _site_from_id(pid: str, df: pd.DataFrame, i: int) -> str:
+    """TCGA ids carry the tissue source site: TCGA-CS-4941 -> CS."""
+    tid = df["tcga_id"].iloc[i] if "tcga_id" in df.columns else pid
+    m = re.match(r"TCGA[-_](\w\w)[-_]", str(tid))
+    return m.group(1) if m else ""
+
+
+def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list[str]]:
+    """Discover every patient of a cohort; returns (cases, problems), one message per problem."""
+    root = Path(root)
+    layout = detect_layout(root) if layout == "auto" else layout
+    if layout == "manifest":
+        from gliograde.data.manifest_layout import find_manifest_cases
+
+        return find_manifest_cases(root)
+    labels, problems = read_labels(root / "labels.csv")
+    cases: list[CaseSource] = []
+    labelled = set()
+    for row in labels.itertuples(index=False):
+        labelled.add(row.folder)
+        if row.grade is None:
+            continue
+        folder = root / row.folder
+        finder = {"slices": _slice_case, "nifti": _nifti_case, "dicom": _dicom_case}[layout]
+        case, errs = finder(folder, row)
+        problems += errs
+        if case is not None:
+            cases.append(case)
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if sub.name not in labelled:
+            problems.append(f"{sub}: images with no label; add patient {sub.name} to {root / 'labels.csv'} or move the folder out")
+    return cases, problems
+
+
+def _no_images(folder: Path, row: object, what: str) -> list[str]:
+    return [f"{folder}: patient {row.patient_id} is in labels.csv but has no {what}; add the files or remove the row"]  # type: ignore[attr-defined]
+
+
+def _slice_case(folder: Path, row: object) -> tuple[CaseSource | None, list[str]]:
+    if not folder.is_dir():
+        return None, _no_images(folder, row, "image folder")
+    images: dict[int, Path] = {}
+    masks: dict[int, Path] = {}
+    for p in sorted(folder.iterdir()):
+        m = _SLICE_RE.match(p.name)
+        if m:
+            (masks if m.group("mask") else images)[int(m.group("n"))] = p
+    if not images:
+        return None, _no_images(folder, row, "slice images (<name>_<n>.png|tif)")
+    problems = [f"{images[n]}: no mask file (expected {images[n].stem}_mask{images[n].suffix}); add the mask or remove the slice"
+                for n in sorted(set(images) - set(masks))]
+    pairs = {n: (images[n], masks[n]) for n in sorted(set(images) & set(masks))}
+    case = CaseSource(patient_id=row.patient_id, grade=row.grade, site=row.site, kind="slices", slices=pairs)  # type: ignore[attr-defined]
+    return (case if not problems else None), problems
+
+
+def _nifti_case(folder: Path, row: object) -> tuple[CaseSource | None, list[str]]:
+    if not folder.is_dir():
+        return None, _no_images(folder, row, "case folder")
+    files = [p for p in sorted(folder.iterdir()) if is_nifti(p)]
+    seqs: dict[str, Path] = {}
+    mask: Path | None = None
+    is_seg = False
+    for p in files:
+        stem = p.name[: -len(".nii.gz")] if p.name.lower().endswith(".gz") else p.stem
+        key = stem.rsplit("_", 1)[-1].lower() if "_" in stem else stem.lower()
+        if key in ("seg", "segmentation", "label", "labels"):
+            mask, is_seg = p, True
+        elif key in ("mask", "roi"):
+            mask = p
+        else:
+            seqs[key] = p
+    if not seqs:
+        return None, _no_images(folder, row, "NIfTI image (<case>_t1ce.nii.gz)")
+    if mask is None:
+        return None, [f"{folder}: no segmentation (expected <case>_seg.nii.gz or <case>_mask.nii.gz); add it"]
+    return CaseSource(patient_id=row.patient_id, grade=row.grade, site=row.site, kind="volume",  # type: ignore[attr-defined]
+                      images=seqs, mask=mask, is_segmentation=is_seg), []
+
+
+def _dicom_case(folder: Path, row: object) -> tuple[CaseSource | None, list[str]]:
+    if not folder.is_dir():
+        return None, _no_images(folder, row, "DICOM folder")
+    series = folder / "dicom" if (folder / "dicom").is_dir() else folder
+    if not any(p.suffix.lower() == ".dcm" for p in series.iterdir()):
+        return None, _no_images(folder, row, "DICOM series (*.dcm)")
+    mask = next((p for p in sorted(folder.iterdir()) if is_nifti(p)), None)
+    if mask is None and (folder / "mask").is_dir():
+        mask = folder / "mask"
+    if mask is None:
+        return None, [f"{folder}: no mask (expected mask.nii.gz or a mask/ folder of PNGs named after the DICOM files); add it"]
+    is_seg = "_seg" in mask.name.lower()
+    return CaseSource(patient_id=row.patient_id, grade=row.grade, site=row.site, kind="dicom",  # type: ignore[attr-defined]
+                      images={"series": series}, mask=mask, is_segmentation=is_seg), []
