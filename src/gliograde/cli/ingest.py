@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     counts = m.drop_duplicates("patient_id")["grade"].value_counts().sort_index()
     print(f"ingested {m['patient_id'].nunique()} patients, {len(m)} slices "
           f"({', '.join(f'grade {g}: {n}' for g, n in counts.items())}) -> {args.out / 'manifest.csv'}")
-    if result.skipped:
-        print(f"left out ({len(result.skipped)}):")
-        for line in result.skipped:
+    if result.problems:
+        print(f"left out ({len(result.skipped)}): {', '.join(result.skipped) or 'no labelled patient'}")
+        for line in result.problems:
             print(f"  {line}")
     return 0

@@ -48,10 +48,11 @@ class RawSlice:
 
 @dataclass
 class IngestResult:
-    """What an ingest produced: the manifest, patients left out (with reasons) and the input fingerprint."""
+    """What an ingest produced: the manifest, patients left out, every problem found and the input fingerprint."""
 
     manifest: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     fingerprint: dict[str, object] = field(default_factory=dict)
     previews: list[tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]] = field(default_factory=list)
 
@@ -80,18 +81,19 @@ def _pick_channels(image: npt.NDArray[np.generic], path: Path, channels: tuple[s
 
 
 def _load_slices(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
-    masks = {n: to_roi(read_image(m), m, cfg.roi_labels, case.is_segmentation) for n, (_, m) in case.slices.items()}
+    # Every slice is read and checked, not only the chosen one: a bad file in a patient's stack is reported.
+    masks, images = {}, {}
+    for n, (img_path, mask_path) in case.slices.items():
+        masks[n] = to_roi(read_image(mask_path), mask_path, cfg.roi_labels, case.is_segmentation)
+        images[n] = _pick_channels(read_image(img_path), img_path, cfg.channels)
+        check_finite(images[n], img_path)
+        if images[n].shape[:2] != masks[n].shape:
+            raise MaskMismatchError(f"{mask_path}: mask shape {masks[n].shape} != image shape {images[n].shape[:2]}; "
+                                    "resample the mask or check pairing")
     areas = {n: int(m.sum()) for n, m in masks.items()}
-    chosen = choose_slices(areas, cfg.slices, cfg.slice_index if case.slice_index is None else case.slice_index,
-                           where=_where(case))
-    out = []
-    for n in chosen:
-        img_path, mask_path = case.slices[n]
-        image = _pick_channels(read_image(img_path), img_path, cfg.channels)
-        check_finite(image, img_path)
-        if image.shape[:2] != masks[n].shape:
-            raise MaskMismatchError(f"{mask_path}: mask shape {masks[n].shape} != image shape {image.shape[:2]}; resample the mask or check pairing")
-        out.append(RawSlice(n, image, masks[n], img_path, mask_path))
+    fixed = cfg.slice_index if case.slice_index is None else case.slice_index
+    chosen = choose_slices(areas, cfg.slices, fixed, where=_where(case))
+    out = [RawSlice(n, images[n], masks[n], *case.slices[n]) for n in chosen]
     return out, [p for pair in case.slices.values() for p in pair]
 
 
@@ -202,8 +204,7 @@ def ingest(root: Path, out: Path, cfg: IngestCfg = IngestCfg(), *, progress: boo
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    skipped_all = sorted(set(skipped + [p for p in problems]))
-    return IngestResult(manifest=manifest, skipped=skipped_all, fingerprint=fingerprint, previews=previews)
+    return IngestResult(manifest=manifest, skipped=skipped, problems=problems, fingerprint=fingerprint, previews=previews)
 
 
 def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: list[str], progress: bool):  # type: ignore[no-untyped-def]
@@ -212,7 +213,7 @@ def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: l
     read_files: list[Path] = []
     skipped: list[str] = []
     previews: list[tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]] = []
-    for case in tqdm(cases, desc="ingest", unit="patient", disable=not progress):
+    for case in tqdm(cases, desc="ingest", unit="patient", disable=None if progress else True):
         try:
             slices, files = load_case(case, cfg)
             processed = [(s, *pre(s.image, s.mask)) for s in slices]

@@ -46,7 +46,7 @@ def run_ingest(data: Path, out: Path, cfg: IngestCfg, *, figures: bool = True, p
     result = ingest(data, out, cfg, progress=progress)
     write_run_info(out, command="ingest", config={"data": str(data), **_plain(cfg)}, seed=None,
                    fingerprint={k: v for k, v in result.fingerprint.items()})
-    (out / "skipped.json").write_text(json.dumps(result.skipped, indent=2))
+    (out / "skipped.json").write_text(json.dumps({"patients": result.skipped, "problems": result.problems}, indent=2))
     if figures:
         plot_examples(result.previews, out / "figures" / "examples_per_grade.png")
         plot_tumour_areas(result.manifest, out, out / "figures" / "tumour_areas.png")

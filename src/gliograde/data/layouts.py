@@ -102,7 +102,7 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
     problems: list[str] = []
     out = pd.DataFrame({"patient_id": df[pcol].str.strip()})
     out["grade_raw"] = df[gcol]
-    out["grade"] = [parse_grade(g) for g in df[gcol]]
+    out["grade"] = pd.Series([parse_grade(g) for g in df[gcol]], dtype=object)
     out["folder"] = df["folder"].str.strip() if "folder" in df.columns else out["patient_id"]
     scol = next((c for c in _SITE_COLS if c in df.columns), None)
     out["site"] = df[scol].str.strip() if scol else [_site_from_id(p, df, i) for i, p in enumerate(out["patient_id"])]
