@@ -1,0 +1,167 @@
+"""The cross-validated experiment: every configuration trained and tested on the same folds.
+
+Commands::
+
+    gliograde cv runs/tcga --out runs/cv-tcga --preset quick --folds 10          # honest (default)
+    gliograde cv runs/synth --out runs/cv-paper --protocol paper                 # the study's leaky protocol
+    gliograde cv runs/synth --out runs/cv --protocol both                        # honest + paper side by side
+
+Each (configuration, fold) is one unit whose patient-level predictions are written to
+``work/<config>/fold<k>/predictions.csv`` when it finishes; rerunning the same command skips the
+finished units (and a unit interrupted mid-training resumes from its checkpoint), so the final
+results equal an uninterrupted run's. Artefacts: ``folds.json``, ``predictions.csv``,
+``history/<config>/fold<k>.csv``, ``metrics.json``, ``figures/``, ``report.html``.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from gliograde.config import AugmentCfg, CVCfg, TrainCfg
+from gliograde.cv import Fold, make_folds, paper_folds, rows_of, save_folds
+from gliograde.data.dataset import MANIFEST, Cohort
+from gliograde.errors import InputError
+from gliograde.runinfo import fingerprint_files, write_run_info
+
+logger = logging.getLogger(__name__)
+CNN_CONFIGS = ("full", "no-pretrain", "no-aug")
+HANDCRAFTED = {"handcrafted": None, "handcrafted-mlp": "mlp"}
+KNOWN_CONFIGS = CNN_CONFIGS + tuple(HANDCRAFTED)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything a unit needs: the cohort, the folds and the resolved settings."""
+
+    cohort: Cohort
+    out: Path
+    cv: CVCfg
+    train: TrainCfg
+    augment: AugmentCfg
+    progress: bool = True
+
+
+def config_settings(name: str, train: TrainCfg, augment: AugmentCfg) -> tuple[TrainCfg, AugmentCfg]:
+    """The study's ablations as changes to the full configuration."""
+    if name == "no-pretrain":
+        return replace(train, weights="none"), augment
+    if name == "no-aug":
+        return train, replace(augment, mode="none")
+    return train, augment
+
+
+def run_cv(exp: Experiment) -> pd.DataFrame:
+    """Run (or resume) every unit of the experiment and write ``predictions.csv``; returns it."""
+    unknown = [c for c in exp.cv.configs if c not in KNOWN_CONFIGS]
+    if unknown:
+        raise InputError(f"--configs: unknown configuration(s) {unknown}; choose from {list(KNOWN_CONFIGS)}")
+    exp.out.mkdir(parents=True, exist_ok=True)
+    folds = _folds(exp)
+    save_folds(exp.out / "folds.json", folds, n_splits=len(folds), seed=exp.cv.seed, protocol=exp.cv.protocol)
+    _provenance(exp)
+    units = [(c, f) for c in exp.cv.configs for f in folds]
+    bar = tqdm(units, desc=f"cv {exp.cv.protocol}", unit="fold", disable=None if exp.progress else True)
+    for config, fold in bar:
+        bar.set_postfix_str(f"{config} fold {fold['fold'] + 1}/{len(folds)}")
+        _run_unit(exp, config, fold)
+    preds = pd.concat([pd.read_csv(_unit_dir(exp, c, f) / "predictions.csv", dtype={"patient_id": str})
+                       for c, f in units], ignore_index=True)
+    preds.to_csv(exp.out / "predictions.csv", index=False)
+    return preds
+
+
+def _folds(exp: Experiment) -> list[Fold]:
+    c = exp.cohort
+    if exp.cv.protocol == "paper":
+        t = n_transforms(exp.augment)
+        return paper_folds(len(c) * t, np.repeat(c.labels, t), exp.cv.folds, exp.cv.seed)
+    sites = c.sites if exp.cv.protocol == "site" else None
+    return make_folds(c.patient_ids, c.labels, exp.cv.folds, exp.cv.seed, sites=sites)
+
+
+def _provenance(exp: Experiment) -> None:
+    c = exp.cohort
+    files = [c.root / MANIFEST] + [c.root / p for p in (*c.manifest["cache_path"], *c.manifest["cache_mask_path"])]
+    config = {"cohort": str(c.root), "cv": exp.cv, "train": exp.train, "augment": exp.augment,
+              "classes": list(c.classes)}
+    write_run_info(exp.out, command="cv", config=config, seed=exp.cv.seed,
+                   fingerprint=fingerprint_files(files, root=c.root))
+
+
+def _unit_dir(exp: Experiment, config: str, fold: Fold) -> Path:
+    return exp.out / "work" / config / f"fold{fold['fold']}"
+
+
+def _run_unit(exp: Experiment, config: str, fold: Fold) -> None:
+    unit = _unit_dir(exp, config, fold)
+    if (unit / "predictions.csv").is_file():
+        logger.info("%s fold %d: done earlier, skipped", config, fold["fold"])
+        return
+    unit.mkdir(parents=True, exist_ok=True)
+    if config in HANDCRAFTED:
+        from gliograde.experiment_units import handcrafted_unit
+
+        table = handcrafted_unit(exp, config, fold)
+    elif exp.cv.protocol == "paper":
+        from gliograde.experiment_units import paper_cnn_unit
+
+        table = paper_cnn_unit(exp, config, fold, unit)
+    else:
+        from gliograde.experiment_units import honest_cnn_unit
+
+        table = honest_cnn_unit(exp, config, fold, unit)
+    for ckpt in unit.glob("*.safetensors"):  # fold models are not kept: the bundle retrains on all patients
+        ckpt.unlink()
+    tmp = unit / "predictions.csv.tmp"
+    table.to_csv(tmp, index=False)
+    tmp.replace(unit / "predictions.csv")  # atomic: a unit is either finished or not
+
+
+def prediction_table(exp: Experiment, config: str, fold: int, rows: npt.NDArray[np.int64],
+                     proba: npt.NDArray[np.float64], *, per_row: bool = False) -> pd.DataFrame:
+    """Patient-level predictions (mean probability over a patient's rows), or one row per sample."""
+    c = exp.cohort
+    df = pd.DataFrame(proba, columns=[f"p_{g}" for g in c.classes])
+    df.insert(0, "patient_id", c.patient_ids[rows])
+    df["label"] = np.asarray(c.classes)[c.labels[rows]]
+    if not per_row:
+        df = df.groupby("patient_id", sort=True).agg({**{f"p_{g}": "mean" for g in c.classes}, "label": "first"}).reset_index()
+    pcols = [f"p_{g}" for g in c.classes]
+    df["pred"] = np.asarray(c.classes)[df[pcols].to_numpy().argmax(axis=1)]
+    df.insert(1, "fold", fold)
+    df.insert(2, "config", config)
+    df.insert(3, "protocol", exp.cv.protocol)
+    return df
+
+
+def copy_history(exp: Experiment, config: str, fold: Fold, unit: Path) -> None:
+    """Keep the per-epoch history where the report looks for it."""
+    src = unit / "history.csv"
+    if src.is_file():
+        dst = exp.out / "history" / config / f"fold{fold['fold']}.csv"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+
+
+def fold_seed(exp: Experiment, fold: Fold) -> int:
+    """One seed per fold, shared by the configurations (so they differ only in what they ablate)."""
+    return int(exp.cv.seed) * 1000 + int(fold["fold"])
+
+
+def n_transforms(augment: AugmentCfg) -> int:
+    """Versions of each image in the paper protocol's augmented pool (57 for the study)."""
+    from gliograde.augment import build_transforms
+
+    return len(build_transforms(augment)) if augment.mode == "fixed" else 1
+
+
+def test_images(exp: Experiment, rows: npt.NDArray[np.int64]) -> torch.Tensor:
+    return torch.from_numpy(exp.cohort.images[rows])

@@ -1,0 +1,74 @@
+"""``gliograde cv`` as a library call: resolve settings, get the cohort, run the protocol(s), report."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gliograde.config import AugmentCfg, CVCfg, IngestCfg, TrainCfg, from_dict, load_yaml, merge
+from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
+from gliograde.experiment import Experiment, run_cv
+
+logger = logging.getLogger(__name__)
+QUICK_AUGMENT_SUBSET = 8  # the quick preset keeps 8 of the 56 fixed transforms (+ identity): 9 versions
+
+
+@dataclass(frozen=True)
+class CVResult:
+    metrics: dict[str, Any]
+    table: str
+    report: Path
+
+
+def resolve(args: argparse.Namespace) -> tuple[CVCfg, TrainCfg, AugmentCfg]:
+    """Preset < ``--config`` YAML (sections ``cv``, ``train``, ``augment``) < flags."""
+    from gliograde.cli._common import TRAIN_FLAGS
+    from gliograde.presets import get_preset
+
+    yaml_cfg = load_yaml(getattr(args, "config", None))
+    train_yaml = dict(yaml_cfg.get("train") or {})
+    preset = args.preset or train_yaml.get("preset") or "modern"
+    flags = {k: getattr(args, k, None) for k in TRAIN_FLAGS} | {"allow_download": args.allow_download, "preset": preset}
+    train = from_dict(TrainCfg, merge(merge(dataclasses.asdict(get_preset(preset)), train_yaml), flags))
+    aug_yaml = dict(yaml_cfg.get("augment") or {})
+    if preset == "quick" and "subset" not in aug_yaml:
+        aug_yaml["subset"] = QUICK_AUGMENT_SUBSET
+    augment = from_dict(AugmentCfg, merge(aug_yaml, {"mode": args.augment, "subset": args.augment_subset}))
+    configs = tuple(c.strip() for c in args.configs.split(",")) if args.configs else None
+    cv = from_dict(CVCfg, merge(dict(yaml_cfg.get("cv") or {}), {
+        "folds": args.folds, "protocol": args.protocol, "configs": configs, "seed": args.seed,
+        "handcrafted_classifier": args.handcrafted_classifier, "n_boot": args.n_boot}))
+    return cv, train, augment
+
+
+def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress: bool = True) -> Cohort:
+    """An ingested cohort as is; a raw cohort is ingested into ``out/cohort`` first (once)."""
+    if (path / MANIFEST).is_file():
+        return load_cohort(path)
+    target = out / "cohort"
+    if not (target / MANIFEST).is_file():
+        from gliograde.data.ingest_run import run_ingest
+
+        logger.info("%s is not an ingested cohort: ingesting it into %s", path, target)
+        run_ingest(path, target, ingest or IngestCfg(), progress=progress)
+    return load_cohort(target)
+
+
+def run_cv_command(args: argparse.Namespace) -> CVResult:
+    from gliograde.report import results_table, write_report
+
+    cv, train, augment = resolve(args)
+    progress = not getattr(args, "quiet", False)
+    cohort = cohort_for(args.cohort, args.out, progress=progress)
+    protocols = ("honest", "paper") if cv.protocol == "both" else (cv.protocol,)
+    for proto in protocols:
+        out = args.out if proto == protocols[0] else args.out / "compare" / proto
+        run_cv(Experiment(cohort, out, replace(cv, protocol=proto), train, augment, progress))
+    report = write_report(args.out, n_boot=cv.n_boot, seed=cv.seed)
+    import json
+
+    metrics = json.loads((args.out / "metrics.json").read_text())
+    return CVResult(metrics=metrics, table=results_table(metrics), report=report)
