@@ -8,9 +8,10 @@ DEMO_OUT ?= demo-out
 
 .PHONY: install test test-fast demo bench clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile requirements-radiomics.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	bash requirements-radiomics.sh $(PY)
 	touch $(STAMP)
 
 install: $(STAMP)

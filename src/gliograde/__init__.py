@@ -1,8 +1,12 @@
 """gliograde: grade diffuse gliomas (WHO grade 2, 3, 4) from brain MRI.
 
-The public API grows one pipeline stage at a time; see README.md for the commands.
+>>> import gliograde
+>>> # results = gliograde.predict("runs/bundle", ["case_dir"], out="runs/pred")
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+from gliograde.predict import predict  # noqa: E402  (the stable API: gliograde.predict(...))
+
+__all__ = ["__version__", "predict"]

@@ -127,3 +127,103 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     out.update({k: v for k, v in overrides.items() if v is not None})
     return out
+
+
+@dataclass(frozen=True)
+class AugmentCfg:
+    """The study's AutoAugment-SVHN augmentation (see :mod:`gliograde.augment` and ``docs/augment.md``).
+
+    Attributes:
+        mode: ``fixed`` = the study's deterministic expansion (every training image in all 57
+            versions, computed once per fold); ``stochastic`` = torchvision's ``AutoAugment(SVHN)``
+            drawn on the fly per batch; ``none`` = no augmentation.
+        dedupe: ``identity`` removes duplicates by (op, magnitude bin) as the study did -> 56
+            transforms (+identity = 57); ``effect`` also ignores the bin of Invert, Equalize and
+            AutoContrast, which has no effect on the pixels -> 45 (+identity = 46).
+        sign: sign given to the signed ops (ShearX/Y, TranslateX/Y, Rotate); ``positive`` is the
+            study's "fixed image production".
+        roi_only: warp the ROI mask with every geometric op (nearest) and zero the background after
+            every op, so Invert/Solarize never light up the background (safe for MRI).
+        subset: keep only this many transforms (+identity, evenly spaced) for quick CPU runs;
+            None = all of them.
+    """
+
+    mode: Literal["fixed", "stochastic", "none"] = "fixed"
+    dedupe: Literal["identity", "effect"] = "identity"
+    sign: Literal["positive", "negative"] = "positive"
+    roi_only: bool = False
+    subset: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    """How to train one model (see :mod:`gliograde.engine` and :mod:`gliograde.presets`).
+
+    Attributes:
+        preset: name of the preset these values started from (``paper``, ``modern``, ``quick``).
+        model: registry name (:func:`gliograde.models.list_models`).
+        weights: ``imagenet``, ``none`` (random start) or a path to a state dict.
+        allow_download: fetch missing ImageNet weights (off: nothing downloads).
+        epochs: maximum number of epochs.
+        lr: peak learning rate.
+        batch_size: images per optimisation step.
+        image_size: square input side; None = the model's default (227 AlexNet, 224 others).
+        optimizer: ``sgd`` (with ``momentum``) or ``adamw``.
+        momentum: SGD momentum.
+        weight_decay: L2 (SGD) or decoupled (AdamW) weight decay.
+        scheduler: ``none`` (constant) or ``cosine`` (per epoch, to 0 at ``epochs``).
+        label_smoothing: cross-entropy label smoothing in [0, 1).
+        patience: epochs without a lower validation loss before stopping (0 = never stop early).
+        freeze_backbone: train only the head on backbone features computed once per run.
+        val_fraction: share of the training patients held out for early stopping.
+        seed: seeds initialisation, shuffling and dropout.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``.
+        amp: mixed precision on CUDA (ignored on CPU).
+        num_threads: CPU threads for torch (0 = torch's default).
+    """
+
+    preset: str = "paper"
+    model: str = "alexnet"
+    weights: str = "imagenet"
+    allow_download: bool = False
+    epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 128
+    image_size: int | None = None
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    scheduler: Literal["none", "cosine"] = "none"
+    label_smoothing: float = 0.0
+    patience: int = 3
+    freeze_backbone: bool = False
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    num_threads: int = 0
+
+
+@dataclass(frozen=True)
+class CVCfg:
+    """The cross-validated experiment (see :mod:`gliograde.cv`).
+
+    Attributes:
+        folds: number of folds (``site`` protocol: one fold per site, this is ignored).
+        protocol: ``honest`` (patient-level folds, augmentation inside training folds, early stopping
+            on an inner split of training patients), ``paper`` (the study's: augment everything first,
+            split augmented images at random, early-stop on the test fold: leaks on purpose) or
+            ``site`` (leave one acquisition site out, honest otherwise).
+        configs: which configurations to run on the same folds: ``full``, ``no-pretrain``, ``no-aug``,
+            ``handcrafted`` (radiomics + SVM/logistic regression) and ``handcrafted-mlp`` (the study's ANN).
+        handcrafted_classifier: classifier of the ``handcrafted`` configuration.
+        seed: fold assignment and every model's seed derive from it.
+        n_boot: bootstrap resamples for confidence intervals in the report.
+    """
+
+    folds: int = 10
+    protocol: Literal["honest", "paper", "site"] = "honest"
+    configs: tuple[str, ...] = ("full", "no-pretrain", "no-aug", "handcrafted")
+    handcrafted_classifier: str = "logreg"
+    seed: int = 0
+    n_boot: int = 2000

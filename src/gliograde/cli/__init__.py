@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
+    # PyRadiomics logs every feature class at INFO; keep its warnings only.
+    logging.getLogger("radiomics").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except GliogradeError as err:

@@ -1,0 +1,124 @@
+"""``gliograde augment``: show the study's 57 fixed AutoAugment-SVHN versions of one case.
+
+    gliograde augment runs/ingested --out runs/augment            # first patient of a cohort
+    gliograde augment runs/ingested --patient P007 --out d --roi-only
+    gliograde augment slice.png --mask roi.png --out d --dedupe effect
+
+Writes ``montage.png`` (Figure 4 of the study), ``transforms.csv`` / ``transforms.json`` (index,
+name, ops, magnitude bins, torchvision magnitudes at the image size, sign), ``config.yaml`` and
+``run.json``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from gliograde.cli._common import add_config, add_out
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "augment", help="montage + list of the fixed AutoAugment-SVHN transforms for one case",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", type=Path, metavar="COHORT_OR_CASE",
+                   help="ingested cohort folder (with manifest.csv) or one image file (PNG)")
+    add_out(p)
+    p.add_argument("--patient", default=None, help="patient_id to show from a cohort (default: first row)")
+    p.add_argument("--mask", type=Path, default=None, help="ROI mask image for a single file (default: none)")
+    p.add_argument("--dedupe", choices=("identity", "effect"), default=None,
+                   help="identity: 56+1 transforms as in the study; effect: 45+1 (default: identity)")
+    p.add_argument("--sign", choices=("positive", "negative"), default=None,
+                   help="sign of ShearX/Y, TranslateX/Y, Rotate, Contrast (default: positive)")
+    p.add_argument("--roi-only", action="store_true", default=None,
+                   help="keep the background 0 after every op (default: off, the study's behaviour)")
+    p.add_argument("--subset", type=int, default=None, help="keep only k transforms + identity (default: all)")
+    add_config(p)
+    return p
+
+
+def _read(path: Path, what: str) -> Any:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from gliograde.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found; check the path")
+    try:
+        with Image.open(path) as im:
+            return np.array(im)
+    except UnidentifiedImageError as err:
+        raise InputError(f"{path}: not an image file ({err}); give a PNG or an ingested cohort folder") from err
+
+
+def _load_case(args: argparse.Namespace) -> tuple[Any, Any, list[Path], str]:
+    """One case as ((C, H, W) uint8, (H, W) bool or None, input files, case label)."""
+    import numpy as np
+
+    from gliograde.data.dataset import read_manifest
+    from gliograde.errors import InputError, MaskMismatchError
+
+    src: Path = args.source
+    if src.is_dir():
+        df = read_manifest(src)
+        rows = df if args.patient is None else df[df["patient_id"] == str(args.patient)]
+        if len(rows) == 0:
+            raise InputError(f"{src / 'manifest.csv'}: no patient {args.patient!r}; "
+                             f"choose one of {df['patient_id'].head(5).tolist()}...")
+        row = rows.iloc[0]
+        files = [src / row["cache_path"], src / row["cache_mask_path"]]
+        label = str(row["patient_id"])
+    else:
+        files = [src] + ([args.mask] if args.mask is not None else [])
+        label = src.stem
+    img = _read(files[0], "image")
+    mask = _read(files[1], "mask") > 0 if len(files) > 1 else None
+    if img.dtype != np.uint8 or img.ndim not in (2, 3):
+        raise InputError(f"{files[0]}: expected an 8-bit grey or multi-channel image, got {img.dtype} {img.shape}; "
+                         "run `gliograde ingest` first")
+    img = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
+    if mask is not None:
+        mask = mask.any(axis=-1) if mask.ndim == 3 else mask
+        if mask.shape != img.shape[1:]:
+            raise MaskMismatchError(f"{files[1]}: mask shape {mask.shape} != image shape {img.shape[1:]}; "
+                                    "give the mask of this image")
+    return np.ascontiguousarray(img), mask, files, label
+
+
+def run(args: argparse.Namespace) -> int:
+    import csv
+    import json
+
+    import torch
+
+    from gliograde.augment import build_transforms, montage
+    from gliograde.config import AugmentCfg, from_dict, load_yaml, merge
+    from gliograde.errors import InputError
+    from gliograde.runinfo import fingerprint_files, write_run_info
+
+    overrides = {"dedupe": args.dedupe, "sign": args.sign, "roi_only": args.roi_only, "subset": args.subset}
+    cfg = from_dict(AugmentCfg, merge(load_yaml(args.config).get("augment", {}), overrides))
+    img, mask, files, label = _load_case(args)
+    if cfg.roi_only and mask is None:
+        raise InputError(f"{args.source}: --roi-only needs a mask; give --mask ROI.png or an ingested cohort")
+    transforms = build_transforms(cfg)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    size = (img.shape[1], img.shape[2])
+    rows = [{"index": k, **t.describe(size)} for k, t in enumerate(transforms)]
+    (out / "transforms.json").write_text(json.dumps({"case": label, "size": size, "transforms": rows}, indent=2))
+    with open(out / "transforms.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["index", "name", "ops", "magnitudes", "bins", "sign"])
+        for r in rows:
+            mags = ["" if v is None else f"{v:.4g}" for v in r["magnitudes"]]
+            bins = ["" if b is None else str(b) for b in r["bins"]]
+            w.writerow([r["index"], r["name"], "+".join(r["ops"]), ";".join(mags), ";".join(bins), r["sign"]])
+    montage(torch.from_numpy(img), transforms, out / "montage.png",
+            masks=None if mask is None else torch.from_numpy(mask), roi_only=cfg.roi_only)
+    write_run_info(out, command="augment", config={"augment": cfg, "case": label}, seed=None,
+                   fingerprint=fingerprint_files(files))
+    print(f"{len(transforms)} versions of {label} ({cfg.dedupe}, {cfg.sign}"
+          f"{', roi-only' if cfg.roi_only else ''}) -> {out / 'montage.png'}, {out / 'transforms.csv'}")
+    return 0

@@ -1,0 +1,59 @@
+"""``gliograde predict BUNDLE CASE... --out DIR``: grade new cases, with Grad-CAM evidence.
+
+    gliograde predict runs/m new/Brats18_X --out preds                  # BraTS case folder (t1ce + seg)
+    gliograde predict runs/m scan.png --out preds                       # scan_mask.png beside it
+    gliograde predict runs/m t1ce.nii.gz --mask seg.nii.gz --out preds
+    gliograde predict runs/m dicom_case/ --out preds                    # *.dcm + mask.nii.gz or mask/
+    gliograde predict runs/m cohort/ --out preds                        # batch: every case -> preds/summary.csv
+
+Each case gives DIR/<case>/prediction.json and overlay.png; DIR/summary.csv lists every case (status ok/error).
+Cases are named case-<hash> unless --keep-ids. Research use only: not a medical device.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gliograde.cli._common import add_out
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    p = subparsers.add_parser("predict", help="grade new cases with a trained bundle (+ Grad-CAM)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("bundle", type=Path, help="bundle folder written by `gliograde train`")
+    p.add_argument("cases", type=Path, nargs="+", metavar="CASE",
+                   help="slice image, NIfTI file, case folder (BraTS / DICOM / slices) or a folder of cases")
+    add_out(p, help_="folder for prediction.json, overlay.png per case and summary.csv")
+    p.add_argument("--mask", type=Path, default=None, help="mask of a single image/volume CASE (default: found beside it)")
+    p.add_argument("--keep-ids", action="store_true",
+                   help="name cases by folder/file name (default: off, case-<sha256> so no identity leaks)")
+    p.add_argument("--no-cam", action="store_true", help="skip Grad-CAM (default: compute it and write overlay.png)")
+    p.add_argument("--slice-index", type=int, default=None,
+                   help="use this slice instead of the largest tumour cross-section (default: largest)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from gliograde.bundle import load_bundle
+    from gliograde.errors import InputError
+    from gliograde.predict import find_cases, predict
+
+    bundle = load_bundle(args.bundle)
+    if args.mask is not None and len(args.cases) != 1:
+        raise InputError(f"--mask {args.mask} given with {len(args.cases)} cases; --mask pairs with one CASE only")
+    cases, batch = find_cases(args.cases, args.mask)
+    if not cases:
+        raise InputError(f"{args.cases[0]}: no case found; give image/mask files, case folders or a folder of them")
+    results = predict(bundle, cases, out=args.out, cam=not args.no_cam, keep_ids=args.keep_ids,
+                      slice_index=args.slice_index)
+    for r in results:
+        if r.status == "ok":
+            probs = ", ".join(f"G{g} {p:.2f}" for g, p in r.probabilities.items())
+            print(f"{r.case}: grade {r.grade} ({probs}), slice {r.slice_index}")
+        else:
+            print(f"{r.case}: error: {r.message}")
+    n_bad = sum(r.status != "ok" for r in results)
+    print(f"wrote {args.out / 'summary.csv'} ({len(results) - n_bad} ok, {n_bad} error)")
+    if n_bad and not batch and len(results) == 1:
+        raise InputError(results[0].message)
+    return 0

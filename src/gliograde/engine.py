@@ -1,0 +1,420 @@
+"""The training engine: one readable loop, early stopping, checkpoints, resume.
+
+Batches are read from uint8 tensors and normalised on the fly (:func:`normalise_batch`), in
+channels_last; evaluation runs under ``torch.inference_mode``; CUDA adds AMP and cudnn.benchmark.
+Randomness is reseeded at every epoch from ``(seed, epoch)``, so a run resumed from its last
+checkpoint ends with the same weights as an uninterrupted one (bit-exact on CPU).
+
+>>> # import torch; from gliograde.models import create_model; from gliograde.presets import get_preset
+>>> # torch.manual_seed(0); model = create_model("efficientnet_lite0", num_classes=3)
+>>> # res = fit(model, x_train, y_train, x_val, y_val, get_preset("quick"), out_dir=Path("run"))
+>>> # plot_history(res.history, Path("run/history.png"))
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gliograde import weights as ckpt
+from gliograde.config import TrainCfg
+from gliograde.errors import InputError
+from gliograde.models import ModelSpec, get_submodule
+
+logger = logging.getLogger(__name__)
+
+StochasticAug = Callable[[torch.Tensor], torch.Tensor]
+Prepare = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        history: one dict per epoch: epoch (1-based), train_loss, train_acc, val_loss, val_acc, lr, seconds.
+        best_epoch: epoch whose weights the model holds (lowest validation loss; the last one without validation).
+        stopped_epoch: last epoch trained (< cfg.epochs when early stopping fired).
+        model: the trained model, best-epoch weights restored, in eval mode.
+    """
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_epoch: int
+    model: nn.Module
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_at(epoch: int, cfg: TrainCfg) -> float:
+    """Learning rate of 0-based ``epoch``: constant, or cosine from ``cfg.lr`` towards 0 at ``cfg.epochs``."""
+    if cfg.scheduler == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(cfg.epochs, 1)))
+    return cfg.lr
+
+
+def normalise_batch(x_uint8: torch.Tensor, spec: ModelSpec, size: int) -> torch.Tensor:
+    """uint8 images to the model's float input.
+
+    Args:
+        x_uint8: (B, C, H, W) uint8 in [0, 255]. C == 1 (grey) is repeated to 3 channels; C == 3
+            passes through; any other C is kept (the model must be built with ``in_chans=C``) and
+            normalised with the channel-averaged mean/std.
+        spec: gives mean/std.
+        size: output side; resized (bilinear, antialiased) when H or W differs.
+
+    Returns:
+        (B, C', size, size) float32, channels_last, ``(x / 255 - mean) / std``.
+
+    >>> normalise_batch(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), ModelSpec("m", 4, (0.5,) * 3, (0.5,) * 3, "fc", "l"), 4).shape
+    torch.Size([2, 3, 4, 4])
+    """
+    if x_uint8.ndim != 4 or x_uint8.dtype != torch.uint8:
+        raise ValueError(f"expected (B, C, H, W) uint8, got {tuple(x_uint8.shape)} {x_uint8.dtype}")
+    x = x_uint8.float().div_(255.0)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    c = x.shape[1]
+    mean, std = torch.tensor(spec.mean), torch.tensor(spec.std)
+    if c == 1:
+        x = x.expand(-1, 3, -1, -1)
+    elif c != 3:
+        mean, std = mean.mean().expand(c), std.mean().expand(c)
+    mean, std = mean.to(x.device).view(1, -1, 1, 1), std.to(x.device).view(1, -1, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def _autocast(device: torch.device, cfg: TrainCfg) -> torch.autocast:
+    dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device.type, dtype=dtype, enabled=cfg.amp and device.type == "cuda")
+
+
+def train_one_epoch(
+    net: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainCfg,
+    *,
+    prepare: Prepare,
+    generator: torch.Generator,
+    scaler: torch.amp.GradScaler,
+) -> tuple[float, float]:
+    """One pass over ``inputs`` in a shuffled order drawn from ``generator``.
+
+    Args:
+        net: the module trained (whole model, or the head on cached features).
+        inputs: (N, ...) uint8 images or float features, on any device.
+        labels: (N,) int64 class indices.
+        prepare: turns one batch of ``inputs`` into ``net``'s float input on its device.
+
+    Returns:
+        (mean training loss, training accuracy) over the epoch.
+    """
+    device = labels.device
+    total_loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+    order = torch.randperm(len(labels), generator=generator).to(inputs.device)
+    for idx in order.split(cfg.batch_size):
+        x, y = prepare(inputs[idx]), labels[idx.to(device)]
+        with _autocast(device, cfg):
+            logits = net(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        total_loss += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+    return float(total_loss) / len(labels), float(correct) / len(labels)
+
+
+@torch.inference_mode()
+def _evaluate(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | None, cfg: TrainCfg,
+              prepare: Prepare) -> tuple[float, float, npt.NDArray[np.float64]]:
+    net.eval()
+    device = next(net.parameters()).device
+    chunks = []
+    for batch in inputs.split(cfg.batch_size):
+        with _autocast(device, cfg):
+            chunks.append(net(prepare(batch)).float())
+    logits = torch.cat(chunks)
+    probs = logits.softmax(1).double().cpu().numpy()
+    if labels is None or len(labels) == 0:
+        return float("nan"), float("nan"), probs
+    y = labels.to(logits.device)
+    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    return float(loss), float((logits.argmax(1) == y).float().mean()), probs
+
+
+def _image_prepare(spec: ModelSpec, size: int, device: torch.device, aug: StochasticAug | None = None) -> Prepare:
+    def prepare(batch: torch.Tensor) -> torch.Tensor:
+        if aug is not None:
+            batch = aug(batch.cpu())
+        return normalise_batch(batch.to(device, non_blocking=True), spec, size)
+
+    return prepare
+
+
+def evaluate(model: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor | npt.ArrayLike,
+             spec: ModelSpec, cfg: TrainCfg) -> tuple[float, float, npt.NDArray[np.float64]]:
+    """Loss, accuracy and class probabilities of ``model`` on uint8 images (inference mode).
+
+    Args:
+        images_uint8: (N, C, H, W) uint8.
+        labels: (N,) int class indices.
+
+    Returns:
+        (mean cross-entropy with ``cfg.label_smoothing``, accuracy, probabilities (N, K) float64).
+    """
+    device = next(model.parameters()).device
+    size = cfg.image_size or spec.input_size
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return _evaluate(model, images_uint8, y, cfg, _image_prepare(spec, size, device))
+
+
+def predict_proba(model: nn.Module, images_uint8: torch.Tensor, spec: ModelSpec, size: int,
+                  batch_size: int = 64, device: str | torch.device | None = None) -> npt.NDArray[np.float64]:
+    """Class probabilities (N, K) float64 (rows sum to 1) for (N, C, H, W) uint8 images."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    cfg = TrainCfg(batch_size=batch_size, amp=False)
+    return _evaluate(model, torch.as_tensor(images_uint8), None, cfg, _image_prepare(spec, size, device))[2]
+
+
+@torch.inference_mode()
+def backbone_features(model: nn.Module, images_uint8: torch.Tensor, spec: ModelSpec, size: int,
+                      batch_size: int, device: torch.device) -> torch.Tensor:
+    """The head's input for every image: (N, D) float32, computed once in eval mode."""
+    captured: list[torch.Tensor] = []
+    head = get_submodule(model, spec.classifier)
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].float()))
+    try:
+        model.eval()
+        prepare = _image_prepare(spec, size, device)
+        for batch in images_uint8.split(batch_size):
+            model(prepare(batch))
+    finally:
+        hook.remove()
+    return torch.cat(captured) if captured else torch.zeros(0, head.in_features, device=device)
+
+
+def make_optimizer(net: nn.Module, cfg: TrainCfg) -> torch.optim.Optimizer:
+    """SGD with momentum (the study) or AdamW, over the parameters that require gradients."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise InputError(f"unknown optimizer {cfg.optimizer!r}; choose sgd or adamw")
+
+
+def _setup(model: nn.Module, train_x: torch.Tensor, val_x: torch.Tensor | None, cfg: TrainCfg,
+           stochastic_aug: StochasticAug | None, device: torch.device
+           ) -> tuple[nn.Module, torch.Tensor, torch.Tensor | None, Prepare, Prepare, torch.Generator]:
+    """Choose what is trained and on what: the whole model on images, or the head on cached features."""
+    spec: ModelSpec = model.spec  # type: ignore[assignment]
+    size = cfg.image_size or spec.input_size
+    model.to(device, memory_format=torch.channels_last)
+    gen = torch.Generator()
+    head = get_submodule(model, spec.classifier)
+    if cfg.freeze_backbone:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in head.parameters():
+            p.requires_grad_(True)
+    if cfg.freeze_backbone and stochastic_aug is None:
+        # Features never change, so compute them once: every epoch then costs a linear layer.
+        bs = max(cfg.batch_size, 64)
+        feats = backbone_features(model, train_x, spec, size, bs, device)
+        val_feats = backbone_features(model, val_x, spec, size, bs, device) if val_x is not None else None
+        to_dev: Prepare = lambda f: f.to(device)  # noqa: E731
+        return head, feats, val_feats, to_dev, to_dev, gen
+    if device.type == "cuda":  # the uint8 cohort is small; keep it on the GPU
+        train_x = train_x.to(device)
+        val_x = val_x.to(device) if val_x is not None else None
+    return (model, train_x, val_x, _image_prepare(spec, size, device, stochastic_aug),
+            _image_prepare(spec, size, device), gen)
+
+
+def _set_train_mode(model: nn.Module, net: nn.Module, cfg: TrainCfg) -> None:
+    # A frozen backbone keeps its BatchNorm statistics: only the head is in training mode.
+    model.eval() if cfg.freeze_backbone else model.train()
+    net.train()
+
+
+def fit(
+    model: nn.Module,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor | npt.ArrayLike,
+    val_images: torch.Tensor | None,
+    val_labels: torch.Tensor | npt.ArrayLike | None,
+    cfg: TrainCfg,
+    *,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    stochastic_aug: StochasticAug | None = None,
+) -> FitResult:
+    """Train ``model`` (built by :func:`gliograde.models.create_model`) with early stopping on validation loss.
+
+    Args:
+        train_images: (N, C, H, W) uint8, already augmented by the caller.
+        train_labels: (N,) int class indices.
+        val_images, val_labels: the inner validation split of the *training* patients (None: no
+            early stopping, the last epoch is kept).
+        cfg: optimiser, schedule, epochs, patience, seed, device.
+        out_dir: checkpoint folder; a checkpoint already there is resumed.
+        stochastic_aug: optional ``uint8 batch -> uint8 batch`` applied to each training batch; if it
+            has ``reset(seed)`` (like :class:`gliograde.augment.StochasticSVHN`) it is reseeded per epoch.
+
+    Returns:
+        :class:`FitResult`; the model holds the best epoch's weights.
+    """
+    device = resolve_device(cfg.device)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    y_train = torch.as_tensor(np.asarray(train_labels), dtype=torch.long, device=device)
+    y_val = None if val_labels is None else torch.as_tensor(np.asarray(val_labels), dtype=torch.long, device=device)
+    has_val = val_images is not None and y_val is not None and len(y_val) > 0
+    net, x_train, x_val, prep_train, prep_eval, gen = _setup(
+        model, torch.as_tensor(train_images), val_images if has_val else None, cfg, stochastic_aug, device)
+    optimizer = make_optimizer(net, cfg)
+    use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    state = ckpt.new_train_state(cfg, len(y_train), len(y_val) if has_val else 0)
+    best_sd = None
+    if out_dir is not None and ckpt.checkpoint_exists(out_dir):
+        state, best_sd = ckpt.load_checkpoint(out_dir, net, optimizer, scaler, state)
+        logger.info("resuming %s after epoch %d", out_dir, state["epoch"])
+    epochs = range(state["epoch"], cfg.epochs) if not state["finished"] else range(0)
+    for epoch in _progress(epochs, progress):
+        t0 = time.perf_counter()
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc.: a pure function of (seed, epoch)
+        gen.manual_seed(cfg.seed * 1_000_003 + epoch)
+        if hasattr(stochastic_aug, "reset"):  # e.g. augment.StochasticSVHN: restart its stream per epoch
+            stochastic_aug.reset(cfg.seed * 1_000_003 + epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(epoch, cfg)
+        _set_train_mode(model, net, cfg)
+        tr_loss, tr_acc = train_one_epoch(net, x_train, y_train, optimizer, cfg, prepare=prep_train,
+                                          generator=gen, scaler=scaler)
+        va_loss, va_acc, _ = _evaluate(net, x_val, y_val, cfg, prep_eval) if has_val else (math.nan, math.nan, None)
+        row = {"epoch": epoch + 1, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
+               "val_acc": va_acc, "lr": lr_at(epoch, cfg), "seconds": time.perf_counter() - t0}
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        if not has_val or va_loss < state["best_val_loss"]:
+            state.update(best_epoch=epoch + 1, best_val_loss=va_loss if has_val else math.inf, bad_epochs=0)
+            best_sd = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            state["bad_epochs"] += 1
+        state["finished"] = state["epoch"] >= cfg.epochs or 0 < cfg.patience <= state["bad_epochs"]
+        logger.info("epoch %d: train loss %.4f acc %.3f | val loss %.4f acc %.3f (%.1fs)", epoch + 1,
+                    tr_loss, tr_acc, va_loss, va_acc, row["seconds"])
+        if out_dir is not None:
+            ckpt.save_checkpoint(out_dir, net, optimizer, scaler, state, best_sd)
+        if state["finished"]:
+            break
+    if best_sd is not None:
+        net.load_state_dict(best_sd)
+    model.eval()
+    return FitResult(history=state["history"], best_epoch=state["best_epoch"], stopped_epoch=state["epoch"],
+                     model=model)
+
+
+def _progress(it: range, on: bool) -> Any:
+    if not on or len(it) == 0:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc="epochs", unit="epoch", leave=False)
+
+
+def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction: float,
+                seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Hold out about ``val_fraction`` of the patients, stratified by label, never splitting a patient.
+
+    Uses one fold of ``StratifiedGroupKFold(n_splits=round(1 / val_fraction))`` grouped by patient.
+
+    Args:
+        patient_ids: (N,) patient of each row (rows of one patient share a label).
+        labels: (N,) class index of each row.
+        val_fraction: in [0, 0.5]; 0 gives an empty validation set.
+        seed: shuffling seed.
+
+    Returns:
+        (train_rows, val_rows): sorted int64 row indices, disjoint, covering all rows.
+
+    Raises:
+        InputError: a patient has rows with different labels, or too few patients to split.
+
+    >>> tr, va = inner_split(["a", "a", "b", "c", "d", "e"], [0, 0, 0, 1, 1, 0], 0.5, seed=0)
+    >>> sorted(set(tr) | set(va)) == list(range(6))
+    True
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
+    rows = np.arange(len(y), dtype=np.int64)
+    if not 0 <= val_fraction <= 0.5:
+        raise InputError(f"val_fraction must be in [0, 0.5], got {val_fraction}")
+    if val_fraction == 0:
+        return rows, rows[:0]
+    for pid in np.unique(groups):
+        if len(np.unique(y[groups == pid])) > 1:
+            raise InputError(f"patient {pid} has rows with different grades; fix the manifest")
+    n_patients = len(np.unique(groups))
+    n_splits = min(max(2, round(1 / val_fraction)), n_patients)
+    if n_splits < 2:
+        raise InputError(f"{n_patients} patient(s): need at least 2 to hold out validation patients; "
+                         "add patients or set val_fraction to 0")
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    train_rows, val_rows = next(splitter.split(rows, y, groups))
+    return np.sort(train_rows).astype(np.int64), np.sort(val_rows).astype(np.int64)
+
+
+def plot_history(history: list[dict[str, float]], path: Path, best_epoch: int | None = None) -> Path:
+    """Loss and accuracy against epoch, training and validation (like the study's Figure 5).
+
+    Args:
+        history: :attr:`FitResult.history`.
+        path: PNG (or any matplotlib format) to write.
+        best_epoch: marked with a vertical line when given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    for ax, key, name in ((axes[0], "acc", "accuracy"), (axes[1], "loss", "loss")):
+        ax.plot(ep, [h[f"train_{key}"] for h in history], "o-", label="training")
+        ax.plot(ep, [h[f"val_{key}"] for h in history], "s--", label="validation")
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", lw=0.8, ls=":", label=f"best epoch ({best_epoch})")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[1].set_xlabel("epoch")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

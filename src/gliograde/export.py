@@ -1,0 +1,74 @@
+"""Export a bundle's model to ONNX, with normalisation and softmax inside the graph.
+
+The ONNX model takes what the preprocessing produces, so a deployment needs no PyTorch and no mean/std:
+
+    input  ``image``: (N, C, S, S) **uint8** in [0, 255]; C = the bundle's ``in_chans`` (1 for a grey crop),
+                      S = the bundle's ``input_size`` (resize the preprocessed crop to S first when the
+                      ingest size differs: bilinear, antialiased, as :func:`gliograde.engine.normalise_batch`);
+    output ``probabilities``: (N, K) float32, softmax over the bundle's classes (model.json ``classes``).
+The batch axis N is dynamic. The TorchScript-based exporter (``dynamo=False``) is used: it needs no onnxscript.
+
+>>> # export_onnx(load_bundle(Path("runs/m")), Path("runs/m/model.onnx"))
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gliograde.bundle import Bundle
+from gliograde.models import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+
+class NormalisedSoftmax(nn.Module):
+    """uint8 (N, C, S, S) -> softmax probabilities (N, K); the same arithmetic as ``normalise_batch`` minus resizing."""
+
+    def __init__(self, model: nn.Module, spec: ModelSpec, in_chans: int) -> None:
+        super().__init__()
+        self.model = model
+        self.in_chans = in_chans
+        mean, std = torch.tensor(spec.mean), torch.tensor(spec.std)
+        if in_chans not in (1, 3):
+            mean, std = mean.mean().expand(in_chans), std.mean().expand(in_chans)
+        self.register_buffer("mean", mean.reshape(1, -1, 1, 1).clone())
+        self.register_buffer("std", std.reshape(1, -1, 1, 1).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float() / 255.0
+        if self.in_chans == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return self.model((x - self.mean) / self.std).softmax(dim=1)
+
+
+def export_onnx(bundle: Bundle, out: Path, opset: int = 17) -> Path:
+    """Write ``out`` (ONNX) and ``out.with_suffix('.json')`` (classes, input spec) for ``bundle``.
+
+    Args:
+        bundle: from :func:`gliograde.bundle.load_bundle`.
+        out: the .onnx file to write.
+        opset: ONNX opset version.
+
+    Returns:
+        ``out``.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = NormalisedSoftmax(bundle.model, bundle.spec, bundle.in_chans).eval()
+    s = bundle.input_size
+    dummy = torch.zeros(1, bundle.in_chans, s, s, dtype=torch.uint8)
+    torch.onnx.export(wrapper, (dummy,), str(out), input_names=["image"], output_names=["probabilities"],
+                      dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=opset,
+                      dynamo=False)
+    sidecar = {"input": {"name": "image", "dtype": "uint8", "shape": ["N", bundle.in_chans, s, s],
+                         "range": [0, 255], "channels": list(bundle.ingest.channels)},
+               "output": {"name": "probabilities", "shape": ["N", len(bundle.classes)],
+                          "classes": list(bundle.classes)},
+               "backbone": bundle.meta["backbone"], "bundle_fingerprint": bundle.fingerprint, "opset": opset}
+    out.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
+    logger.info("wrote %s (%s, input uint8 %s)", out, bundle.meta["backbone"], tuple(dummy.shape))
+    return out

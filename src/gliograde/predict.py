@@ -1,0 +1,328 @@
+"""Grade new cases with a bundle: read, preprocess exactly as in training, predict, explain (Grad-CAM).
+
+A case is one of:
+    * a slice image with its mask: ``img.png`` + ``img_mask.png`` beside it (or ``mask=``), or a TCGA-LGG
+      patient folder of ``<name>_<n>.png`` + ``<name>_<n>_mask.png`` slices;
+    * a NIfTI volume with its segmentation: a BraTS case folder ``<case>/<case>_t1ce.nii.gz`` + ``_seg.nii.gz``,
+      or one ``.nii.gz`` file with ``mask=``;
+    * a DICOM series folder (``*.dcm`` directly or in ``dicom/``) with ``mask.nii.gz`` or a ``mask/`` folder.
+A folder that is none of these is a *batch*: each sub-folder and each loose image/volume in it is a case.
+
+PHI: outputs name a case ``case-<sha256(name)[:10]>`` unless ``keep_ids``; no DICOM header field is read
+(the readers only take pixels and geometry), and error messages have the case name and path replaced.
+
+>>> # from gliograde.bundle import load_bundle
+>>> # preds = predict(load_bundle(Path("runs/m")), [Path("new/Brats18_X")], out=Path("preds"))
+>>> # preds[0].grade, preds[0].probabilities -> 4, {2: 0.05, 3: 0.15, 4: 0.80}
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from gliograde.bundle import Bundle
+from gliograde.data.io import is_image, is_nifti
+from gliograde.data.layouts import CaseSource
+from gliograde.errors import GliogradeError, InputError
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_JSON = "prediction.json"
+OVERLAY_PNG = "overlay.png"
+SUMMARY_CSV = "summary.csv"
+
+
+@dataclass
+class CaseInput:
+    """One case found on disk: its original name, path, alias used in outputs and how to read it."""
+
+    name: str
+    path: Path
+    alias: str = ""
+    source: CaseSource | None = None
+    error: str | None = None
+
+
+@dataclass
+class CasePrediction:
+    """The result for one case.
+
+    Attributes:
+        case: the name used in outputs (hash alias unless ``keep_ids``).
+        status: ``ok`` or ``error``.
+        grade: predicted WHO grade (None on error).
+        probabilities: {grade: probability}, sums to 1.
+        slice_index: representative slice used (index in the volume / series / slice stack).
+        overlay: Grad-CAM overlay PNG (None when ``cam`` is off or nothing was written).
+        heat_in_roi: share of the Grad-CAM heat inside the tumour mask, in [0, 1].
+        timings_ms: preprocess, forward, grad_cam, total.
+        message: the error, one line, PHI-scrubbed.
+        crop: (S, S) or (S, S, C) uint8 preprocessed crop; mask: (S, S) bool; heat: (h, w) float32 in [0, 1].
+    """
+
+    case: str
+    status: str = "ok"
+    grade: int | None = None
+    probabilities: dict[int, float] = field(default_factory=dict)
+    slice_index: int | None = None
+    overlay: Path | None = None
+    heat_in_roi: float | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    crop: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
+    mask: npt.NDArray[np.bool_] | None = field(default=None, repr=False)
+    heat: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+
+
+def case_alias(name: str, keep_ids: bool) -> str:
+    """The case name written to outputs: ``name`` (made file-safe) with ``keep_ids``, else ``case-<sha256[:10]>``.
+
+    >>> case_alias("TCGA_CS_4941_19960909", keep_ids=False)[:5]
+    'case-'
+    """
+    if keep_ids:
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return "case-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+
+
+def _strip_suffix(p: Path) -> str:
+    return p.name[: -len(".nii.gz")] if p.name.lower().endswith(".nii.gz") else p.stem
+
+
+def _row(name: str) -> SimpleNamespace:
+    return SimpleNamespace(patient_id=name, grade=0, site="")
+
+
+def _file_case(path: Path, mask: Path | None) -> CaseInput:
+    name = _strip_suffix(path)
+    ci = CaseInput(name=name, path=path)
+    if is_image(path):
+        m = mask or path.with_name(f"{path.stem}_mask{path.suffix}")
+        if not m.is_file():
+            ci.error = f"{path}: no mask beside it (expected {m.name}); add the mask or pass --mask"
+            return ci
+        from gliograde.data.layouts import _SLICE_RE
+
+        hit = _SLICE_RE.match(path.name)
+        ci.source = CaseSource(patient_id=name, grade=0, kind="slices", slices={int(hit["n"]) if hit else 0: (path, m)})
+    elif is_nifti(path):
+        m = mask or next((path.with_name(path.name.replace(f"_{k}", "_seg")) for k in ("t1ce", "t1", "t2", "flair")
+                          if f"_{k}." in path.name and path.with_name(path.name.replace(f"_{k}", "_seg")).is_file()), None)
+        if m is None:
+            ci.error = f"{path}: NIfTI volume without a segmentation; pass --mask SEG.nii.gz"
+            return ci
+        ci.source = CaseSource(patient_id=name, grade=0, kind="volume", images={"image": path}, mask=m,
+                               is_segmentation="_seg" in m.name.lower())
+    else:
+        ci.error = f"{path}: not a PNG/TIFF slice, NIfTI volume or DICOM folder; give one of those"
+    return ci
+
+
+def _folder_kind(folder: Path) -> str | None:
+    files = [p for p in folder.iterdir() if p.is_file()]
+    if (folder / "dicom").is_dir() or any(p.suffix.lower() == ".dcm" for p in files):
+        return "dicom"
+    if any(is_nifti(p) for p in files):
+        return "nifti"
+    if any(is_image(p) and not p.stem.endswith("_mask") for p in files):
+        return "slices"
+    return None
+
+
+def _folder_case(folder: Path, kind: str, mask: Path | None) -> CaseInput:
+    from gliograde.data.layouts import _dicom_case, _nifti_case, _slice_case
+
+    ci = CaseInput(name=folder.name, path=folder)
+    images = [p for p in sorted(folder.iterdir()) if is_image(p) and not p.stem.endswith("_mask")]
+    if kind == "slices" and len(images) == 1:
+        single = _file_case(images[0], mask)
+        ci.source, ci.error = single.source, single.error
+        return ci
+    finder = {"dicom": _dicom_case, "nifti": _nifti_case, "slices": _slice_case}[kind]
+    source, problems = finder(folder, _row(folder.name))
+    if source is not None and mask is not None:
+        source.mask = mask
+    ci.source, ci.error = source, (problems[0] if problems else None)
+    return ci
+
+
+def find_cases(paths: list[Path], mask: Path | None = None) -> tuple[list[CaseInput], bool]:
+    """Expand CASE arguments into cases.
+
+    Returns:
+        (cases, batch): ``batch`` is True when any argument was a folder of several cases.
+    """
+    cases: list[CaseInput] = []
+    batch = False
+    for p in map(Path, paths):
+        if p.is_file():
+            cases.append(_file_case(p, mask))
+        elif p.is_dir() and (kind := _folder_kind(p)) is not None:
+            cases.append(_folder_case(p, kind, mask))
+        elif p.is_dir():
+            batch = True
+            for sub in sorted(q for q in p.iterdir() if not q.name.startswith(".")):
+                if sub.is_dir():
+                    cases.append(_folder_case(sub, _folder_kind(sub) or "slices", None))
+                elif (is_image(sub) and not sub.stem.endswith("_mask")) or (is_nifti(sub) and "_seg" not in sub.name):
+                    cases.append(_file_case(sub, None))
+        else:
+            cases.append(CaseInput(name=_strip_suffix(p), path=p, error=f"{p}: no such file or folder; check the path"))
+    return cases, batch
+
+
+def _assign_aliases(cases: list[CaseInput], keep_ids: bool) -> None:
+    seen: Counter[str] = Counter()
+    for c in cases:
+        base = case_alias(c.name, keep_ids)
+        seen[base] += 1
+        c.alias = base if seen[base] == 1 else f"{base}-{seen[base]}"
+
+
+def _scrub(message: str, case: CaseInput, keep_ids: bool) -> str:
+    """One line, with the case's path and name replaced by its alias unless ``keep_ids``."""
+    line = " ".join(str(message).split())
+    if keep_ids:
+        return line
+    for text in sorted({str(case.path), str(case.path.resolve()), case.path.name, case.name}, key=len, reverse=True):
+        if text:
+            line = line.replace(text, case.alias)
+    return line
+
+
+def _to_batch(crop: npt.NDArray[np.uint8]) -> torch.Tensor:
+    """(S, S) or (S, S, C) uint8 -> (1, C, S, S) uint8 tensor."""
+    arr = crop[None] if crop.ndim == 2 else np.moveaxis(crop, -1, 0)
+    return torch.from_numpy(np.ascontiguousarray(arr))[None]
+
+
+def predict_case(bundle: Bundle, source: CaseSource, *, cam: bool = True, slice_index: int | None = None) -> CasePrediction:
+    """Read, preprocess, classify and explain one case (no file written).
+
+    Raises:
+        GliogradeError: unreadable files, empty mask, wrong channels for this bundle.
+    """
+    from gliograde.data.ingest import load_case
+    from gliograde.engine import normalise_batch
+    from gliograde.explain import grad_cam, heat_inside
+    from gliograde.models import get_submodule
+    from gliograde.preprocess import Preprocess
+
+    t0 = time.perf_counter()
+    cfg = dataclasses.replace(bundle.ingest, slices=1, slice_index=slice_index)
+    raw = load_case(source, cfg)[0][0]
+    crop, mask = Preprocess(cfg=cfg.preprocess)(raw.image, raw.mask)
+    x8 = _to_batch(crop)
+    if x8.shape[1] != bundle.in_chans:
+        raise InputError(f"{raw.source_image}: {x8.shape[1]} channel(s) after preprocessing but the model was "
+                         f"trained on {bundle.in_chans} ({'+'.join(bundle.ingest.channels)}); give that modality")
+    x = normalise_batch(x8, bundle.spec, bundle.input_size)
+    t1 = time.perf_counter()
+    with torch.inference_mode():
+        probs = bundle.model(x).float().softmax(1)[0].double().numpy()
+    t2 = time.perf_counter()
+    pred = int(np.argmax(probs))
+    heat = grad_cam(bundle.model, get_submodule(bundle.model, bundle.spec.cam_layer), x, [pred])[0] if cam else None
+    t3 = time.perf_counter()
+    ms = {"preprocess": (t1 - t0) * 1e3, "forward": (t2 - t1) * 1e3, "grad_cam": (t3 - t2) * 1e3,
+          "total": (t3 - t0) * 1e3}
+    return CasePrediction(case=source.patient_id, grade=bundle.classes[pred],
+                          probabilities={g: float(p) for g, p in zip(bundle.classes, probs, strict=True)},
+                          slice_index=int(raw.index), heat_in_roi=heat_inside(heat, mask) if heat is not None else None,
+                          timings_ms={k: round(v, 2) for k, v in ms.items()}, crop=crop, mask=mask, heat=heat)
+
+
+def _write_case(bundle: Bundle, pred: CasePrediction, folder: Path) -> None:
+    from PIL import Image
+
+    from gliograde import __version__
+    from gliograde.explain import overlay
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if pred.heat is not None and pred.crop is not None:
+        pred.overlay = folder / OVERLAY_PNG
+        Image.fromarray(overlay(pred.crop, pred.heat)).save(pred.overlay)
+    doc = {
+        "case": pred.case, "status": pred.status, "grade": pred.grade,
+        "probabilities": {str(g): p for g, p in pred.probabilities.items()},
+        "slice_index": pred.slice_index, "overlay": str(pred.overlay) if pred.overlay else None,
+        "heat_in_roi": pred.heat_in_roi,
+        "model": {"backbone": bundle.meta["backbone"], "classes": list(bundle.classes), "input_size": bundle.input_size,
+                  "channels": list(bundle.ingest.channels)},
+        "bundle_fingerprint": bundle.fingerprint, "timings_ms": pred.timings_ms, "gliograde": __version__,
+        "intended_use": "research only; not a medical device",
+    }
+    (folder / PREDICTION_JSON).write_text(json.dumps(doc, indent=2))
+
+
+def predict(bundle: Bundle, cases: list[Path] | list[CaseInput], out: Path | None = None, cam: bool = True,
+            keep_ids: bool = False, *, slice_index: int | None = None, mask: Path | None = None) -> list[CasePrediction]:
+    """Grade every case; a bad case gives an ``error`` result and the others go on.
+
+    Args:
+        bundle: from :func:`gliograde.bundle.load_bundle`.
+        cases: CASE paths (see the module docstring) or already found :class:`CaseInput` s.
+        out: folder for ``<case>/prediction.json``, ``<case>/overlay.png`` and ``summary.csv``; None = write nothing.
+        cam: compute Grad-CAM evidence.
+        keep_ids: name cases by their folder/file name instead of a hash.
+        slice_index: fixed slice instead of the largest tumour cross-section.
+        mask: mask for a single image/volume file case.
+
+    Returns:
+        One :class:`CasePrediction` per case, in input order.
+    """
+    found = cases if cases and isinstance(cases[0], CaseInput) else find_cases([Path(c) for c in cases], mask)[0]
+    found = list(found)  # type: ignore[arg-type]
+    _assign_aliases(found, keep_ids)  # type: ignore[arg-type]
+    results = []
+    for ci in found:
+        res = _predict_one(bundle, ci, cam, keep_ids, slice_index)  # type: ignore[arg-type]
+        if out is not None and res.status == "ok":
+            _write_case(bundle, res, Path(out) / res.case)
+        results.append(res)
+    if out is not None:
+        write_summary(results, bundle.classes, Path(out) / SUMMARY_CSV)
+    return results
+
+
+def _predict_one(bundle: Bundle, ci: CaseInput, cam: bool, keep_ids: bool, slice_index: int | None) -> CasePrediction:
+    if ci.error is not None or ci.source is None:
+        msg = _scrub(ci.error or "unrecognised case", ci, keep_ids)
+        return CasePrediction(case=ci.alias, status="error", message=msg)
+    try:
+        res = predict_case(bundle, ci.source, cam=cam, slice_index=slice_index)
+    except (GliogradeError, OSError, ValueError) as err:  # recorded per case, never skipped silently
+        logger.warning("%s: %s", ci.alias, _scrub(str(err), ci, keep_ids))
+        return CasePrediction(case=ci.alias, status="error", message=_scrub(str(err), ci, keep_ids))
+    res.case = ci.alias
+    logger.info("%s: grade %s (p=%.3f), slice %s", res.case, res.grade, max(res.probabilities.values()),
+                res.slice_index)
+    return res
+
+
+def write_summary(results: list[CasePrediction], classes: tuple[int, ...], path: Path) -> Path:
+    """One row per case: case, status, grade, p_<grade>..., slice_index, heat_in_roi, overlay, message."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        row: dict[str, Any] = {"case": r.case, "status": r.status, "grade": r.grade}
+        row.update({f"p_{g}": r.probabilities.get(g) for g in classes})
+        row.update({"slice_index": r.slice_index, "heat_in_roi": r.heat_in_roi,
+                    "overlay": str(r.overlay) if r.overlay else "", "message": r.message})
+        rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
