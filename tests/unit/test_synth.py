@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from gliograde.errors import InputError
 from gliograde.synth import (
@@ -117,9 +118,6 @@ def test_patient_arrays_and_tumour_signal(seed: int) -> None:
     assert p.mask.shape == (5, 256, 256) and p.mask.dtype == np.bool_
     assert set(np.unique(p.seg)) <= {0, 1, 2, 4} and ((p.seg > 0) == p.mask).all()
     mid = p.images[2].astype(float)
-    ring = np.zeros_like(p.mask[2])
-    from scipy import ndimage
-
     ring = ndimage.binary_dilation(p.mask[2], iterations=10) & ~ndimage.binary_dilation(p.mask[2], iterations=3)
     # FLAIR abnormality is brighter than the tissue around it; grade 4 enhances on post-contrast T1
     assert mid[..., 1][p.mask[2]].mean() > 1.2 * mid[..., 1][ring].mean()

@@ -12,7 +12,7 @@ import csv
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +21,17 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from gliograde.errors import InputError
-from gliograde.synth.anatomy import CENTRE_Z, PIXEL_ZOOM, SCAN_Z0, SIZE, SLICE_MM, SLICES_IN_SCAN, Tissue, draw_warp, warp_tissue
+from gliograde.synth.anatomy import (
+    CENTRE_Z,
+    PIXEL_ZOOM,
+    SCAN_Z0,
+    SIZE,
+    SLICE_MM,
+    SLICES_IN_SCAN,
+    Tissue,
+    draw_warp,
+    warp_tissue,
+)
 from gliograde.synth.scanner import SITES, acquire, draw_site, mr_contrasts
 from gliograde.synth.tumour import GRADES, TumourParams, apply_tumour, draw_tumour, mass_effect_push, render_tumour
 
@@ -111,8 +121,6 @@ def place_tumour(params: TumourParams, mid: Tissue, rng: np.random.Generator) ->
 
 
 def _shrunk(params: TumourParams, factor: float) -> TumourParams:
-    from dataclasses import replace
-
     return replace(params, radius_mm=params.radius_mm * factor, depth_mm=max(10.0, params.depth_mm * factor))
 
 

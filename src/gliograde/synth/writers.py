@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from gliograde.synth.anatomy import SLICE_MM, SLICES_IN_SCAN
+
 if TYPE_CHECKING:
     from gliograde.synth.cohort import Patient
 
@@ -41,19 +43,11 @@ def write_png_case(root: Path, name: str, patient: Patient) -> dict[str, object]
         "folder": name,
         "largest_tumour_slice": int(numbers[len(numbers) // 2]),
         "slices_kept": f"{numbers[0]}-{numbers[-1]}",
-        "slices_in_scan": _slices_in_scan(),
+        "slices_in_scan": SLICES_IN_SCAN,
     }
 
 
-def _slices_in_scan() -> int:
-    from gliograde.synth.anatomy import SLICES_IN_SCAN
-
-    return SLICES_IN_SCAN
-
-
 def _nifti_affine() -> np.ndarray:
-    from gliograde.synth.anatomy import SLICE_MM
-
     # BraTS convention: i -> patient left, j -> posterior (x = -i, y = 239 - j), k -> superior
     affine = np.diag([-1.0, -1.0, float(SLICE_MM), 1.0])
     affine[1, 3] = NIFTI_SIZE - 1
