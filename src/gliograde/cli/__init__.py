@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("radiomics").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
-    except GliogradeError as err:
+    except (GliogradeError, FileNotFoundError) as err:
         if args.debug:
             raise
         for line in str(err).splitlines() or [type(err).__name__]:
