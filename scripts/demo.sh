@@ -11,5 +11,3 @@ echo "== 2/3 ingest it (largest tumour slice, ROI, 8-bit, 227x227)"
 "$G" ingest "$OUT/synth" --out "$OUT/cohort"
 echo "== 3/3 cross-validate full / no-pretrain / no-aug / handcrafted (honest protocol, quick preset, 5 folds)"
 "$G" cv "$OUT/cohort" --out "$OUT/cv" --preset quick --folds 5 --n-boot 1000
-echo
-echo "report: $OUT/cv/report.html"

@@ -189,7 +189,10 @@ def evaluate(model: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor 
 
 def predict_proba(model: nn.Module, images_uint8: torch.Tensor, spec: ModelSpec, size: int,
                   batch_size: int = 64, device: str | torch.device | None = None) -> npt.NDArray[np.float64]:
-    """Class probabilities (N, K) float64 (rows sum to 1) for (N, C, H, W) uint8 images."""
+    """Class probabilities (N, K) float64 (rows sum to 1) for (N, C, H, W) uint8 images.
+
+    The model is moved to ``device`` (default: where its parameters are) and left in eval mode.
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     cfg = TrainCfg(batch_size=batch_size, amp=False)
@@ -292,7 +295,8 @@ def fit(
     y_val = None if val_labels is None else torch.as_tensor(np.asarray(val_labels), dtype=torch.long, device=device)
     has_val = val_images is not None and y_val is not None and len(y_val) > 0
     net, x_train, x_val, prep_train, prep_eval, gen = _setup(
-        model, torch.as_tensor(train_images), val_images if has_val else None, cfg, stochastic_aug, device)
+        model, torch.as_tensor(train_images), torch.as_tensor(val_images) if has_val else None, cfg, stochastic_aug,
+        device)
     optimizer = make_optimizer(net, cfg)
     use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)

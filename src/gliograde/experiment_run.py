@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,7 +12,6 @@ from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
 from gliograde.experiment import Experiment, run_cv
 
 logger = logging.getLogger(__name__)
-QUICK_AUGMENT_SUBSET = 8  # the quick preset keeps 8 of the 56 fixed transforms (+ identity): 9 versions
 
 
 @dataclass(frozen=True)
@@ -25,18 +23,10 @@ class CVResult:
 
 def resolve(args: argparse.Namespace) -> tuple[CVCfg, TrainCfg, AugmentCfg]:
     """Preset < ``--config`` YAML (sections ``cv``, ``train``, ``augment``) < flags."""
-    from gliograde.cli._common import TRAIN_FLAGS
-    from gliograde.presets import get_preset
+    from gliograde.cli.train import resolve_configs
 
     yaml_cfg = load_yaml(getattr(args, "config", None))
-    train_yaml = dict(yaml_cfg.get("train") or {})
-    preset = args.preset or train_yaml.get("preset") or "modern"
-    flags = {k: getattr(args, k, None) for k in TRAIN_FLAGS} | {"allow_download": args.allow_download, "preset": preset}
-    train = from_dict(TrainCfg, merge(merge(dataclasses.asdict(get_preset(preset)), train_yaml), flags))
-    aug_yaml = dict(yaml_cfg.get("augment") or {})
-    if preset == "quick" and "subset" not in aug_yaml:
-        aug_yaml["subset"] = QUICK_AUGMENT_SUBSET
-    augment = from_dict(AugmentCfg, merge(aug_yaml, {"mode": args.augment, "subset": args.augment_subset}))
+    train, augment = resolve_configs(args)
     configs = tuple(c.strip() for c in args.configs.split(",")) if args.configs else None
     cv = from_dict(CVCfg, merge(dict(yaml_cfg.get("cv") or {}), {
         "folds": args.folds, "protocol": args.protocol, "configs": configs, "seed": args.seed,

@@ -14,72 +14,57 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gliograde.cli._common import add_config, add_device, add_out
+from gliograde.cli._common import TRAIN_FLAGS, add_out, add_train_flags
 
 if TYPE_CHECKING:
     from gliograde.config import AugmentCfg, TrainCfg
 
-_TRAIN_FLAGS = ("model", "weights", "epochs", "lr", "batch_size", "image_size", "patience", "seed", "device",
-                "val_fraction")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     p = subparsers.add_parser("train", help="train a CNN on an ingested cohort",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cohort", type=Path, help="folder written by `gliograde ingest`")
+    p.add_argument("cohort", type=Path, help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
     add_out(p, help_="run folder for weights, history and checkpoints")
-    p.add_argument("--preset", choices=("paper", "modern", "quick"), default=None,
-                   help="starting settings (default: modern; see docs/training.md)")
-    p.add_argument("--model", default=None, help="alexnet, efficientnet_lite0, resnet18, resnet50, convnext_tiny "
-                   "(default: the preset's, efficientnet_lite0 for modern/quick)")
-    p.add_argument("--weights", default=None, help="imagenet, none (random start) or PATH (default: imagenet)")
-    p.add_argument("--allow-download", action="store_true", default=None,
-                   help="fetch missing ImageNet weights from the internet (default: off, nothing downloads)")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the preset's)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: the preset's)")
-    p.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the model's)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience, 0 = off (default: the preset's)")
-    p.add_argument("--val-fraction", type=float, default=None,
-                   help="share of training patients held out for early stopping (default: 0.2)")
-    p.add_argument("--augment", choices=("fixed", "stochastic", "none"), default=None,
-                   help="fixed = the study's 57 versions per image (default), stochastic = AutoAugment per batch")
-    p.add_argument("--augment-subset", type=int, default=None,
-                   help="keep only this many fixed transforms (+identity) for quick runs (default: all)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
-    add_device(p)
-    p.set_defaults(device=None)
-    add_config(p)
+    add_train_flags(p, default_preset="modern")
+    p.add_argument("--cv-run", type=Path, default=None,
+                   help="CV run folder whose metrics.json goes into model.json and the model card (default: none)")
     return p
 
 
 def resolve_configs(args: argparse.Namespace) -> tuple[TrainCfg, AugmentCfg]:
     """(TrainCfg, AugmentCfg) from preset, YAML and flags."""
     from gliograde.config import AugmentCfg, TrainCfg, from_dict, load_yaml, merge
-    from gliograde.presets import get_preset
+    from gliograde.presets import QUICK_AUGMENT_SUBSET, get_preset
 
     yaml_cfg = load_yaml(args.config)
     train_yaml, aug_yaml = dict(yaml_cfg.get("train") or {}), dict(yaml_cfg.get("augment") or {})
     preset = args.preset or train_yaml.get("preset") or "modern"
     base = dataclasses.asdict(get_preset(preset))
-    flags = {k: getattr(args, k) for k in _TRAIN_FLAGS}
+    flags = {k: getattr(args, k) for k in TRAIN_FLAGS}
     flags["allow_download"] = args.allow_download
     train = from_dict(TrainCfg, merge(merge(base, train_yaml), {**flags, "preset": preset}))
+    if preset == "quick" and "subset" not in aug_yaml:
+        aug_yaml["subset"] = QUICK_AUGMENT_SUBSET
     aug = from_dict(AugmentCfg, merge(aug_yaml, {"mode": args.augment, "subset": args.augment_subset}))
     return train, aug
 
 
 def run(args: argparse.Namespace) -> int:
-    from gliograde.data.dataset import load_cohort
+    from gliograde.experiment_run import cohort_for
     from gliograde.train import WEIGHTS, train_on_cohort
 
     train_cfg, aug_cfg = resolve_configs(args)
-    cohort = load_cohort(args.cohort)
+    cohort = cohort_for(args.cohort, args.out, progress=not args.quiet)
     print(f"training {train_cfg.model} ({train_cfg.preset}) on {len(cohort)} slices, "
           f"classes {list(cohort.classes)} -> {args.out}")
     res = train_on_cohort(cohort, train_cfg, aug_cfg, args.out, progress=not args.quiet)
+    from gliograde.bundle import read_cv_metrics, write_bundle
+
+    cv = read_cv_metrics(args.cv_run / "metrics.json") if args.cv_run else None
+    write_bundle(args.out, cohort, train_cfg, aug_cfg, res, cv_metrics=cv)
     last = res.history[res.best_epoch - 1] if res.history else {}
     print(f"best epoch {res.best_epoch} of {res.stopped_epoch}: val loss {last.get('val_loss', float('nan')):.4f}, "
           f"val acc {last.get('val_acc', float('nan')):.3f}")
-    print(f"wrote {args.out / WEIGHTS}, history.csv, history.png")
+    print(f"wrote the model bundle {args.out}: {WEIGHTS}, model.json, MODEL_CARD.md, history.csv, history.png")
     return 0
