@@ -166,6 +166,11 @@ def _write_cohort(root: Path, n_patients: int = 12, size: int = 32) -> Path:
                      "source_mask": f"p{i}_m.png", "slice_index": 0, "roi_area_px": int(mask.sum()),
                      "cache_path": f"cache/p{i}.png", "cache_mask_path": f"cache/p{i}_mask.png", "site": "A"})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    # what `gliograde ingest` records and a model bundle needs: the preprocessing that made the cache
+    from gliograde.config import IngestCfg, PreprocessCfg
+    from gliograde.runinfo import write_run_info
+
+    write_run_info(root, command="ingest", config=IngestCfg(preprocess=PreprocessCfg(size=size)), seed=None)
     return root
 
 
@@ -178,7 +183,7 @@ def test_cli_train_writes_weights_history_and_figure(tmp_path: Path) -> None:
                "--image-size", "32", "--augment", "none", "--val-fraction", "0.25", "--seed", "1"])
     assert rc == 0
     for name in ("weights.safetensors", "history.csv", "history.png", "config.yaml", "run.json",
-                 "inner_split.csv", "checkpoint.safetensors"):
+                 "inner_split.csv", "checkpoint.safetensors", "model.json", "MODEL_CARD.md"):
         assert (out / name).is_file(), name
     hist = pd.read_csv(out / "history.csv")
     assert hist["epoch"].tolist() == [1, 2] and hist["val_loss"].notna().all()

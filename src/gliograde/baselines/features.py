@@ -296,8 +296,10 @@ def pyradiomics_available() -> bool:
 
 
 def _make_pyradiomics(bin_width: float, classes: Sequence[str]) -> Any:
+    import radiomics
     from radiomics import featureextractor, getFeatureClasses
 
+    radiomics.setVerbosity(logging.WARNING)  # it logs every feature class of every ROI at INFO
     ext = featureextractor.RadiomicsFeatureExtractor(
         binWidth=bin_width, force2D=True, force2Ddimension=0, label=1, additionalInfo=False)
     ext.disableAllFeatures()
