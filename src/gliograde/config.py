@@ -33,19 +33,25 @@ class PreprocessCfg:
 
     Attributes:
         window: lower and upper percentile mapped to 0 and 255 (robust 8-bit scaling).
-        intensity: ``percentile`` (the study's 8-bit scaling) or ``zscore`` (mean/SD, then +-3 SD to 0..255).
-        region: pixels the window is computed on: the whole ``slice``, the ``brain`` (non-zero pixels)
-            or the ``roi`` (tumour, after ``rim``).
+        intensity: ``percentile`` (the study's 8-bit scaling), ``zscore`` (mean/SD, then +-3 SD to 0..255)
+            or ``robust`` (median/IQR: ``(x - median) / IQR * 32 + 128``, so the reference tissue's
+            median lands on 128 whatever the scanner's units).
+        region: pixels the statistics are computed on: the whole ``slice``, the ``brain`` (non-zero
+            pixels), the ``roi`` (tumour, after ``rim``), ``brain_outside_roi`` (non-zero pixels outside
+            the tumour + rim: the patient's own normal-appearing tissue, robust to site) or ``ring``
+            (a band of ``ring_width`` pixels around the tumour + rim).
         rim: pixels of context kept around the outline (0 = the tumour only, as in the study).
+        ring_width: width in pixels of the ``ring`` region.
         margin: pixels added on each side of the ROI bounding box before cropping.
         square: pad the crop to a square before resizing so the tumour's shape is not distorted.
         size: output side in pixels (227 for the study's AlexNet).
     """
 
     window: tuple[float, float] = (0.5, 99.5)
-    intensity: Literal["percentile", "zscore"] = "percentile"
-    region: Literal["slice", "brain", "roi"] = "brain"
+    intensity: Literal["percentile", "zscore", "robust"] = "percentile"
+    region: Literal["slice", "brain", "roi", "brain_outside_roi", "ring"] = "brain"
     rim: int = 0
+    ring_width: int = 10
     margin: int = 4
     square: bool = True
     size: int = 227

@@ -1,7 +1,9 @@
 """The study's preprocessing as small pure functions, composed by :class:`Preprocess`.
 
 Order (same at training and prediction time, like torchvision presets):
-    1. ``to_uint8``   robust 8-bit scaling per channel (percentile window or z-score), computed on a region;
+    1. ``to_uint8``   8-bit scaling per channel (percentile window, z-score or median/IQR), with statistics
+                      computed on a ``reference_region`` (slice, brain, ROI, brain outside the ROI, ring);
+                      this happens before masking, while the patient's normal tissue is still visible;
     2. ``apply_roi``  pixels outside the outline (plus an optional ``rim``) set to 0, as in the study;
     3. ``crop_box``   crop to the ROI bounding box plus a margin, padded to a square (shape is a grade cue:
                       stretching an elongated tumour into a square would change it);
@@ -26,6 +28,9 @@ from gliograde.config import PreprocessCfg
 from gliograde.errors import MaskMismatchError
 
 Box = tuple[int, int, int, int]  # row0, row1, col0, col1 (half-open)
+#: Grey levels per IQR of the reference tissue in ``robust`` scaling (+-4 IQR fit in 0..255).
+ROBUST_SCALE = 32.0
+REGIONS = ("slice", "brain", "roi", "brain_outside_roi", "ring")
 
 
 def to_uint8(
@@ -41,23 +46,74 @@ def to_uint8(
         image: (H, W) of any real dtype (8/16-bit, float).
         region: (H, W) bool, pixels the statistics are computed on; None or empty = all pixels.
         window: ``percentile``: low/high percentiles mapped to 0/255. Ignored for ``zscore``.
-        method: ``percentile`` or ``zscore`` (mean ± 3 SD mapped to 0..255).
+        method: ``percentile``, ``zscore`` (mean ± 3 SD mapped to 0..255) or ``robust``
+            (``(x - median) / IQR * 32 + 128``: the region's median maps to 128, its IQR spans 32 grey levels).
 
     Returns:
         (H, W) uint8. A constant region maps to 0 (no division by zero).
+
+    >>> to_uint8(np.array([[0.0, 10.0, 20.0, 30.0, 40.0]]), method="robust").tolist()
+    [[96, 112, 128, 144, 160]]
     """
     x = np.asarray(image, dtype=np.float64)
     vals = x[region] if region is not None and region.any() else x.ravel()
+    if method == "robust":
+        q1, med, q3 = np.percentile(vals, (25, 50, 75))
+        if q3 <= q1:
+            return np.zeros(x.shape, np.uint8)
+        return np.clip(np.rint((x - med) / (q3 - q1) * ROBUST_SCALE + 128.0), 0, 255).astype(np.uint8)
     if method == "percentile":
         lo, hi = np.percentile(vals, window)
     elif method == "zscore":
         mu, sd = float(vals.mean()), float(vals.std())
         lo, hi = mu - 3 * sd, mu + 3 * sd
     else:
-        raise ValueError(f"unknown intensity method {method!r}; use 'percentile' or 'zscore'")
+        raise ValueError(f"unknown intensity method {method!r}; use 'percentile', 'zscore' or 'robust'")
     if hi <= lo:
         return np.zeros(x.shape, np.uint8)
     return np.clip(np.rint((x - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+
+
+def reference_region(
+    channel: npt.NDArray[np.generic],
+    roi: npt.NDArray[np.bool_],
+    region: str = "brain",
+    *,
+    ring_width: int = 10,
+) -> npt.NDArray[np.bool_] | None:
+    """Pixels whose intensities set the 8-bit scaling of one channel.
+
+    Args:
+        channel: (H, W) raw intensities; 0 = background (outside the head / skull-stripped).
+        roi: (H, W) bool tumour (+ rim) mask.
+        region: ``slice`` (None: every pixel), ``brain`` (non-zero pixels), ``roi``, ``brain_outside_roi``
+            (non-zero pixels outside ``roi``: the patient's normal tissue, a per-scan reference that
+            removes scanner gain without looking at the tumour) or ``ring`` (non-zero pixels within
+            ``ring_width`` of ``roi``, outside it).
+
+    Returns:
+        (H, W) bool, or None for ``slice``. An empty reference (tumour fills the brain) falls back to
+        the brain, then to the whole slice (None), so scaling never divides by zero silently.
+
+    >>> ch = np.array([[0, 5, 5, 9]]); roi = np.array([[False, False, False, True]])
+    >>> reference_region(ch, roi, "brain_outside_roi").tolist()
+    [[False, True, True, False]]
+    """
+    if region not in REGIONS:
+        raise ValueError(f"unknown intensity region {region!r}; choose one of {REGIONS}")
+    if region == "slice":
+        return None
+    if region == "roi":
+        return roi
+    brain = np.asarray(channel) != 0
+    if region == "brain":
+        return brain
+    ref = brain & ~roi
+    if region == "ring":
+        ref &= dilate(roi, ring_width)
+    if ref.any():
+        return ref
+    return brain if brain.any() else None
 
 
 def dilate(mask: npt.NDArray[np.bool_], rim: int) -> npt.NDArray[np.bool_]:
@@ -150,11 +206,7 @@ class Preprocess:
         return apply_roi(out, out_mask), out_mask
 
     def _region(self, channel: npt.NDArray[np.generic], roi: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_] | None:
-        if self.cfg.region == "roi":
-            return roi
-        if self.cfg.region == "brain":
-            return np.asarray(channel) != 0
-        return None
+        return reference_region(channel, roi, self.cfg.region, ring_width=self.cfg.ring_width)
 
     def __repr__(self) -> str:
         c = self.cfg

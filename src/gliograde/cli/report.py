@@ -36,9 +36,6 @@ def run(args: argparse.Namespace) -> int:
     path = write_report(args.run_dir, args.compare, n_boot=args.n_boot, reference=args.reference,
                         seed=args.boot_seed)
     metrics = json.loads((args.run_dir / "metrics.json").read_text())
-    print(results_table(metrics))
-    for label, other in metrics.get("comparisons", {}).items():
-        print(f"\n[{label}]")
-        print(results_table(other))
+    print(results_table(metrics))  # the other protocols' tables follow the main one
     print(f"\nreport: {path}")
     return 0

@@ -1,0 +1,168 @@
+"""Figures of a CV run (matplotlib, Agg backend): pooled ROC per grade (the study's Figure 6), reliability,
+confusion and training curves (Figure 5). Reads artefacts only."""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gliograde.metrics import roc_curves
+
+logger = logging.getLogger(__name__)
+
+CONFIG_ORDER = ("full", "no-pretrain", "no-aug", "handcrafted")
+PROTOCOL_ORDER = ("honest", "site", "paper")
+REQUIRED_COLUMNS = ("patient_id", "fold", "config", "label")
+_PROBA = re.compile(r"^p_(\d+)$")
+
+from gliograde.report import _arrays, load_predictions
+from gliograde.report_format import _fmt
+
+
+def write_figures(run_dir: Path, metrics: Mapping[str, Any]) -> list[Path]:
+    """Write ROC, reliability, confusion and training-curve PNGs into ``run_dir/figures``.
+
+    Returns:
+        The paths written: ``roc_<config>.png`` (pooled one-vs-rest ROC per grade), ``roc_all.png``,
+        ``reliability_<config>.png``, ``confusion_<config>.png``, ``training_<config>.png`` (when
+        ``history/<config>/fold*.csv`` exist).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run_dir = Path(run_dir)
+    fig_dir = run_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    df, classes = load_predictions(run_dir)
+    df = df[df["protocol"] == metrics["protocol"]] if metrics["protocol"] in set(df["protocol"]) else df
+    written = [_roc_all(df, classes, metrics, fig_dir / "roc_all.png")]
+    for name, c in metrics["configs"].items():
+        y, p = _arrays(df[df["config"] == name], classes)
+        written.append(_roc_one(y, p, classes, name, fig_dir / f"roc_{name}.png"))
+        written.append(_reliability(c["reliability"], c["ece"], name, fig_dir / f"reliability_{name}.png"))
+        written.append(_confusion(np.asarray(c["confusion"]), classes, name, fig_dir / f"confusion_{name}.png"))
+        hist = _history(run_dir / "history" / name)
+        if hist is not None:
+            written.append(_training(hist, name, fig_dir / f"training_{name}.png"))
+    return written
+
+
+
+# ---------------------------------------------------------------- figures (matplotlib, Agg backend)
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _subplots(ncols: int = 1) -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, ncols, figsize=(4.6 * ncols, 4.0), layout="constrained")
+
+
+def _roc_axes(ax: Any, title: str) -> None:
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01), title=title)
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def _roc_one(y: np.ndarray, p: np.ndarray, classes: tuple[int, ...], name: str, path: Path) -> Path:
+    fig, ax = _subplots()
+    curves = roc_curves(y, p, classes)
+    if len(classes) == 2:  # both one-vs-rest curves carry the same AUC: show the higher grade's
+        curves = {g: v for g, v in curves.items() if g == classes[1]}
+    for g, (fpr, tpr, auc) in curves.items():
+        rest = str(classes[0]) if len(classes) == 2 else "rest"
+        ax.plot(fpr, tpr, lw=1.8, label=f"grade {g} vs {rest} (AUC {auc:.3f})")
+    _roc_axes(ax, f"{name}: pooled out-of-fold ROC")
+    return _save(fig, path)
+
+
+def _macro_roc(y: np.ndarray, p: np.ndarray, classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    curves = roc_curves(y, p, classes)
+    if len(classes) == 2 and classes[1] in curves:
+        fpr, tpr, _ = curves[classes[1]]
+        return fpr, tpr
+    grid = np.linspace(0, 1, 201)
+    return grid, np.mean([np.interp(grid, f, t) for f, t, _ in curves.values()], axis=0)
+
+
+def _roc_all(df: pd.DataFrame, classes: tuple[int, ...], metrics: Mapping[str, Any], path: Path) -> Path:
+    fig, ax = _subplots()
+    for name, c in metrics["configs"].items():
+        fpr, tpr = _macro_roc(*_arrays(df[df["config"] == name], classes), classes)
+        ax.plot(fpr, tpr, lw=1.6, label=f"{name} (pooled AUC {_fmt(c['pooled_auc'])})")
+    kind = "binary" if len(classes) == 2 else "macro one-vs-rest"
+    _roc_axes(ax, f"pooled out-of-fold ROC ({kind})")
+    return _save(fig, path)
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _reliability(rel: Mapping[str, Any], ece: Any, name: str, path: Path) -> Path:
+    fig, ax = _subplots()
+    edges = np.asarray(rel["edges"])
+    centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    acc, conf = _floats(rel["accuracy"]), _floats(rel["confidence"])
+    ax.bar(centers, np.nan_to_num(acc), width=0.9 * width, color="tab:blue", alpha=0.6, edgecolor="k",
+           label="accuracy in bin")
+    ax.plot(conf, acc, "o", c="tab:red", ms=4, label="mean confidence")
+    for x, a, n in zip(centers, np.nan_to_num(acc), rel["count"], strict=True):
+        if n:
+            ax.text(x, a + 0.02, str(n), ha="center", fontsize=7)
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="perfect calibration")
+    ax.set(xlabel="top-label confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.08),
+           title=f"{name}: reliability (ECE {_fmt(ece)})")
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def _confusion(cm: np.ndarray, classes: tuple[int, ...], name: str, path: Path) -> Path:
+    fig, ax = _subplots()
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{cm[i, j]}\n{100 * frac[i, j]:.0f}%", ha="center", va="center",
+                    color="white" if frac[i, j] > 0.6 else "black")
+    ticks = [f"grade {c}" for c in classes]
+    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=ticks, yticklabels=ticks,
+           xlabel="predicted", ylabel="true", title=f"{name}: pooled confusion")
+    return _save(fig, path)
+
+
+def _history(folder: Path) -> pd.DataFrame | None:
+    files = sorted(folder.glob("fold*.csv"))
+    if not files:
+        return None
+    return pd.concat([pd.read_csv(f).assign(fold=f.stem) for f in files], ignore_index=True)
+
+
+def _training(hist: pd.DataFrame, name: str, path: Path) -> Path:
+    fig, axes = _subplots(2)
+    stats = hist.drop(columns="fold").groupby("epoch").agg(["mean", "std"])
+    for ax, kind in zip(axes, ("loss", "acc"), strict=True):
+        for split in ("train", "val"):
+            col = f"{split}_{kind}"
+            if col in hist.columns:
+                mean, sd = stats[col]["mean"], stats[col]["std"].fillna(0)
+                ax.plot(stats.index, mean, label=split)
+                ax.fill_between(stats.index, mean - sd, mean + sd, alpha=0.2)
+        ax.set(xlabel="epoch", ylabel=kind, title=f"{name}: {kind} (mean ± SD over {hist['fold'].nunique()} folds)")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+

@@ -1,0 +1,91 @@
+"""Plain-text formatting of CV metrics: the results table printed at the end of a run, JSON-safe values."""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+logger = logging.getLogger(__name__)
+
+CONFIG_ORDER = ("full", "no-pretrain", "no-aug", "handcrafted")
+PROTOCOL_ORDER = ("honest", "site", "paper")
+REQUIRED_COLUMNS = ("patient_id", "fold", "config", "label")
+_PROBA = re.compile(r"^p_(\d+)$")
+
+
+def _fmt(x: Any, spec: str = ".3f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def _fmt_p(p: Any) -> str:
+    return "<0.001" if isinstance(p, float) and p < 0.001 else _fmt(p)
+
+
+def fmt_mean_sd(d: Mapping[str, Any], percent: bool = False) -> str:
+    """'97.9 ± 1.0 %' or '0.912 ± 0.050' from a {"mean", "sd"} dict."""
+    if percent:
+        return f"{_fmt(_scale(d.get('mean')), '.1f')} ± {_fmt(_scale(d.get('sd')), '.1f')} %"
+    return f"{_fmt(d.get('mean'))} ± {_fmt(d.get('sd'))}"
+
+
+def _scale(x: Any) -> Any:
+    return x * 100 if isinstance(x, (int, float)) else x
+
+
+def fmt_ci(point: Any, ci: Any, percent: bool = False) -> str:
+    """'0.912 [0.853, 0.960]' (or percentages)."""
+    lo, hi = (ci or [None, None])[:2]
+    if percent:
+        return f"{_fmt(_scale(point), '.1f')} % [{_fmt(_scale(lo), '.1f')}, {_fmt(_scale(hi), '.1f')}]"
+    return f"{_fmt(point)} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def table_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
+    """Rows of the study-style summary table (header first), shared by the text table and the HTML."""
+    ref = metrics.get("reference", "full")
+    rows = [["config", "accuracy (mean ± SD)", "AUC (mean ± SD)", "pooled AUC [95% CI]", f"DeLong p vs {ref}", "ECE"]]
+    for name, c in metrics["configs"].items():
+        dl = c.get(f"delong_vs_{ref}")
+        p = "reference" if name == ref else (_fmt_p(dl["p"]) if dl else "n/a")
+        rows.append([name, fmt_mean_sd(c["accuracy"], percent=True), fmt_mean_sd(c["auc"]),
+                     fmt_ci(c["pooled_auc"], c.get("pooled_auc_ci")), p, _fmt(c.get("ece"))])
+    return rows
+
+
+def results_table(metrics: Mapping[str, Any]) -> str:
+    """Plain-text results table (like the study's), printed at the end of a CV run.
+
+    Args:
+        metrics: the dict of :func:`summarise_run` (or metrics.json loaded back).
+
+    Returns:
+        A multi-line string: title line, header, one row per config.
+    """
+    rows = table_rows(metrics)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    title = (f"protocol {metrics.get('protocol')}, grades {metrics.get('classes')}, {metrics.get('n_patients')} "
+             f"patients, {metrics.get('n_folds')} folds (accuracy/AUC: mean ± SD over folds)")
+    others = [results_table({k: v for k, v in m.items() if k != "comparisons"})
+              for m in (metrics.get("comparisons") or {}).values()]
+    return "\n\n".join(["\n".join([title, *lines]), *others])
+
+
+def to_jsonable(obj: Any) -> Any:
+    """NaN/inf -> None, numpy scalars -> Python, dict keys -> str: strict JSON."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
