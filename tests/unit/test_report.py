@@ -205,6 +205,6 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                      strength=TWO)
     assert main(["report", str(run), "--compare", str(other), "--n-boot", "50"]) == 0
     out = capsys.readouterr().out
-    assert "full" in out and "[paper]" in out and f"report: {run / 'report.html'}" in out
+    assert "full" in out and "protocol paper" in out and f"report: {run / 'report.html'}" in out
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "predictions.csv not found" in capsys.readouterr().err

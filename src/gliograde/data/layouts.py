@@ -22,7 +22,8 @@ import pandas as pd
 from gliograde.data.io import IMAGE_SUFFIXES, NIFTI_SUFFIXES, is_nifti
 
 GRADES = {"2": 2, "3": 3, "4": 4, "ii": 2, "iii": 3, "iv": 4, "g2": 2, "g3": 3, "g4": 4, "2.0": 2, "3.0": 3, "4.0": 4}
-_SLICE_RE = re.compile(r"^(?P<stem>.+)_(?P<n>\d+)(?P<mask>_mask)?\.(?:png|tif|tiff)$", re.IGNORECASE)
+#: A slice file name: ``<stem>_<n>.png|tif[f]`` (image) or ``<stem>_<n>_mask.png|tif[f]`` (its mask).
+SLICE_NAME_RE = re.compile(r"^(?P<stem>.+)_(?P<n>\d+)(?P<mask>_mask)?\.(?:png|tif|tiff)$", re.IGNORECASE)
 _PATIENT_COLS = ("patient_id", "case_id")
 _GRADE_COLS = ("who_grade", "grade")
 _SITE_COLS = ("institution", "site")
@@ -138,8 +139,8 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
         if row.grade is None:
             continue
         folder = root / row.folder
-        finder = {"slices": _slice_case, "nifti": _nifti_case, "dicom": _dicom_case}[layout]
-        case, errs = finder(folder, row)
+        finder = CASE_FINDERS[layout]
+        case, errs = finder(folder, row.patient_id, row.grade, site=row.site)
         problems += errs
         if case is not None:
             cases.append(case)
@@ -149,36 +150,57 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
     return cases, problems
 
 
-def _no_images(folder: Path, row: object, what: str) -> list[str]:
-    return [f"{folder}: patient {row.patient_id} is in labels.csv but has no {what}; add the files or remove the row"]  # type: ignore[attr-defined]
+def _no_images(folder: Path, patient_id: str, what: str, listed_in: str | None) -> list[str]:
+    if listed_in is None:
+        return [f"{folder}: case {patient_id} has no {what}; add the files or give another folder"]
+    return [f"{folder}: patient {patient_id} is in {listed_in} but has no {what}; add the files or remove the row"]
 
 
-def _slice_case(folder: Path, row: object) -> tuple[CaseSource | None, list[str]]:
+def find_slice_case(folder: Path, patient_id: str, grade: int, *, site: str = "",
+                    listed_in: str | None = "labels.csv") -> tuple[CaseSource | None, list[str]]:
+    """One patient folder of 2D slices: ``<name>_<n>.png|tif`` images, each with ``<name>_<n>_mask.png|tif``.
+
+    Args:
+        folder: the patient's folder.
+        patient_id, grade, site: copied into the :class:`CaseSource` (grade 0 = unknown, for prediction).
+        listed_in: where the patient was listed (named in error messages), or None for a case given directly.
+
+    Returns:
+        (case, problems): ``case`` is None when anything is missing (an image without a mask included).
+
+    >>> find_slice_case(Path("/nonexistent"), "P1", 2, listed_in=None)[1]
+    ['/nonexistent: case P1 has no image folder; add the files or give another folder']
+    """
     if not folder.is_dir():
-        return None, _no_images(folder, row, "image folder")
+        return None, _no_images(folder, patient_id, "image folder", listed_in)
     images: dict[int, Path] = {}
     masks: dict[int, Path] = {}
     for p in sorted(folder.iterdir()):
-        m = _SLICE_RE.match(p.name)
+        m = SLICE_NAME_RE.match(p.name)
         if m:
             (masks if m.group("mask") else images)[int(m.group("n"))] = p
     if not images:
-        return None, _no_images(folder, row, "slice images (<name>_<n>.png|tif)")
+        return None, _no_images(folder, patient_id, "slice images (<name>_<n>.png|tif)", listed_in)
     problems = [f"{images[n]}: no mask file (expected {images[n].stem}_mask{images[n].suffix}); add the mask or remove the slice"
                 for n in sorted(set(images) - set(masks))]
     pairs = {n: (images[n], masks[n]) for n in sorted(set(images) & set(masks))}
-    case = CaseSource(patient_id=row.patient_id, grade=row.grade, site=row.site, kind="slices", slices=pairs)  # type: ignore[attr-defined]
+    case = CaseSource(patient_id=patient_id, grade=grade, site=site, kind="slices", slices=pairs)
     return (case if not problems else None), problems
 
 
-def _nifti_case(folder: Path, row: object) -> tuple[CaseSource | None, list[str]]:
+def find_nifti_case(folder: Path, patient_id: str, grade: int, *, site: str = "",
+                    listed_in: str | None = "labels.csv") -> tuple[CaseSource | None, list[str]]:
+    """One BraTS-style case folder: ``<case>_<seq>.nii.gz`` volumes and ``<case>_seg.nii.gz`` (or ``_mask``).
+
+    Sequences are keyed by the name's last ``_`` part (``t1ce``, ``flair``, ...). Arguments and return
+    value as :func:`find_slice_case`.
+    """
     if not folder.is_dir():
-        return None, _no_images(folder, row, "case folder")
-    files = [p for p in sorted(folder.iterdir()) if is_nifti(p)]
+        return None, _no_images(folder, patient_id, "case folder", listed_in)
     seqs: dict[str, Path] = {}
     mask: Path | None = None
     is_seg = False
-    for p in files:
+    for p in (p for p in sorted(folder.iterdir()) if is_nifti(p)):
         stem = p.name[: -len(".nii.gz")] if p.name.lower().endswith(".gz") else p.stem
         key = stem.rsplit("_", 1)[-1].lower() if "_" in stem else stem.lower()
         if key in ("seg", "segmentation", "label", "labels"):
@@ -188,24 +210,34 @@ def _nifti_case(folder: Path, row: object) -> tuple[CaseSource | None, list[str]
         else:
             seqs[key] = p
     if not seqs:
-        return None, _no_images(folder, row, "NIfTI image (<case>_t1ce.nii.gz)")
+        return None, _no_images(folder, patient_id, "NIfTI image (<case>_t1ce.nii.gz)", listed_in)
     if mask is None:
         return None, [f"{folder}: no segmentation (expected <case>_seg.nii.gz or <case>_mask.nii.gz); add it"]
-    return CaseSource(patient_id=row.patient_id, grade=row.grade, site=row.site, kind="volume",  # type: ignore[attr-defined]
+    return CaseSource(patient_id=patient_id, grade=grade, site=site, kind="volume",
                       images=seqs, mask=mask, is_segmentation=is_seg), []
 
 
-def _dicom_case(folder: Path, row: object) -> tuple[CaseSource | None, list[str]]:
+def find_dicom_case(folder: Path, patient_id: str, grade: int, *, site: str = "",
+                    listed_in: str | None = "labels.csv") -> tuple[CaseSource | None, list[str]]:
+    """One DICOM case folder: a series (``*.dcm`` directly or in ``dicom/``) and ``mask.nii.gz`` or ``mask/``.
+
+    Only names are looked at: no DICOM header is read here. Arguments and return value as
+    :func:`find_slice_case`.
+    """
     if not folder.is_dir():
-        return None, _no_images(folder, row, "DICOM folder")
+        return None, _no_images(folder, patient_id, "DICOM folder", listed_in)
     series = folder / "dicom" if (folder / "dicom").is_dir() else folder
     if not any(p.suffix.lower() == ".dcm" for p in series.iterdir()):
-        return None, _no_images(folder, row, "DICOM series (*.dcm)")
+        return None, _no_images(folder, patient_id, "DICOM series (*.dcm)", listed_in)
     mask = next((p for p in sorted(folder.iterdir()) if is_nifti(p)), None)
     if mask is None and (folder / "mask").is_dir():
         mask = folder / "mask"
     if mask is None:
         return None, [f"{folder}: no mask (expected mask.nii.gz or a mask/ folder of PNGs named after the DICOM files); add it"]
     is_seg = "_seg" in mask.name.lower()
-    return CaseSource(patient_id=row.patient_id, grade=row.grade, site=row.site, kind="dicom",  # type: ignore[attr-defined]
+    return CaseSource(patient_id=patient_id, grade=grade, site=site, kind="dicom",
                       images={"series": series}, mask=mask, is_segmentation=is_seg), []
+
+
+#: Layout name -> case finder (``find_*_case``), for :func:`find_cases` and ``gliograde predict``.
+CASE_FINDERS = {"slices": find_slice_case, "nifti": find_nifti_case, "dicom": find_dicom_case}
