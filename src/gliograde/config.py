@@ -211,6 +211,32 @@ class TrainCfg:
 
 
 @dataclass(frozen=True)
+class SelectionCfg:
+    """Honest model selection and fusion for the ``radiomics`` and ``fusion`` configurations
+    (see :mod:`gliograde.selection`, :mod:`gliograde.fusion`).
+
+    Every choice is made inside each outer training fold, on inner validation patients drawn from
+    the training patients only; what each fold chose is written to ``selection.json``.
+
+    Attributes:
+        method: ``inner_cv`` (nested CV by patient), ``inner_split`` (one fixed stratified inner
+            split of the training patients) or ``none`` (the first candidate, no selection).
+        inner_folds: folds of the inner CV (capped by the smallest grade's patient count).
+        classifiers: candidate classifier kinds (:data:`gliograde.baselines.CLASSIFIER_KINDS`).
+        select_k: candidate numbers of features kept by ANOVA F (0 = all).
+        cnn_components: PCA components of the CNN penultimate features in ``fusion`` (fitted per fold).
+        bin_width: grey-level bin width of the radiomics texture features.
+    """
+
+    method: Literal["none", "inner_cv", "inner_split"] = "inner_cv"
+    inner_folds: int = 5
+    classifiers: tuple[str, ...] = ("logreg", "rbf_svm")
+    select_k: tuple[int, ...] = (5, 10, 20)
+    cnn_components: int = 8
+    bin_width: float = 8.0
+
+
+@dataclass(frozen=True)
 class CVCfg:
     """The cross-validated experiment (see :mod:`gliograde.cv`).
 
@@ -221,10 +247,13 @@ class CVCfg:
             split augmented images at random, early-stop on the test fold: leaks on purpose) or
             ``site`` (leave one acquisition site out, honest otherwise).
         configs: which configurations to run on the same folds: ``full``, ``no-pretrain``, ``no-aug``,
-            ``handcrafted`` (radiomics + SVM/logistic regression) and ``handcrafted-mlp`` (the study's ANN).
+            ``handcrafted`` (radiomics + SVM/logistic regression), ``handcrafted-mlp`` (the study's ANN),
+            ``radiomics`` (radiomics, classifier and feature count chosen per fold by ``selection``) and
+            ``fusion`` (radiomics + frozen CNN penultimate features, chosen the same way).
         handcrafted_classifier: classifier of the ``handcrafted`` configuration.
         seed: fold assignment and every model's seed derive from it.
         n_boot: bootstrap resamples for confidence intervals in the report.
+        selection: how ``radiomics`` and ``fusion`` choose their model inside each training fold.
     """
 
     folds: int = 10
@@ -233,3 +262,4 @@ class CVCfg:
     handcrafted_classifier: str = "logreg"
     seed: int = 0
     n_boot: int = 2000
+    selection: SelectionCfg = field(default_factory=SelectionCfg)

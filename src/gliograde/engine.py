@@ -1,9 +1,10 @@
 """The training engine: one readable loop, early stopping, checkpoints, resume.
 
-Batches are read from uint8 tensors and normalised on the fly (:func:`normalise_batch`), in
-channels_last; evaluation runs under ``torch.inference_mode``; CUDA adds AMP and cudnn.benchmark.
-Randomness is reseeded at every epoch from ``(seed, epoch)``, so a run resumed from its last
-checkpoint ends with the same weights as an uninterrupted one (bit-exact on CPU).
+Batches are read from uint8 tensors and normalised on the fly (:func:`normalise_batch`, in
+:mod:`gliograde.engine_inputs` with the frozen-backbone feature cache), in channels_last; evaluation
+runs under ``torch.inference_mode``; CUDA adds AMP and cudnn.benchmark. Randomness is reseeded at
+every epoch from ``(seed, epoch)``, so a run resumed from its last checkpoint ends with the same
+weights as an uninterrupted one (bit-exact on CPU). Checkpoints are :mod:`gliograde.weights`'.
 
 >>> # import torch; from gliograde.models import create_model; from gliograde.presets import get_preset
 >>> # torch.manual_seed(0); model = create_model("efficientnet_lite0", num_classes=3)
@@ -15,10 +16,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,13 +28,24 @@ from torch import nn
 
 from gliograde import weights as ckpt
 from gliograde.config import TrainCfg
+from gliograde.engine_inputs import (
+    Prepare,
+    StochasticAug,
+    TrainingInputs,
+    backbone_features,
+    image_prepare,
+    normalise_batch,
+    training_inputs,
+)
 from gliograde.errors import InputError
-from gliograde.models import ModelSpec, get_submodule
+from gliograde.models import ModelSpec
+
+__all__ = [
+    "FitResult", "Prepare", "StochasticAug", "backbone_features", "evaluate", "fit", "inner_split", "lr_at",
+    "make_optimizer", "normalise_batch", "plot_history", "predict_proba", "resolve_device", "train_one_epoch",
+]
 
 logger = logging.getLogger(__name__)
-
-StochasticAug = Callable[[torch.Tensor], torch.Tensor]
-Prepare = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -68,37 +79,6 @@ def lr_at(epoch: int, cfg: TrainCfg) -> float:
     return cfg.lr
 
 
-def normalise_batch(x_uint8: torch.Tensor, spec: ModelSpec, size: int) -> torch.Tensor:
-    """uint8 images to the model's float input.
-
-    Args:
-        x_uint8: (B, C, H, W) uint8 in [0, 255]. C == 1 (grey) is repeated to 3 channels; C == 3
-            passes through; any other C is kept (the model must be built with ``in_chans=C``) and
-            normalised with the channel-averaged mean/std.
-        spec: gives mean/std.
-        size: output side; resized (bilinear, antialiased) when H or W differs.
-
-    Returns:
-        (B, C', size, size) float32, channels_last, ``(x / 255 - mean) / std``.
-
-    >>> normalise_batch(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), ModelSpec("m", 4, (0.5,) * 3, (0.5,) * 3, "fc", "l"), 4).shape
-    torch.Size([2, 3, 4, 4])
-    """
-    if x_uint8.ndim != 4 or x_uint8.dtype != torch.uint8:
-        raise ValueError(f"expected (B, C, H, W) uint8, got {tuple(x_uint8.shape)} {x_uint8.dtype}")
-    x = x_uint8.float().div_(255.0)
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    c = x.shape[1]
-    mean, std = torch.tensor(spec.mean), torch.tensor(spec.std)
-    if c == 1:
-        x = x.expand(-1, 3, -1, -1)
-    elif c != 3:
-        mean, std = mean.mean().expand(c), std.mean().expand(c)
-    mean, std = mean.to(x.device).view(1, -1, 1, 1), std.to(x.device).view(1, -1, 1, 1)
-    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-
-
 def _autocast(device: torch.device, cfg: TrainCfg) -> torch.autocast:
     dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast(device.type, dtype=dtype, enabled=cfg.amp and device.type == "cuda")
@@ -129,7 +109,7 @@ def train_one_epoch(
     device = labels.device
     total_loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
     order = torch.randperm(len(labels), generator=generator).to(inputs.device)
-    for idx in order.split(cfg.batch_size):
+    for idx in torch.split(order, cfg.batch_size):
         x, y = prepare(inputs[idx]), labels[idx.to(device)]
         with _autocast(device, cfg):
             logits = net(x)
@@ -149,7 +129,7 @@ def _evaluate(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | None,
     net.eval()
     device = next(net.parameters()).device
     chunks = []
-    for batch in inputs.split(cfg.batch_size):
+    for batch in torch.split(inputs, cfg.batch_size):
         with _autocast(device, cfg):
             chunks.append(net(prepare(batch)).float())
     logits = torch.cat(chunks)
@@ -159,15 +139,6 @@ def _evaluate(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | None,
     y = labels.to(logits.device)
     loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
     return float(loss), float((logits.argmax(1) == y).float().mean()), probs
-
-
-def _image_prepare(spec: ModelSpec, size: int, device: torch.device, aug: StochasticAug | None = None) -> Prepare:
-    def prepare(batch: torch.Tensor) -> torch.Tensor:
-        if aug is not None:
-            batch = aug(batch.cpu())
-        return normalise_batch(batch.to(device, non_blocking=True), spec, size)
-
-    return prepare
 
 
 def evaluate(model: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor | npt.ArrayLike,
@@ -184,7 +155,7 @@ def evaluate(model: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor 
     device = next(model.parameters()).device
     size = cfg.image_size or spec.input_size
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    return _evaluate(model, images_uint8, y, cfg, _image_prepare(spec, size, device))
+    return _evaluate(model, images_uint8, y, cfg, image_prepare(spec, size, device))
 
 
 def predict_proba(model: nn.Module, images_uint8: torch.Tensor, spec: ModelSpec, size: int,
@@ -196,24 +167,7 @@ def predict_proba(model: nn.Module, images_uint8: torch.Tensor, spec: ModelSpec,
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     cfg = TrainCfg(batch_size=batch_size, amp=False)
-    return _evaluate(model, torch.as_tensor(images_uint8), None, cfg, _image_prepare(spec, size, device))[2]
-
-
-@torch.inference_mode()
-def backbone_features(model: nn.Module, images_uint8: torch.Tensor, spec: ModelSpec, size: int,
-                      batch_size: int, device: torch.device) -> torch.Tensor:
-    """The head's input for every image: (N, D) float32, computed once in eval mode."""
-    captured: list[torch.Tensor] = []
-    head = get_submodule(model, spec.classifier)
-    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].float()))
-    try:
-        model.eval()
-        prepare = _image_prepare(spec, size, device)
-        for batch in images_uint8.split(batch_size):
-            model(prepare(batch))
-    finally:
-        hook.remove()
-    return torch.cat(captured) if captured else torch.zeros(0, head.in_features, device=device)
+    return _evaluate(model, torch.as_tensor(images_uint8), None, cfg, image_prepare(spec, size, device))[2]
 
 
 def make_optimizer(net: nn.Module, cfg: TrainCfg) -> torch.optim.Optimizer:
@@ -224,34 +178,6 @@ def make_optimizer(net: nn.Module, cfg: TrainCfg) -> torch.optim.Optimizer:
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     raise InputError(f"unknown optimizer {cfg.optimizer!r}; choose sgd or adamw")
-
-
-def _setup(model: nn.Module, train_x: torch.Tensor, val_x: torch.Tensor | None, cfg: TrainCfg,
-           stochastic_aug: StochasticAug | None, device: torch.device
-           ) -> tuple[nn.Module, torch.Tensor, torch.Tensor | None, Prepare, Prepare, torch.Generator]:
-    """Choose what is trained and on what: the whole model on images, or the head on cached features."""
-    spec: ModelSpec = model.spec  # type: ignore[assignment]
-    size = cfg.image_size or spec.input_size
-    model.to(device, memory_format=torch.channels_last)
-    gen = torch.Generator()
-    head = get_submodule(model, spec.classifier)
-    if cfg.freeze_backbone:
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in head.parameters():
-            p.requires_grad_(True)
-    if cfg.freeze_backbone and stochastic_aug is None:
-        # Features never change, so compute them once: every epoch then costs a linear layer.
-        bs = max(cfg.batch_size, 64)
-        feats = backbone_features(model, train_x, spec, size, bs, device)
-        val_feats = backbone_features(model, val_x, spec, size, bs, device) if val_x is not None else None
-        to_dev: Prepare = lambda f: f.to(device)  # noqa: E731
-        return head, feats, val_feats, to_dev, to_dev, gen
-    if device.type == "cuda":  # the uint8 cohort is small; keep it on the GPU
-        train_x = train_x.to(device)
-        val_x = val_x.to(device) if val_x is not None else None
-    return (model, train_x, val_x, _image_prepare(spec, size, device, stochastic_aug),
-            _image_prepare(spec, size, device), gen)
 
 
 def _set_train_mode(model: nn.Module, net: nn.Module, cfg: TrainCfg) -> None:
@@ -291,62 +217,92 @@ def fit(
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     torch.backends.cudnn.benchmark = device.type == "cuda"
-    y_train = torch.as_tensor(np.asarray(train_labels), dtype=torch.long, device=device)
-    y_val = None if val_labels is None else torch.as_tensor(np.asarray(val_labels), dtype=torch.long, device=device)
-    has_val = val_images is not None and y_val is not None and len(y_val) > 0
-    net, x_train, x_val, prep_train, prep_eval, gen = _setup(
-        model, torch.as_tensor(train_images), torch.as_tensor(val_images) if has_val else None, cfg, stochastic_aug,
-        device)
-    optimizer = make_optimizer(net, cfg)
+    y_train = _as_labels(train_labels, device)
+    y_val = None if val_labels is None else _as_labels(val_labels, device)
+    if val_images is None or y_val is None or len(y_val) == 0:
+        val_images, y_val = None, None  # no validation: no early stopping, the last epoch is kept
+    inp = training_inputs(model, torch.as_tensor(train_images),
+                          None if val_images is None else torch.as_tensor(val_images), cfg, stochastic_aug, device)
+    optimizer = make_optimizer(inp.net, cfg)
     use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    state = ckpt.new_train_state(cfg, len(y_train), len(y_val) if has_val else 0)
-    best_sd = None
+    state = ckpt.new_train_state(cfg, len(y_train), 0 if y_val is None else len(y_val))
+    best_sd: dict[str, torch.Tensor] | None = None
     if out_dir is not None and ckpt.checkpoint_exists(out_dir):
-        state, best_sd = ckpt.load_checkpoint(out_dir, net, optimizer, scaler, state)
+        state, best_sd = ckpt.load_checkpoint(out_dir, inp.net, optimizer, scaler, state)
         logger.info("resuming %s after epoch %d", out_dir, state["epoch"])
     epochs = range(state["epoch"], cfg.epochs) if not state["finished"] else range(0)
     for epoch in _progress(epochs, progress):
         t0 = time.perf_counter()
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc.: a pure function of (seed, epoch)
-        gen.manual_seed(cfg.seed * 1_000_003 + epoch)
-        if hasattr(stochastic_aug, "reset"):  # e.g. augment.StochasticSVHN: restart its stream per epoch
-            stochastic_aug.reset(cfg.seed * 1_000_003 + epoch)
+        _reseed(cfg, epoch, inp.generator, stochastic_aug)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch, cfg)
-        _set_train_mode(model, net, cfg)
-        tr_loss, tr_acc = train_one_epoch(net, x_train, y_train, optimizer, cfg, prepare=prep_train,
-                                          generator=gen, scaler=scaler)
-        va_loss, va_acc, _ = _evaluate(net, x_val, y_val, cfg, prep_eval) if has_val else (math.nan, math.nan, None)
+        _set_train_mode(model, inp.net, cfg)
+        tr_loss, tr_acc = train_one_epoch(inp.net, inp.train_x, y_train, optimizer, cfg,
+                                          prepare=inp.prepare_train, generator=inp.generator, scaler=scaler)
+        va_loss, va_acc = _validate(inp, y_val, cfg)
         row = {"epoch": epoch + 1, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
                "val_acc": va_acc, "lr": lr_at(epoch, cfg), "seconds": time.perf_counter() - t0}
-        state["history"].append(row)
-        state["epoch"] = epoch + 1
-        if not has_val or va_loss < state["best_val_loss"]:
-            state.update(best_epoch=epoch + 1, best_val_loss=va_loss if has_val else math.inf, bad_epochs=0)
-            best_sd = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            state["bad_epochs"] += 1
-        state["finished"] = state["epoch"] >= cfg.epochs or 0 < cfg.patience <= state["bad_epochs"]
+        if _record_epoch(state, row, cfg, has_val=y_val is not None):
+            best_sd = {k: v.detach().clone() for k, v in inp.net.state_dict().items()}
         logger.info("epoch %d: train loss %.4f acc %.3f | val loss %.4f acc %.3f (%.1fs)", epoch + 1,
                     tr_loss, tr_acc, va_loss, va_acc, row["seconds"])
         if out_dir is not None:
-            ckpt.save_checkpoint(out_dir, net, optimizer, scaler, state, best_sd)
+            ckpt.save_checkpoint(out_dir, inp.net, optimizer, scaler, state, best_sd)
         if state["finished"]:
             break
     if best_sd is not None:
-        net.load_state_dict(best_sd)
+        inp.net.load_state_dict(best_sd)
     model.eval()
     return FitResult(history=state["history"], best_epoch=state["best_epoch"], stopped_epoch=state["epoch"],
                      model=model)
 
 
-def _progress(it: range, on: bool) -> Any:
+def _as_labels(labels: torch.Tensor | npt.ArrayLike, device: torch.device) -> torch.Tensor:
+    """(N,) class indices as an int64 tensor on ``device``."""
+    return torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
+
+
+def _reseed(cfg: TrainCfg, epoch: int, gen: torch.Generator, stochastic_aug: StochasticAug | None) -> None:
+    """Make every draw of ``epoch`` a pure function of (seed, epoch), so a resumed run is bit-exact."""
+    seed = cfg.seed * 1_000_003 + epoch
+    torch.manual_seed(seed)  # dropout etc.
+    gen.manual_seed(seed)  # batch order
+    reset = getattr(stochastic_aug, "reset", None)
+    if callable(reset):  # e.g. augment.StochasticSVHN: restart its stream per epoch
+        reset(seed)
+
+
+def _validate(inp: TrainingInputs, y_val: torch.Tensor | None, cfg: TrainCfg) -> tuple[float, float]:
+    """Validation (loss, accuracy), or (nan, nan) without a validation split."""
+    if inp.val_x is None or y_val is None:
+        return math.nan, math.nan
+    loss, acc, _ = _evaluate(inp.net, inp.val_x, y_val, cfg, inp.prepare_eval)
+    return loss, acc
+
+
+def _record_epoch(state: ckpt.TrainState, row: dict[str, float], cfg: TrainCfg, *, has_val: bool) -> bool:
+    """Append ``row`` to ``state``, update best epoch / patience / finished; True when the epoch is the new best."""
+    state["history"].append(row)
+    state["epoch"] = int(row["epoch"])
+    improved = not has_val or row["val_loss"] < state["best_val_loss"]
+    if improved:
+        state["best_epoch"], state["bad_epochs"] = state["epoch"], 0
+        state["best_val_loss"] = row["val_loss"] if has_val else math.inf
+    else:
+        state["bad_epochs"] += 1
+    state["finished"] = state["epoch"] >= cfg.epochs or 0 < cfg.patience <= state["bad_epochs"]
+    return improved
+
+
+def _progress(it: range, on: bool) -> Iterable[int]:
+    """``it``, with a tqdm bar when ``on`` and there is anything to do."""
     if not on or len(it) == 0:
         return it
     from tqdm.auto import tqdm
 
-    return tqdm(it, desc="epochs", unit="epoch", leave=False)
+    bar: Iterable[int] = tqdm(it, desc="epochs", unit="epoch", leave=False)
+    return bar
 
 
 def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction: float,

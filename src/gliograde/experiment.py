@@ -14,6 +14,7 @@ results equal an uninterrupted run's. Artefacts: ``folds.json``, ``predictions.c
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass, replace
@@ -34,7 +35,10 @@ from gliograde.runinfo import fingerprint_files, write_run_info
 logger = logging.getLogger(__name__)
 CNN_CONFIGS = ("full", "no-pretrain", "no-aug")
 HANDCRAFTED = {"handcrafted": None, "handcrafted-mlp": "mlp"}
-KNOWN_CONFIGS = CNN_CONFIGS + tuple(HANDCRAFTED)
+#: Configurations that choose their classifier and feature count inside each training fold.
+SELECTED = ("radiomics", "fusion")
+KNOWN_CONFIGS = CNN_CONFIGS + tuple(HANDCRAFTED) + SELECTED
+SELECTION_FILE = "selection.json"
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,30 @@ def run_cv(exp: Experiment) -> pd.DataFrame:
     preds = pd.concat([pd.read_csv(_unit_dir(exp, c, f) / "predictions.csv", dtype={"patient_id": str})
                        for c, f in units], ignore_index=True)
     preds.to_csv(exp.out / "predictions.csv", index=False)
+    write_selection(exp, folds)
     return preds
+
+
+def write_selection(exp: Experiment, folds: list[Fold]) -> dict[str, object] | None:
+    """Gather what each fold of each selecting configuration chose into ``RUN/selection.json``."""
+    names = [c for c in exp.cv.configs if c in SELECTED]
+    if not names:
+        return None
+    sel = exp.cv.selection
+    doc: dict[str, object] = {
+        "how": (f"{sel.method}: every candidate (classifier x features kept) is scored by patient-level AUC on "
+                f"inner validation patients drawn from the outer training patients only "
+                f"({sel.inner_folds}-fold StratifiedGroupKFold for inner_cv, one stratified split for "
+                "inner_split); the best is refitted on all training patients. Test patients are never seen."),
+        "method": sel.method, "inner_folds": sel.inner_folds, "candidates": {
+            "classifiers": list(sel.classifiers), "select_k": [k or "all" for k in sel.select_k]},
+        "configs": {}}
+    for name in names:
+        per_fold = [json.loads((_unit_dir(exp, name, f) / SELECTION_FILE).read_text()) for f in folds]
+        chosen = pd.Series([p["chosen"] for p in per_fold]).value_counts()
+        doc["configs"][name] = {"folds": per_fold, "chosen_counts": chosen.to_dict()}  # type: ignore[index]
+    (exp.out / SELECTION_FILE).write_text(json.dumps(doc, indent=1))
+    return doc
 
 
 def _folds(exp: Experiment) -> list[Fold]:
@@ -110,6 +137,10 @@ def _run_unit(exp: Experiment, config: str, fold: Fold) -> None:
         from gliograde.experiment_units import handcrafted_unit
 
         table = handcrafted_unit(exp, config, fold)
+    elif config in SELECTED:
+        from gliograde.experiment_select import selected_unit
+
+        table = selected_unit(exp, config, fold, unit)
     elif exp.cv.protocol == "paper":
         from gliograde.experiment_units import paper_cnn_unit
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from gliograde.config import AugmentCfg, CVCfg, IngestCfg, TrainCfg, from_dict, load_yaml, merge
 from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
-from gliograde.experiment import Experiment, run_cv
+from gliograde.experiment import SELECTION_FILE, Experiment, run_cv
 
 logger = logging.getLogger(__name__)
 
@@ -23,20 +23,28 @@ class CVResult:
 
 def resolve(args: argparse.Namespace) -> tuple[CVCfg, TrainCfg, AugmentCfg]:
     """Preset < ``--config`` YAML (sections ``cv``, ``train``, ``augment``) < flags."""
-    from gliograde.cli.train import resolve_configs
+    from gliograde.cli.cv import DEFAULT_PRESET
+    from gliograde.cli.train import preset_name, resolve_configs
+    from gliograde.presets import get_cv_defaults
 
     yaml_cfg = load_yaml(getattr(args, "config", None))
-    train, augment = resolve_configs(args)
+    train, augment = resolve_configs(args, DEFAULT_PRESET)
     configs = tuple(c.strip() for c in args.configs.split(",")) if args.configs else None
-    cv = from_dict(CVCfg, merge(dict(yaml_cfg.get("cv") or {}), {
+    base = get_cv_defaults(preset_name(args, DEFAULT_PRESET))
+    yaml_cv = dict(yaml_cfg.get("cv") or {})
+    selection = merge(dict(base.pop("selection", None) or {}), dict(yaml_cv.pop("selection", None) or {}))
+    selection = merge(selection, {"method": getattr(args, "selection", None)})
+    cv = from_dict(CVCfg, {**merge(merge(base, yaml_cv), {
         "folds": args.folds, "protocol": args.protocol, "configs": configs, "seed": args.seed,
-        "handcrafted_classifier": args.handcrafted_classifier, "n_boot": args.n_boot}))
+        "handcrafted_classifier": args.handcrafted_classifier, "n_boot": args.n_boot}), "selection": selection})
     return cv, train, augment
 
 
 def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress: bool = True) -> Cohort:
     """An ingested cohort as is; a raw cohort is ingested into ``out/cohort`` first (once)."""
     if (path / MANIFEST).is_file():
+        if ingest is not None and ingest != IngestCfg():
+            logger.info("%s is already ingested: the preset's ingest settings do not apply to it", path)
         return load_cohort(path)
     target = out / "cohort"
     if not (target / MANIFEST).is_file():
@@ -50,9 +58,12 @@ def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress:
 def run_cv_command(args: argparse.Namespace) -> CVResult:
     from gliograde.report import results_table, write_report
 
+    from gliograde.cli.cv import DEFAULT_PRESET
+    from gliograde.cli.train import resolve_ingest
+
     cv, train, augment = resolve(args)
     progress = not getattr(args, "quiet", False)
-    cohort = cohort_for(args.cohort, args.out, progress=progress)
+    cohort = cohort_for(args.cohort, args.out, resolve_ingest(args, DEFAULT_PRESET), progress=progress)
     protocols = ("honest", "paper") if cv.protocol == "both" else (cv.protocol,)
     for proto in protocols:
         out = args.out if proto == protocols[0] else args.out / "compare" / proto
@@ -61,4 +72,7 @@ def run_cv_command(args: argparse.Namespace) -> CVResult:
     import json
 
     metrics = json.loads((args.out / "metrics.json").read_text())
+    if (args.out / SELECTION_FILE).is_file():  # what each fold chose and how, next to the metrics
+        metrics["selection"] = json.loads((args.out / SELECTION_FILE).read_text())
+        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return CVResult(metrics=metrics, table=results_table(metrics), report=report)

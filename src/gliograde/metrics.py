@@ -71,7 +71,8 @@ def check_inputs(
 
 def predict_grades(proba: npt.ArrayLike, classes: Sequence[int]) -> npt.NDArray[np.int64]:
     """Grade with the highest probability, (N,) int64 (ties go to the earlier column)."""
-    return np.asarray(classes, dtype=np.int64)[np.argmax(np.asarray(proba), axis=1)]
+    grades: npt.NDArray[np.int64] = np.asarray(classes, dtype=np.int64)[np.argmax(np.asarray(proba), axis=1)]
+    return grades
 
 
 def _binary_auc(y_bin: npt.NDArray[np.bool_], score: FloatArray, what: str) -> float:
@@ -169,7 +170,8 @@ def compute_metrics(y_true: npt.ArrayLike, proba: npt.ArrayLike, classes: Sequen
     for c, d in per_class.items():
         for key in ("sensitivity", "specificity"):
             if math.isnan(d[key]):
-                warnings.append(f"{key} of grade {c} is undefined (no {'positive' if key == 'sensitivity' else 'negative'} sample)")
+                kind = "positive" if key == "sensitivity" else "negative"
+                warnings.append(f"{key} of grade {c} is undefined (no {kind} sample)")
     if warnings:
         logger.debug("compute_metrics: %s", "; ".join(dict.fromkeys(warnings)))
     return {

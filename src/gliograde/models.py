@@ -58,16 +58,19 @@ Builder = Callable[[], nn.Module]
 _REGISTRY: dict[str, tuple[ModelSpec, Builder]] = {}
 
 
-def register(name: str, **spec: object) -> Callable[[Builder], Builder]:
+def register(name: str, *, input_size: int, mean: tuple[float, float, float], std: tuple[float, float, float],
+             classifier: str, cam_layer: str, first_conv: str = "") -> Callable[[Builder], Builder]:
     """Register a builder that returns the architecture with its original 1000-class head.
 
     Args:
         name: registry name.
-        **spec: the other :class:`ModelSpec` fields (input_size, mean, std, classifier, cam_layer, first_conv).
+        input_size, mean, std, classifier, cam_layer, first_conv: the other :class:`ModelSpec` fields.
     """
+    spec = ModelSpec(name=name, input_size=input_size, mean=mean, std=std, classifier=classifier,
+                     cam_layer=cam_layer, first_conv=first_conv)
 
     def deco(fn: Builder) -> Builder:
-        _REGISTRY[name] = (ModelSpec(name=name, **spec), fn)  # type: ignore[arg-type]
+        _REGISTRY[name] = (spec, fn)
         return fn
 
     return deco
@@ -89,6 +92,19 @@ def get_spec(name: str) -> ModelSpec:
     return _REGISTRY[name][0]
 
 
+def model_spec(model: nn.Module) -> ModelSpec:
+    """The :class:`ModelSpec` that :func:`create_model` attached to ``model`` as ``model.spec``.
+
+    Raises:
+        AttributeError: ``model`` was not built by :func:`create_model` (no ``spec``).
+    """
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise AttributeError(f"{type(model).__name__} has no ModelSpec `spec`; build it with "
+                             "gliograde.models.create_model(name, num_classes, weights=...)")
+    return spec
+
+
 def get_submodule(model: nn.Module, dotted: str) -> nn.Module:
     """The submodule at ``dotted`` (e.g. ``"classifier.6"``); alias of ``model.get_submodule``."""
     return model.get_submodule(dotted)
@@ -99,7 +115,8 @@ def get_submodule(model: nn.Module, dotted: str) -> nn.Module:
 def _alexnet() -> nn.Module:
     from torchvision.models import alexnet
 
-    return alexnet(weights=None)
+    model: nn.Module = alexnet(weights=None)
+    return model
 
 
 @register("efficientnet_lite0", input_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
@@ -107,7 +124,8 @@ def _alexnet() -> nn.Module:
 def _efficientnet_lite0() -> nn.Module:
     import timm
 
-    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=IMAGENET_CLASSES)
+    model: nn.Module = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=IMAGENET_CLASSES)
+    return model
 
 
 @register("resnet18", input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -115,7 +133,8 @@ def _efficientnet_lite0() -> nn.Module:
 def _resnet18() -> nn.Module:
     from torchvision.models import resnet18
 
-    return resnet18(weights=None)
+    model: nn.Module = resnet18(weights=None)
+    return model
 
 
 @register("resnet50", input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -123,7 +142,8 @@ def _resnet18() -> nn.Module:
 def _resnet50() -> nn.Module:
     from torchvision.models import resnet50
 
-    return resnet50(weights=None)
+    model: nn.Module = resnet50(weights=None)
+    return model
 
 
 @register("convnext_tiny", input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -131,7 +151,8 @@ def _resnet50() -> nn.Module:
 def _convnext_tiny() -> nn.Module:
     from torchvision.models import convnext_tiny
 
-    return convnext_tiny(weights=None)
+    model: nn.Module = convnext_tiny(weights=None)
+    return model
 
 
 def create_model(
@@ -173,7 +194,7 @@ def create_model(
         _replace_head(model, spec, num_classes)
     if not conv_done and in_chans != 3:
         _adapt_first_conv(model, spec, in_chans)
-    model.spec = spec  # type: ignore[assignment]
+    model.spec = spec  # type: ignore[assignment]  # nn.Module.__setattr__ is typed for Tensor/Module values only
     return model
 
 

@@ -1,4 +1,4 @@
-"""Grade new cases with a bundle: read, preprocess exactly as in training, predict, explain (Grad-CAM).
+"""Grade new cases with a bundle: read, preprocess exactly as in training, predict, explain (LayerCAM evidence).
 
 A case is one of:
     * a slice image with its mask: ``img.png`` + ``img_mask.png`` beside it (or ``mask=``), or a TCGA-LGG
@@ -10,6 +10,7 @@ A folder that is none of these is a *batch*: each sub-folder and each loose imag
 
 PHI: outputs name a case ``case-<sha256(name)[:10]>`` unless ``keep_ids``; no DICOM header field is read
 (the readers only take pixels and geometry), and error messages have the case name and path replaced.
+Timings exclude the one-time warm-up (:func:`warm_up`); the evidence map is explained in :mod:`gliograde.explain`.
 
 >>> # from gliograde.bundle import load_bundle
 >>> # preds = predict(load_bundle(Path("runs/m")), [Path("new/Brats18_X")], out=Path("preds"))
@@ -25,7 +26,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 PREDICTION_JSON = "prediction.json"
 OVERLAY_PNG = "overlay.png"
 SUMMARY_CSV = "summary.csv"
+TIMINGS_JSON = "timings.json"
 
 
 @dataclass
@@ -67,9 +68,11 @@ class CasePrediction:
         slice_index: representative slice used (index in the volume / series / slice stack).
         overlay: Grad-CAM overlay PNG (None when ``cam`` is off or nothing was written).
         heat_in_roi: share of the Grad-CAM heat inside the tumour mask, in [0, 1].
-        timings_ms: preprocess, forward, grad_cam, total.
+        timings_ms: read, preprocess, inference (forward [+ evidence]), total (ms, warm-up excluded).
         message: the error, one line, PHI-scrubbed.
         crop: (S, S) or (S, S, C) uint8 preprocessed crop; mask: (S, S) bool; heat: (h, w) float32 in [0, 1].
+        slice_image: (H, W) or (H, W, C) representative slice as read; slice_mask: (H, W) bool.
+        display_masked: overlay.png shows the evidence inside the ROI only.
     """
 
     case: str
@@ -84,6 +87,9 @@ class CasePrediction:
     crop: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
     mask: npt.NDArray[np.bool_] | None = field(default=None, repr=False)
     heat: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+    slice_image: npt.NDArray[np.generic] | None = field(default=None, repr=False)
+    slice_mask: npt.NDArray[np.bool_] | None = field(default=None, repr=False)
+    display_masked: bool = True
 
 
 def case_alias(name: str, keep_ids: bool) -> str:
@@ -101,10 +107,6 @@ def _strip_suffix(p: Path) -> str:
     return p.name[: -len(".nii.gz")] if p.name.lower().endswith(".nii.gz") else p.stem
 
 
-def _row(name: str) -> SimpleNamespace:
-    return SimpleNamespace(patient_id=name, grade=0, site="")
-
-
 def _file_case(path: Path, mask: Path | None) -> CaseInput:
     name = _strip_suffix(path)
     ci = CaseInput(name=name, path=path)
@@ -113,18 +115,23 @@ def _file_case(path: Path, mask: Path | None) -> CaseInput:
         if not m.is_file():
             ci.error = f"{path}: no mask beside it (expected {m.name}); add the mask or pass --mask"
             return ci
-        from gliograde.data.layouts import _SLICE_RE
+        from gliograde.data.layouts import SLICE_NAME_RE
 
-        hit = _SLICE_RE.match(path.name)
+        hit = SLICE_NAME_RE.match(path.name)
         ci.source = CaseSource(patient_id=name, grade=0, kind="slices", slices={int(hit["n"]) if hit else 0: (path, m)})
     elif is_nifti(path):
-        m = mask or next((path.with_name(path.name.replace(f"_{k}", "_seg")) for k in ("t1ce", "t1", "t2", "flair")
-                          if f"_{k}." in path.name and path.with_name(path.name.replace(f"_{k}", "_seg")).is_file()), None)
-        if m is None:
+        seg = mask or next((path.with_name(path.name.replace(f"_{k}", "_seg")) for k in ("t1ce", "t1", "t2", "flair")
+                            if f"_{k}." in path.name and path.with_name(path.name.replace(f"_{k}", "_seg")).is_file()), None)
+        if seg is None:
             ci.error = f"{path}: NIfTI volume without a segmentation; pass --mask SEG.nii.gz"
             return ci
-        ci.source = CaseSource(patient_id=name, grade=0, kind="volume", images={"image": path}, mask=m,
-                               is_segmentation="_seg" in m.name.lower())
+        from gliograde.config import SEQUENCES
+
+        # A name ending in a known sequence (BraTS style, e.g. _flair) says which one it is: checked against the bundle.
+        seq = name.rsplit("_", 1)[-1].lower() if "_" in name else ""
+        ci.source = CaseSource(patient_id=name, grade=0, kind="volume", images={seq if seq in SEQUENCES else "image": path},
+                               mask=seg,
+                               is_segmentation="_seg" in seg.name.lower())
     else:
         ci.error = f"{path}: not a PNG/TIFF slice, NIfTI volume or DICOM folder; give one of those"
     return ci
@@ -142,7 +149,7 @@ def _folder_kind(folder: Path) -> str | None:
 
 
 def _folder_case(folder: Path, kind: str, mask: Path | None) -> CaseInput:
-    from gliograde.data.layouts import _dicom_case, _nifti_case, _slice_case
+    from gliograde.data.layouts import CASE_FINDERS
 
     ci = CaseInput(name=folder.name, path=folder)
     images = [p for p in sorted(folder.iterdir()) if is_image(p) and not p.stem.endswith("_mask")]
@@ -150,8 +157,7 @@ def _folder_case(folder: Path, kind: str, mask: Path | None) -> CaseInput:
         single = _file_case(images[0], mask)
         ci.source, ci.error = single.source, single.error
         return ci
-    finder = {"dicom": _dicom_case, "nifti": _nifti_case, "slices": _slice_case}[kind]
-    source, problems = finder(folder, _row(folder.name))
+    source, problems = CASE_FINDERS[kind](folder, folder.name, 0, listed_in=None)
     if source is not None and mask is not None:
         source.mask = mask
     ci.source, ci.error = source, (problems[0] if problems else None)
@@ -208,57 +214,142 @@ def _to_batch(crop: npt.NDArray[np.uint8]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))[None]
 
 
+def check_channels(bundle: Bundle, source: CaseSource) -> None:
+    """Fail early, with the fix, when a case cannot give the sequences the bundle was trained on.
+
+    Volumes are checked by file name, a single volume or DICOM series counts as one channel, a slice
+    image by its PNG header (grey = 1 channel, colour = the 3 TCGA-LGG channels). Nothing is decoded.
+
+    Raises:
+        InputError: names the case, the sequences it has, those the bundle needs and what to do.
+    """
+    need = tuple(bundle.ingest.channels)
+    fix = ("add the missing sequence(s), or predict with a bundle trained on what the case has "
+           "(gliograde train --channels ...)")
+    if source.kind == "volume" and set(source.images) != {"image"}:
+        have = sorted(source.images)
+        missing = [c for c in need if c not in source.images]
+        if missing:
+            key, some = next(iter(source.images.items()))
+            expected = some.name.replace(f"_{key}.", f"_{missing[0]}.")
+            raise InputError(f"{some.parent}: case has sequences {have} but the model was trained on {'+'.join(need)} "
+                             f"(no {expected}); {fix}")
+        return
+    n_have = 1
+    where: Path | None = source.images.get("image") or source.images.get("series")
+    if source.kind == "slices" and source.slices:
+        from PIL import Image
+
+        where = next(iter(source.slices.values()))[0]
+        try:
+            with Image.open(where) as im:
+                n_have = 1 if len(im.getbands()) == 1 else 3
+        except OSError:
+            return  # unreadable: the reader reports it with its own message
+    if len(need) > n_have:
+        raise InputError(f"{where}: {n_have} channel(s) per slice but the model was trained on {len(need)} "
+                         f"({'+'.join(need)}); {fix}")
+
+
+def warm_up(bundle: Bundle, cam: bool = True) -> float:
+    """Run the model (and the evidence map) once on a blank input; returns the milliseconds it took.
+
+    The first call pays one-time costs (lazy imports, memory allocation, kernel selection) that would
+    otherwise inflate the first case's timings; :func:`predict` calls this before timing any case.
+    """
+    from gliograde.engine import normalise_batch
+
+    t0 = time.perf_counter()
+    s = bundle.ingest.preprocess.size
+    x = normalise_batch(torch.zeros(1, bundle.in_chans, s, s, dtype=torch.uint8), bundle.spec, bundle.input_size)
+    _infer(bundle, x, cam)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def _infer(bundle: Bundle, x: torch.Tensor, cam: bool) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32] | None]:
+    """(probabilities (K,) float64, evidence map (h, w) float32 for the predicted class or None)."""
+    if not cam:
+        with torch.inference_mode():
+            return bundle.model(x).float().softmax(1)[0].double().numpy(), None
+    from gliograde.explain import evidence_and_logits, evidence_layers
+
+    layers = [bundle.model.get_submodule(n) for n in evidence_layers(bundle.model, bundle.meta["backbone"])]
+    heat, logits = evidence_and_logits(bundle.model, layers, x)  # targets None = the predicted class
+    return logits.float().softmax(1)[0].double().numpy(), heat[0]
+
+
 def predict_case(bundle: Bundle, source: CaseSource, *, cam: bool = True, slice_index: int | None = None) -> CasePrediction:
     """Read, preprocess, classify and explain one case (no file written).
+
+    ``timings_ms`` has ``read`` (files and slice choice), ``preprocess`` (crop, resize, normalise),
+    ``inference`` (the forward pass; with ``cam``, the same pass also gives the evidence map, plus its
+    backward and the heat share) and ``total``; call :func:`warm_up` once first for steady-state numbers.
 
     Raises:
         GliogradeError: unreadable files, empty mask, wrong channels for this bundle.
     """
     from gliograde.data.ingest import load_case
     from gliograde.engine import normalise_batch
-    from gliograde.explain import grad_cam, heat_inside
-    from gliograde.models import get_submodule
+    from gliograde.explain import heat_inside
     from gliograde.preprocess import Preprocess
 
     t0 = time.perf_counter()
+    check_channels(bundle, source)
     cfg = dataclasses.replace(bundle.ingest, slices=1, slice_index=slice_index)
     raw = load_case(source, cfg)[0][0]
+    t1 = time.perf_counter()
     crop, mask = Preprocess(cfg=cfg.preprocess)(raw.image, raw.mask)
     x8 = _to_batch(crop)
     if x8.shape[1] != bundle.in_chans:
         raise InputError(f"{raw.source_image}: {x8.shape[1]} channel(s) after preprocessing but the model was "
                          f"trained on {bundle.in_chans} ({'+'.join(bundle.ingest.channels)}); give that modality")
     x = normalise_batch(x8, bundle.spec, bundle.input_size)
-    t1 = time.perf_counter()
-    with torch.inference_mode():
-        probs = bundle.model(x).float().softmax(1)[0].double().numpy()
     t2 = time.perf_counter()
-    pred = int(np.argmax(probs))
-    heat = grad_cam(bundle.model, get_submodule(bundle.model, bundle.spec.cam_layer), x, [pred])[0] if cam else None
+    probs, heat = _infer(bundle, x, cam)
+    share = heat_inside(heat, mask) if heat is not None else None
     t3 = time.perf_counter()
-    ms = {"preprocess": (t1 - t0) * 1e3, "forward": (t2 - t1) * 1e3, "grad_cam": (t3 - t2) * 1e3,
-          "total": (t3 - t0) * 1e3}
+    pred = int(np.argmax(probs))
+    ms = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "total": t3 - t0}
     return CasePrediction(case=source.patient_id, grade=bundle.classes[pred],
                           probabilities={g: float(p) for g, p in zip(bundle.classes, probs, strict=True)},
-                          slice_index=int(raw.index), heat_in_roi=heat_inside(heat, mask) if heat is not None else None,
-                          timings_ms={k: round(v, 2) for k, v in ms.items()}, crop=crop, mask=mask, heat=heat)
+                          slice_index=int(raw.index), heat_in_roi=share,
+                          timings_ms={k: round(v * 1e3, 2) for k, v in ms.items()}, crop=crop, mask=mask, heat=heat,
+                          slice_image=raw.image, slice_mask=raw.mask)
+
+
+def _evidence_doc(bundle: Bundle, pred: CasePrediction) -> dict[str, Any] | None:
+    from gliograde.explain import DEFAULT_METHOD, evidence_layers
+
+    if pred.heat is None or pred.mask is None:
+        return None
+    return {"method": DEFAULT_METHOD, "library": "pytorch-grad-cam",
+            "layers": evidence_layers(bundle.model, bundle.meta["backbone"]), "target_grade": pred.grade,
+            "heat_in_roi": pred.heat_in_roi, "roi_share_of_crop": round(float(pred.mask.mean()), 4),
+            "display": "masked to ROI" if pred.display_masked else "whole crop",
+            "note": "heat_in_roi is measured on the unmasked map. Pixels outside the ROI are constant zero in the "
+                    "model input (no image information), so overlay.png shows heat inside the ROI only unless "
+                    "--show-all-heat"}
 
 
 def _write_case(bundle: Bundle, pred: CasePrediction, folder: Path) -> None:
     from PIL import Image
 
     from gliograde import __version__
-    from gliograde.explain import overlay
+    from gliograde.explain import evidence_panel
 
     folder.mkdir(parents=True, exist_ok=True)
-    if pred.heat is not None and pred.crop is not None:
+    if pred.heat is not None and pred.crop is not None and pred.mask is not None:
         pred.overlay = folder / OVERLAY_PNG
-        Image.fromarray(overlay(pred.crop, pred.heat)).save(pred.overlay)
+        probs = "  ".join(f"G{g} {p:.2f}" for g, p in pred.probabilities.items())
+        title = f"grade {pred.grade}   {probs}   slice {pred.slice_index}   heat in ROI {pred.heat_in_roi or 0:.2f}"
+        panel = evidence_panel(pred.slice_image, pred.slice_mask, pred.crop, pred.mask, pred.heat, title,  # type: ignore[arg-type]
+                               mask_heat=pred.display_masked)
+        Image.fromarray(panel).save(pred.overlay)
     doc = {
         "case": pred.case, "status": pred.status, "grade": pred.grade,
         "probabilities": {str(g): p for g, p in pred.probabilities.items()},
         "slice_index": pred.slice_index, "overlay": str(pred.overlay) if pred.overlay else None,
-        "heat_in_roi": pred.heat_in_roi,
+        "heat_in_roi": pred.heat_in_roi, "evidence": _evidence_doc(bundle, pred),
         "model": {"backbone": bundle.meta["backbone"], "classes": list(bundle.classes), "input_size": bundle.input_size,
                   "channels": list(bundle.ingest.channels)},
         "bundle_fingerprint": bundle.fingerprint, "timings_ms": pred.timings_ms, "gliograde": __version__,
@@ -268,33 +359,49 @@ def _write_case(bundle: Bundle, pred: CasePrediction, folder: Path) -> None:
 
 
 def predict(bundle: Bundle, cases: list[Path] | list[CaseInput], out: Path | None = None, cam: bool = True,
-            keep_ids: bool = False, *, slice_index: int | None = None, mask: Path | None = None) -> list[CasePrediction]:
+            keep_ids: bool = False, *, slice_index: int | None = None, mask: Path | None = None,
+            mask_heat: bool = True) -> list[CasePrediction]:
     """Grade every case; a bad case gives an ``error`` result and the others go on.
 
     Args:
         bundle: from :func:`gliograde.bundle.load_bundle`.
         cases: CASE paths (see the module docstring) or already found :class:`CaseInput` s.
-        out: folder for ``<case>/prediction.json``, ``<case>/overlay.png`` and ``summary.csv``; None = write nothing.
-        cam: compute Grad-CAM evidence.
+        out: folder for ``<case>/prediction.json``, ``<case>/overlay.png``, ``summary.csv`` and
+            ``timings.json`` (one-time warm-up and per-stage medians); None = write nothing.
+        cam: compute the evidence map (see :mod:`gliograde.explain`).
         keep_ids: name cases by their folder/file name instead of a hash.
         slice_index: fixed slice instead of the largest tumour cross-section.
         mask: mask for a single image/volume file case.
+        mask_heat: show evidence inside the ROI only in overlay.png (``heat_in_roi`` is always unmasked).
 
     Returns:
         One :class:`CasePrediction` per case, in input order.
     """
-    found = cases if cases and isinstance(cases[0], CaseInput) else find_cases([Path(c) for c in cases], mask)[0]
-    found = list(found)  # type: ignore[arg-type]
-    _assign_aliases(found, keep_ids)  # type: ignore[arg-type]
+    given: list[Path | CaseInput] = list(cases)
+    found = ([c for c in given if isinstance(c, CaseInput)] if given and isinstance(given[0], CaseInput)
+             else find_cases([Path(c) for c in given if not isinstance(c, CaseInput)], mask)[0])
+    _assign_aliases(found, keep_ids)
+    warm_ms = warm_up(bundle, cam) if any(c.source is not None for c in found) else 0.0
+    logger.info("warm-up %.0f ms (one-time; not in the per-case timings)", warm_ms)
     results = []
     for ci in found:
-        res = _predict_one(bundle, ci, cam, keep_ids, slice_index)  # type: ignore[arg-type]
+        res = _predict_one(bundle, ci, cam, keep_ids, slice_index)
+        res.display_masked = mask_heat
         if out is not None and res.status == "ok":
             _write_case(bundle, res, Path(out) / res.case)
         results.append(res)
     if out is not None:
         write_summary(results, bundle.classes, Path(out) / SUMMARY_CSV)
+        _write_timings(results, warm_ms, Path(out) / TIMINGS_JSON)
     return results
+
+
+def _write_timings(results: list[CasePrediction], warm_ms: float, path: Path) -> None:
+    ok = [r.timings_ms for r in results if r.status == "ok"]
+    median = {k: round(float(np.median([t[k] for t in ok])), 2) for k in ok[0]} if ok else {}
+    doc = {"warmup_ms": round(warm_ms, 2), "cases_ok": len(ok), "median_case_ms": median,
+           "threads": torch.get_num_threads(), "note": "per-case timings exclude the one-time warm-up"}
+    path.write_text(json.dumps(doc, indent=2))
 
 
 def _predict_one(bundle: Bundle, ci: CaseInput, cam: bool, keep_ids: bool, slice_index: int | None) -> CasePrediction:

@@ -1,6 +1,9 @@
-"""Named training presets: ``paper`` (the study), ``modern`` (a stronger recipe), ``quick`` (CPU demo).
+"""Named presets: ``paper`` (the study), ``modern`` (a stronger recipe), ``quick`` (CPU demo) and
+``recommended`` (the best configuration found on real TCGA-LGG data, ``docs/real-data.md``).
 
-Flags and YAML override single fields afterwards (:func:`dataclasses.replace`). The choices are
+A preset is mainly a :class:`~gliograde.config.TrainCfg`; it may also carry the ingest settings used when
+``cv``/``train`` ingest a raw cohort (:func:`get_ingest`) and defaults of the CV experiment
+(:func:`get_cv_defaults`). Flags and YAML override single fields afterwards. The training choices are
 explained in ``docs/training.md``.
 
 >>> get_preset("paper").optimizer, get_preset("paper").lr, get_preset("paper").batch_size
@@ -10,12 +13,13 @@ True
 """
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Any, Literal
 
-from gliograde.config import TrainCfg
+from gliograde.config import IngestCfg, PreprocessCfg, TrainCfg
 from gliograde.errors import InputError
 
-PresetName = Literal["paper", "modern", "quick"]
+PresetName = Literal["paper", "modern", "quick", "recommended"]
 #: The quick preset keeps 8 of the 56 fixed transforms (+ identity): 9 versions per training image.
 QUICK_AUGMENT_SUBSET = 8
 
@@ -41,6 +45,28 @@ PRESETS: dict[str, TrainCfg] = {
         image_size=128, optimizer="adamw", weight_decay=1e-4, scheduler="cosine", label_smoothing=0.0,
         patience=8, freeze_backbone=True,
     ),
+    # The CNN side of the recommended recipe (its frozen features feed ``fusion``; ``gliograde train``
+    # trains this head): the quick recipe, which is what a 2-core CPU affords.
+    "recommended": TrainCfg(
+        preset="recommended", model="efficientnet_lite0", weights="imagenet", epochs=40, lr=1e-3, batch_size=64,
+        image_size=128, optimizer="adamw", weight_decay=1e-4, scheduler="cosine", label_smoothing=0.0,
+        patience=8, freeze_backbone=True,
+    ),
+}
+
+#: Ingest settings a preset uses when a command is given a raw cohort (others: :class:`IngestCfg` defaults,
+#: the study's single post-contrast slice). Recommended: every sequence as a channel, each scaled by the
+#: median/IQR of the patient's own brain outside the tumour (site-robust), measured in docs/real-data.md.
+PRESET_INGEST: dict[str, IngestCfg] = {
+    "recommended": IngestCfg(channels=("t1", "flair", "t1ce"), slices=1,
+                             preprocess=PreprocessCfg(intensity="robust", region="brain_outside_roi")),
+}
+
+#: CV defaults a preset sets (``CVCfg`` keys; ``--config`` YAML and flags override them).
+PRESET_CV: dict[str, dict[str, Any]] = {
+    "recommended": {"configs": ("radiomics",),
+                    "selection": {"method": "inner_cv", "inner_folds": 5, "classifiers": ("logreg", "rbf_svm"),
+                                  "select_k": (5, 10, 20)}},
 }
 
 
@@ -53,3 +79,26 @@ def get_preset(name: PresetName | str) -> TrainCfg:
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]
+
+
+def get_ingest(name: PresetName | str | None) -> IngestCfg:
+    """Ingest settings of a preset (the :class:`IngestCfg` defaults for presets that set none).
+
+    >>> get_ingest("recommended").channels
+    ('t1', 'flair', 't1ce')
+    >>> get_ingest("paper") == IngestCfg()
+    True
+    """
+    if name is not None and name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESET_INGEST.get(name or "", IngestCfg())
+
+
+def get_cv_defaults(name: PresetName | str | None) -> dict[str, Any]:
+    """CV defaults of a preset as a plain dict of ``CVCfg`` keys (empty for presets that set none)."""
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESET_CV.get(name or "", {}).items()}
+
+
+def ingest_as_dict(cfg: IngestCfg) -> dict[str, Any]:
+    """An :class:`IngestCfg` as nested plain data (for YAML overlays)."""
+    return dataclasses.asdict(cfg)

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from gliograde.errors import GliogradeError, InputError
-from gliograde.report_format import results_table, to_jsonable  # noqa: F401  (public names of this module)
 from gliograde.metrics import accuracy as accuracy_metric
 from gliograde.metrics import compute_metrics, summarise_folds
+from gliograde.report_format import results_table as results_table  # re-exported: public API of this module
+from gliograde.report_format import to_jsonable as to_jsonable
 from gliograde.stats import bootstrap_ci, delong_multiclass, expected_calibration_error, reliability_curve, roc_auc_fast
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ def _ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
     return [n for n in order if n in names] + [n for n in names if n not in order]
 
 
-def _arrays(d: pd.DataFrame, classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(d: pd.DataFrame, classes: tuple[int, ...]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     return d["label"].to_numpy(np.int64), d[[f"p_{c}" for c in classes]].to_numpy(np.float64)
 
 
@@ -104,7 +106,7 @@ def _summarise_config(d: pd.DataFrame, classes: tuple[int, ...], n_boot: int, se
     for fold, g in d.groupby("fold", sort=True):
         m = compute_metrics(*_arrays(g, classes), classes)
         warnings += [f"fold {fold}: {w}" for w in m.pop("warnings")]
-        per_fold.append({"fold": int(fold), **m})
+        per_fold.append({"fold": int(g["fold"].iloc[0]), **m})  # the group's key, as an int
     out: dict[str, Any] = summarise_folds(per_fold)
     y, p = _arrays(d, classes)
     pooled = compute_metrics(y, p, classes)
@@ -209,7 +211,8 @@ def _comparisons(run_dir: Path, compare: Path | None, primary: str, reference: s
     folders = sorted(p for p in (run_dir / "compare").glob("*") if (p / "predictions.csv").is_file())
     for folder in [*folders, *([Path(compare)] if compare is not None else [])]:
         m = summarise_run(folder, reference, n_boot, seed=seed)
-        label = m["protocol"] if m["protocol"] not in out and m["protocol"] != primary else f"{m['protocol']} ({folder.name})"
+        clash = m["protocol"] in out or m["protocol"] == primary
+        label = f"{m['protocol']} ({folder.name})" if clash else m["protocol"]
         out[label] = m | {"run_dir": str(folder)}
     return out
 

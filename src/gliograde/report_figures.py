@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,16 +12,11 @@ import numpy as np
 import pandas as pd
 
 from gliograde.metrics import roc_curves
+from gliograde.report import _arrays, load_predictions
+from gliograde.report_format import _fmt
 
 logger = logging.getLogger(__name__)
 
-CONFIG_ORDER = ("full", "no-pretrain", "no-aug", "handcrafted")
-PROTOCOL_ORDER = ("honest", "site", "paper")
-REQUIRED_COLUMNS = ("patient_id", "fold", "config", "label")
-_PROBA = re.compile(r"^p_(\d+)$")
-
-from gliograde.report import _arrays, load_predictions
-from gliograde.report_format import _fmt
 
 
 def write_figures(run_dir: Path, metrics: Mapping[str, Any]) -> list[Path]:

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-
 logger = logging.getLogger(__name__)
 
 CONFIG_ORDER = ("full", "no-pretrain", "no-aug", "handcrafted")

@@ -2,22 +2,15 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-
+from gliograde.report import _read_json
+from gliograde.report_format import _fmt, _scale, fmt_ci, fmt_mean_sd, results_table, table_rows
 
 logger = logging.getLogger(__name__)
 
-CONFIG_ORDER = ("full", "no-pretrain", "no-aug", "handcrafted")
-PROTOCOL_ORDER = ("honest", "site", "paper")
-REQUIRED_COLUMNS = ("patient_id", "fold", "config", "label")
-_PROBA = re.compile(r"^p_(\d+)$")
-
-from gliograde.report import _read_json
-from gliograde.report_format import _fmt, _scale, fmt_ci, fmt_mean_sd, results_table, table_rows
 
 # ---------------------------------------------------------------- self-contained HTML
 
@@ -164,7 +157,8 @@ def render_html(run_dir: Path, metrics: Mapping[str, Any], figures: list[Path]) 
             f"{_esc(metrics['classes'])}; {metrics['n_patients']} patients; {metrics['n_folds']} folds.</p>")
     body = "".join([
         head, _summary(metrics), f"<pre>{_esc(results_table(metrics))}</pre>", _per_grade(metrics),
-        _figures("ROC curves", figures, "roc_", "Pooled out-of-fold one-vs-rest ROC per grade (cf. the study's Figure 6)."),
+        _figures("ROC curves", figures, "roc_",
+                 "Pooled out-of-fold one-vs-rest ROC per grade (cf. the study's Figure 6)."),
         _figures("Calibration", figures, "reliability_", "Top-label reliability: bar = accuracy per confidence bin; "
                  "numbers = patients per bin; ECE = weighted mean |accuracy - confidence|."),
         _figures("Confusion matrices", figures, "confusion_", "Pooled out-of-fold; rows = true grade."),

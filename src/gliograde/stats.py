@@ -57,7 +57,7 @@ def _binary_labels(y_true: npt.ArrayLike, n: int) -> npt.NDArray[np.bool_]:
     if y.size != n:
         raise ValueError(f"y_true has {y.size} samples but the scores have {n}")
     values = set(np.unique(y).tolist())
-    if not values <= {0, 1, False, True}:
+    if not values <= {0, 1}:  # False == 0 and True == 1, so bool labels pass too
         raise ValueError(f"y_true must be binary (0/1 or bool), got values {sorted(values)}")
     yb = y.astype(bool)
     if yb.all() or not yb.any():
@@ -209,6 +209,15 @@ def _resample_rows(
     return np.concatenate([group_rows[g] for g in pick])
 
 
+def _group_rows(groups: npt.ArrayLike, n: int) -> list[npt.NDArray[np.intp]]:
+    """Row indices of each distinct group (sorted group order), for resampling whole patients."""
+    g = np.asarray(groups).reshape(-1)
+    if g.size != n:
+        raise ValueError(f"groups has {g.size} entries but y_true has {n}")
+    _, inverse = np.unique(g, return_inverse=True)
+    return [np.flatnonzero(inverse == i) for i in range(int(inverse.max()) + 1)]
+
+
 def bootstrap_ci(
     y_true: npt.ArrayLike,
     proba: npt.ArrayLike,
@@ -249,13 +258,7 @@ def bootstrap_ci(
     y, p, cls = check_inputs(y_true, proba, classes)
     if n_boot < 1 or not 0.0 < alpha < 1.0:
         raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got n_boot={n_boot}, alpha={alpha}")
-    group_rows = None
-    if groups is not None:
-        g = np.asarray(groups).reshape(-1)
-        if g.size != y.size:
-            raise ValueError(f"groups has {g.size} entries but y_true has {y.size}")
-        _, inverse = np.unique(g, return_inverse=True)
-        group_rows = [np.flatnonzero(inverse == i) for i in range(int(inverse.max()) + 1)]
+    group_rows = None if groups is None else _group_rows(groups, y.size)
     point = float(metric(y, p, cls))
     rng = np.random.default_rng(seed)
     values: list[float] = []

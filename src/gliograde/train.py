@@ -87,7 +87,7 @@ def _write_artefacts(out: Path, cohort: Cohort, cfg: TrainCfg, aug_cfg: AugmentC
     roles = pd.DataFrame({"patient_id": cohort.patient_ids[np.r_[train_rows, val_rows]],
                           "role": ["train"] * len(train_rows) + ["val"] * len(val_rows)})
     roles.drop_duplicates().to_csv(out / "inner_split.csv", index=False)
-    used = np.r_[train_rows, val_rows]
+    used = np.concatenate([train_rows, val_rows])
     cached = cohort.manifest.iloc[used]
     files = [cohort.root / MANIFEST] + [cohort.root / p for p in (*cached["cache_path"], *cached["cache_mask_path"])]
     config = {"train": cfg, "augment": aug_cfg, "classes": list(cohort.classes),

@@ -21,7 +21,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from safetensors import safe_open
@@ -193,8 +193,36 @@ STATE = "state.json"
 _RESUMABLE_CHANGES = {"epochs", "patience", "device", "num_threads", "amp", "preset", "allow_download"}
 
 
-def new_train_state(cfg: Any, n_train: int, n_val: int) -> dict[str, Any]:
-    """The JSON-able training state stored with every checkpoint."""
+class TrainState(TypedDict):
+    """The JSON-able training state stored with every checkpoint (and as ``state.json``).
+
+    Attributes:
+        epoch: epochs done; best_epoch: 1-based epoch of the best weights (0: none yet).
+        best_val_loss: lowest validation loss so far (inf without validation).
+        bad_epochs: epochs since the last improvement; finished: no epoch left to train.
+        history: one row per epoch (see :attr:`gliograde.engine.FitResult.history`).
+        n_train, n_val: rows trained / validated on; cfg: the plain training config.
+    """
+
+    epoch: int
+    best_epoch: int
+    best_val_loss: float
+    bad_epochs: int
+    finished: bool
+    history: list[dict[str, float]]
+    n_train: int
+    n_val: int
+    cfg: dict[str, Any]
+    rng: str
+
+
+def new_train_state(cfg: Any, n_train: int, n_val: int) -> TrainState:
+    """The JSON-able training state stored with every checkpoint.
+
+    Args:
+        cfg: the training config (a dataclass; stored as plain JSON values).
+        n_train, n_val: rows trained / validated on, checked on resume.
+    """
     return {
         "epoch": 0, "best_epoch": 0, "best_val_loss": math.inf, "bad_epochs": 0, "finished": False,
         "history": [], "n_train": n_train, "n_val": n_val, "cfg": to_plain(cfg),
@@ -208,7 +236,7 @@ def checkpoint_exists(out_dir: Path) -> bool:
 
 
 def save_checkpoint(out_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                    state: dict[str, Any], best: dict[str, torch.Tensor] | None) -> Path:
+                    state: TrainState, best: dict[str, torch.Tensor] | None) -> Path:
     """Write weights, best weights, optimizer tensors and state to ``out_dir/checkpoint.safetensors``.
 
     The file is written to a temporary name and renamed, so an interruption never leaves half a
@@ -237,7 +265,7 @@ def save_checkpoint(out_dir: Path, net: nn.Module, optimizer: torch.optim.Optimi
 
 
 def load_checkpoint(out_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                    fresh: dict[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+                    fresh: TrainState) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
     """Restore ``net``, ``optimizer`` and ``scaler`` in place from ``out_dir``; return (state, best weights).
 
     Raises:
@@ -247,7 +275,7 @@ def load_checkpoint(out_dir: Path, net: nn.Module, optimizer: torch.optim.Optimi
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata()
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    state = json.loads(meta["state"])
+    state: TrainState = json.loads(meta["state"])
     _check_resumable(path, state, fresh)
     net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
@@ -267,7 +295,7 @@ def load_checkpoint(out_dir: Path, net: nn.Module, optimizer: torch.optim.Optimi
     return state, best
 
 
-def _check_resumable(path: Path, state: dict[str, Any], fresh: dict[str, Any]) -> None:
+def _check_resumable(path: Path, state: TrainState, fresh: TrainState) -> None:
     old, new = state["cfg"], fresh["cfg"]
     changed = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if (state["n_train"], state["n_val"]) != (fresh["n_train"], fresh["n_val"]):

@@ -94,3 +94,49 @@ def test_preprocess_multichannel_scales_each_channel(tiny_slice):
     out, _ = Preprocess(cfg=PreprocessCfg(size=24))(stack, mask)
     assert out.shape == (24, 24, 3)
     np.testing.assert_array_equal(out[..., 0], out[..., 1])  # scale-free: same after robust scaling
+
+
+def test_to_uint8_robust_maps_median_to_128_and_iqr_to_32_levels():
+    x = np.array([[0.0, 10.0, 20.0, 30.0, 40.0]])
+    assert to_uint8(x, method="robust").tolist() == [[96, 112, 128, 144, 160]]
+    region = np.array([[False, False, True, True, True]])  # median 30, IQR 10
+    assert to_uint8(x, region=region, method="robust").tolist() == [[32, 64, 96, 128, 160]]
+    assert to_uint8(np.full((3, 3), 7.0), method="robust").max() == 0  # zero IQR: no division by zero
+
+
+def test_reference_region_each_choice():
+    from gliograde.preprocess import reference_region
+
+    ch = np.zeros((9, 9))
+    ch[1:8, 1:8] = 5.0  # brain
+    roi = np.zeros((9, 9), bool)
+    roi[4, 4] = True
+    assert reference_region(ch, roi, "slice") is None
+    assert (reference_region(ch, roi, "roi") == roi).all()
+    assert reference_region(ch, roi, "brain").sum() == 49
+    outside = reference_region(ch, roi, "brain_outside_roi")
+    assert outside.sum() == 48 and not outside[4, 4]
+    ring = reference_region(ch, roi, "ring", ring_width=1)
+    assert ring.sum() == 4 and not ring[4, 4] and ring[3, 4]  # the disk of radius 1 minus the centre
+    full = np.ones((9, 9), bool)  # tumour fills the brain: fall back to the brain
+    assert reference_region(ch, full, "brain_outside_roi").sum() == 49
+    with pytest.raises(ValueError, match="region"):
+        reference_region(ch, roi, "skull")
+
+
+@pytest.mark.parametrize("region", ["brain_outside_roi", "ring", "brain"])
+def test_robust_brain_scaling_removes_scanner_gain_and_offset(tiny_slice, region):
+    img, mask = tiny_slice
+    raw = img.astype(np.float64) + 1.0  # background stays 0 below
+    raw[:2] = 0
+    cfg = PreprocessCfg(size=24, intensity="robust", region=region, ring_width=3)
+    a, ma = Preprocess(cfg=cfg)(raw, mask)
+    b, mb = Preprocess(cfg=cfg)(raw * 7.5, mask)  # another site's gain
+    assert (ma == mb).all()
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    # the tumour is scaled against tissue outside it: brighter normal tissue darkens the tumour
+    brighter = raw.copy()
+    brighter[(raw > 0) & ~mask] *= 2
+    c, _ = Preprocess(cfg=PreprocessCfg(size=24, intensity="robust", region="brain_outside_roi"))(brighter, mask)
+    d, _ = Preprocess(cfg=PreprocessCfg(size=24, intensity="robust", region="brain_outside_roi"))(raw, mask)
+    assert c[ma].mean() < d[ma].mean()

@@ -30,7 +30,8 @@ TRAIN_FLAGS = ("model", "weights", "epochs", "lr", "batch_size", "image_size", "
 def add_train_flags(p: argparse.ArgumentParser, *, default_preset: str = "modern") -> None:
     """Preset and overrides shared by ``train`` and ``cv`` (precedence: preset < --config YAML < flags)."""
     p.add_argument("--preset", default=None,
-                   help=f"starting settings: paper, modern, quick (default: {default_preset}; see docs/training.md)")
+                   help=f"starting settings: paper, modern, quick, recommended (default: {default_preset}; "
+                        "see docs/training.md and docs/real-data.md)")
     p.add_argument("--model", default=None, help="alexnet, efficientnet_lite0, resnet18, resnet50, convnext_tiny "
                    "(default: the preset's)")
     p.add_argument("--weights", default=None, help="imagenet, none (random start) or PATH (default: imagenet)")

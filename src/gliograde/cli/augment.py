@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gliograde.cli._common import add_config, add_out
 
+if TYPE_CHECKING:  # numpy loads inside run(), so that `gliograde --help` stays fast
+    import numpy as np
+    import numpy.typing as npt
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = subparsers.add_parser(
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
         "augment", help="montage + list of the fixed AutoAugment-SVHN transforms for one case",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, metavar="COHORT_OR_CASE",
@@ -37,7 +41,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _read(path: Path, what: str) -> Any:
+def _read(path: Path, what: str) -> npt.NDArray[Any]:
+    """The pixels of an image file, as PIL decodes them ((H, W) or (H, W, C), any dtype)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
@@ -52,7 +57,9 @@ def _read(path: Path, what: str) -> Any:
         raise InputError(f"{path}: not an image file ({err}); give a PNG or an ingested cohort folder") from err
 
 
-def _load_case(args: argparse.Namespace) -> tuple[Any, Any, list[Path], str]:
+def _load_case(
+    args: argparse.Namespace,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None, list[Path], str]:
     """One case as ((C, H, W) uint8, (H, W) bool or None, input files, case label)."""
     import numpy as np
 
@@ -79,7 +86,7 @@ def _load_case(args: argparse.Namespace) -> tuple[Any, Any, list[Path], str]:
                          "run `gliograde ingest` first")
     img = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
     if mask is not None:
-        mask = mask.any(axis=-1) if mask.ndim == 3 else mask
+        mask = np.asarray(mask.any(axis=-1) if mask.ndim == 3 else mask, dtype=np.bool_)
         if mask.shape != img.shape[1:]:
             raise MaskMismatchError(f"{files[1]}: mask shape {mask.shape} != image shape {img.shape[1:]}; "
                                     "give the mask of this image")

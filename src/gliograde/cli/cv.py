@@ -4,6 +4,11 @@
     gliograde cv ../shared/data/tcga-lgg --out runs/cv --preset quick   # a raw cohort is ingested first
     gliograde cv runs/synth --out runs/cv --protocol both --folds 5     # honest + the study's leaky protocol
     gliograde cv runs/tcga --out runs/site --protocol site              # leave one hospital out
+    gliograde cv ../shared/data/tcga-lgg --out runs/rec --preset recommended   # best real-data recipe
+
+A preset may carry ingest settings (used when COHORT is raw) and CV defaults: ``recommended`` ingests
+T1, FLAIR and T1c scaled by the brain outside the tumour and runs the ``radiomics`` configuration, whose
+classifier and feature count are chosen inside each training fold (``selection.json``).
 
 Rerunning the same command resumes: finished (configuration, fold) units are skipped.
 """
@@ -13,6 +18,9 @@ import argparse
 from pathlib import Path
 
 from gliograde.cli._common import add_train_flags
+
+#: ``gliograde cv`` keeps the study-comparison default; ``--preset recommended`` is the real-data recipe.
+DEFAULT_PRESET = "modern"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -25,12 +33,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
                    help="honest: patient-level, leak-free; paper: the study's leaky protocol; site: leave one site "
                         "out; both: honest + paper side by side (default: honest)")
     p.add_argument("--configs", default=None,
-                   help="comma-separated from full, no-pretrain, no-aug, handcrafted, handcrafted-mlp "
-                        "(default: full,no-pretrain,no-aug,handcrafted)")
+                   help="comma-separated from full, no-pretrain, no-aug, handcrafted, handcrafted-mlp, radiomics, "
+                        "fusion (default: the preset's, else full,no-pretrain,no-aug,handcrafted)")
     p.add_argument("--handcrafted-classifier", default=None,
                    help="logreg, logreg_l1, svm, rbf_svm, mlp (default: logreg)")
     p.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples for confidence intervals (default: 2000)")
-    add_train_flags(p, default_preset="modern")
+    p.add_argument("--selection", choices=("inner_cv", "inner_split", "none"), default=None,
+                   help="how radiomics/fusion choose classifier and feature count inside each training fold "
+                        "(default: inner_cv, 5 inner folds)")
+    add_train_flags(p, default_preset=DEFAULT_PRESET)
     return p
 
 

@@ -7,25 +7,34 @@ from pathlib import Path
 from gliograde.cli._common import add_config
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    p = sub.add_parser("ingest", help="read a cohort (PNG/TIFF slices, NIfTI, DICOM, or a manifest CSV) and preprocess it",
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = sub.add_parser("ingest",
+                       help="read a cohort (PNG/TIFF slices, NIfTI, DICOM, or a manifest CSV) and preprocess it",
                        description="Check a whole cohort, choose each patient's representative slice, preprocess it "
                                    "as in the study and write manifest.csv + a uint8 cache.")
-    p.add_argument("data", type=Path, help="cohort folder (with labels.csv) or a manifest CSV (patient_id, grade, image, mask[, slice])")
+    p.add_argument("data", type=Path,
+                   help="cohort folder (with labels.csv) or a manifest CSV (patient_id, grade, image, mask[, slice])")
     p.add_argument("--out", type=Path, required=True, help="output folder (required)")
-    p.add_argument("--layout", choices=["auto", "slices", "nifti", "dicom", "manifest"], default=None, help="input layout (default: auto)")
+    p.add_argument("--layout", choices=["auto", "slices", "nifti", "dicom", "manifest"], default=None,
+                   help="input layout (default: auto)")
     p.add_argument("--channels", default=None,
                    help="sequences as channels, comma-separated from t1, flair, t1ce, t2 (default: t1ce)")
-    p.add_argument("--roi-labels", default=None, help="segmentation labels forming the ROI, e.g. 1,4 (default: every non-zero label)")
-    p.add_argument("--slice-index", type=int, default=None, help="use this slice for every case (default: largest tumour cross-section)")
+    p.add_argument("--roi-labels", default=None,
+                   help="segmentation labels forming the ROI, e.g. 1,4 (default: every non-zero label)")
+    p.add_argument("--slice-index", type=int, default=None,
+                   help="use this slice for every case (default: largest tumour cross-section)")
     p.add_argument("--slices", type=int, default=None, help="k neighbouring slices per patient (default: 1)")
     p.add_argument("--size", type=int, default=None, help="output side in pixels (default: 227)")
     p.add_argument("--margin", type=int, default=None, help="pixels around the ROI box (default: 4)")
-    p.add_argument("--rim", type=int, default=None, help="pixels of context kept around the outline (default: 0, tumour only)")
-    p.add_argument("--intensity", choices=["percentile", "zscore"], default=None, help="8-bit scaling (default: percentile)")
+    p.add_argument("--rim", type=int, default=None,
+                   help="pixels of context kept around the outline (default: 0, tumour only)")
+    p.add_argument("--intensity", choices=["percentile", "zscore"], default=None,
+                   help="8-bit scaling (default: percentile)")
     p.add_argument("--window", default=None, help="percentile window low,high (default: 0.5,99.5)")
-    p.add_argument("--region", choices=["slice", "brain", "roi"], default=None, help="pixels the scaling is computed on (default: brain)")
-    p.add_argument("--skip-bad", action="store_true", help="ingest the valid patients and list the others (default: stop on any problem)")
+    p.add_argument("--region", choices=["slice", "brain", "roi"], default=None,
+                   help="pixels the scaling is computed on (default: brain)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="ingest the valid patients and list the others (default: stop on any problem)")
     p.add_argument("--no-figures", action="store_true", help="do not draw the example figures (default: draw them)")
     add_config(p)
     return p

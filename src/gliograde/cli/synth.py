@@ -11,7 +11,7 @@ from pathlib import Path
 from gliograde.cli._common import add_seed
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     from gliograde.synth.cohort import DEFAULT_COUNTS, DEFAULT_DIFFICULTY
 
     p = sub.add_parser("synth", help="write a synthetic glioma MRI cohort (offline demo data)",

@@ -1,11 +1,14 @@
 """``gliograde train COHORT --out RUN``: fine-tune a pretrained CNN on an ingested cohort.
 
+    gliograde train ../shared/data/tcga-lgg --out runs/model              # recommended preset (default)
     gliograde train runs/ingested --out runs/quick --preset quick
     gliograde train runs/ingested --out runs/paper --preset paper --weights ~/alexnet-owt-7be5be79.pth
     gliograde train runs/ingested --out runs/modern --model resnet18 --weights none --epochs 10
 
-Precedence: preset < ``--config`` YAML (sections ``train:`` and ``augment:``) < flags. Rerunning the
-same command on the same ``--out`` resumes from the last checkpoint.
+Precedence: preset < ``--config`` YAML (sections ``train:``, ``augment:`` and ``ingest:``) < flags. A raw
+cohort is ingested with the preset's ingest settings (``recommended``: T1, FLAIR and T1c channels,
+brain-outside-ROI median/IQR scaling). Rerunning the same command on the same ``--out`` resumes from
+the last checkpoint.
 """
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ from typing import TYPE_CHECKING
 from gliograde.cli._common import TRAIN_FLAGS, add_out, add_train_flags
 
 if TYPE_CHECKING:
-    from gliograde.config import AugmentCfg, TrainCfg
+    from gliograde.config import AugmentCfg, IngestCfg, TrainCfg
 
+#: ``gliograde train`` starts from the best configuration measured on real data (docs/real-data.md).
+DEFAULT_PRESET = "recommended"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -26,25 +31,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cohort", type=Path, help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
     add_out(p, help_="run folder for weights, history and checkpoints")
-    add_train_flags(p, default_preset="modern")
+    add_train_flags(p, default_preset=DEFAULT_PRESET)
     p.add_argument("--cv-run", type=Path, default=None,
                    help="CV run folder whose metrics.json goes into model.json and the model card (default: none)")
     return p
 
 
-def resolve_configs(args: argparse.Namespace) -> tuple[TrainCfg, AugmentCfg]:
-    """(TrainCfg, AugmentCfg) from preset, YAML and flags."""
+def preset_name(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> str:
+    """The preset in force: ``--preset``, else the YAML's ``train.preset``, else ``default``."""
+    from gliograde.config import load_yaml
+
+    train_yaml = dict(load_yaml(args.config).get("train") or {})
+    return str(args.preset or train_yaml.get("preset") or default)
+
+
+def resolve_ingest(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> IngestCfg:
+    """Ingest settings for a raw cohort: the preset's, overlaid by the YAML's ``ingest:`` section."""
+    from gliograde.config import IngestCfg, from_dict, load_yaml, merge
+    from gliograde.presets import get_ingest, ingest_as_dict
+
+    base = ingest_as_dict(get_ingest(preset_name(args, default)))
+    over = dict(load_yaml(args.config).get("ingest") or {})
+    pre = merge(base.pop("preprocess"), dict(over.pop("preprocess", None) or {}))
+    return from_dict(IngestCfg, {**merge(base, over), "preprocess": pre})
+
+
+def resolve_configs(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> tuple[TrainCfg, AugmentCfg]:
+    """(TrainCfg, AugmentCfg) from preset (``default`` when none is named), YAML and flags."""
     from gliograde.config import AugmentCfg, TrainCfg, from_dict, load_yaml, merge
     from gliograde.presets import QUICK_AUGMENT_SUBSET, get_preset
 
     yaml_cfg = load_yaml(args.config)
     train_yaml, aug_yaml = dict(yaml_cfg.get("train") or {}), dict(yaml_cfg.get("augment") or {})
-    preset = args.preset or train_yaml.get("preset") or "modern"
+    preset = preset_name(args, default)
     base = dataclasses.asdict(get_preset(preset))
     flags = {k: getattr(args, k) for k in TRAIN_FLAGS}
     flags["allow_download"] = args.allow_download
     train = from_dict(TrainCfg, merge(merge(base, train_yaml), {**flags, "preset": preset}))
-    if preset == "quick" and "subset" not in aug_yaml:
+    if preset in ("quick", "recommended") and "subset" not in aug_yaml:
         aug_yaml["subset"] = QUICK_AUGMENT_SUBSET
     aug = from_dict(AugmentCfg, merge(aug_yaml, {"mode": args.augment, "subset": args.augment_subset}))
     return train, aug
@@ -55,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from gliograde.train import WEIGHTS, train_on_cohort
 
     train_cfg, aug_cfg = resolve_configs(args)
-    cohort = cohort_for(args.cohort, args.out, progress=not args.quiet)
+    cohort = cohort_for(args.cohort, args.out, resolve_ingest(args), progress=not args.quiet)
     print(f"training {train_cfg.model} ({train_cfg.preset}) on {len(cohort)} slices, "
           f"classes {list(cohort.classes)} -> {args.out}")
     res = train_on_cohort(cohort, train_cfg, aug_cfg, args.out, progress=not args.quiet)

@@ -21,6 +21,8 @@ from PIL import Image
 from gliograde.errors import InputError
 
 MANIFEST = "manifest.csv"
+#: (N,) Python strings: object dtype when read through pandas, numpy unicode otherwise.
+StrArray = npt.NDArray[np.object_] | npt.NDArray[np.str_]
 REQUIRED_COLUMNS = (
     "patient_id", "grade", "source_image", "source_mask", "slice_index", "roi_area_px",
     "cache_path", "cache_mask_path",
@@ -48,13 +50,13 @@ class Cohort:
     masks: npt.NDArray[np.bool_]
     labels: npt.NDArray[np.int64]
     classes: tuple[int, ...]
-    patient_ids: npt.NDArray[np.str_]
-    sites: npt.NDArray[np.str_]
+    patient_ids: StrArray
+    sites: StrArray
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def patients(self) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]:
+    def patients(self) -> tuple[StrArray, npt.NDArray[np.int64]]:
         """Unique patients (first-appearance order) and their class index."""
         _, first = np.unique(self.patient_ids, return_index=True)
         first = np.sort(first)
@@ -90,7 +92,7 @@ def load_cohort(root: Path) -> Cohort:
     if len(df) == 0:
         raise InputError(f"{root / MANIFEST}: the manifest is empty; ingest a cohort with at least one patient")
     images, masks = [], []
-    for rel, mrel in zip(df["cache_path"], df["cache_mask_path"]):
+    for rel, mrel in zip(df["cache_path"], df["cache_mask_path"], strict=True):
         images.append(_read_png(root / rel))
         masks.append(_read_png(root / mrel) > 0)
     arr = np.stack([im if im.ndim == 3 else im[..., None] for im in images]).transpose(0, 3, 1, 2)

@@ -90,13 +90,15 @@ def read_image(path: Path) -> npt.NDArray[np.generic]:
                 im.load()
                 arr = np.asarray(im)
     except Exception as err:  # PIL/tifffile raise many types for corrupt files
-        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {err}); re-export the file as PNG or TIFF") from err
+        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {err}); "
+                         "re-export the file as PNG or TIFF") from err
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
         arr = np.moveaxis(arr, 0, -1)  # channels-first TIFF
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3):
-        raise InputError(f"{path}: expected a 2D slice (H, W) or (H, W, C), got shape {arr.shape}; save one slice per file")
+        raise InputError(f"{path}: expected a 2D slice (H, W) or (H, W, C), got shape {arr.shape}; "
+                         "save one slice per file")
     return arr
 
 
@@ -108,15 +110,19 @@ def read_volume(path: Path) -> Volume:
     slice k in any other viewer that shows voxel indices.
     """
     import nibabel as nib
+    from nibabel.spatialimages import SpatialImage
 
     path = Path(path)
     _require_file(path)
     try:
         img = nib.load(str(path))
+        if not isinstance(img, SpatialImage):  # e.g. a GIFTI surface or a CIFTI file
+            raise TypeError(f"{type(img).__name__} is not a volume image")
         data = np.asarray(img.dataobj, dtype=np.float32)
         codes = nib.aff2axcodes(img.affine)
     except Exception as err:
-        raise InputError(f"{path}: cannot read NIfTI ({type(err).__name__}: {err}); check the file is a complete .nii/.nii.gz") from err
+        raise InputError(f"{path}: cannot read NIfTI ({type(err).__name__}: {err}); "
+                         "check the file is a complete .nii/.nii.gz") from err
     data = np.squeeze(data) if data.ndim > 3 else data
     if data.ndim == 2:
         data = data[..., None]
@@ -150,13 +156,16 @@ def read_dicom_series(folder: Path) -> tuple[npt.NDArray[np.float32], list[Path]
         try:
             ds = pydicom.dcmread(f)
         except Exception as err:
-            raise InputError(f"{f}: cannot read DICOM ({type(err).__name__}: {err}); remove it from the series folder or re-export the series") from err
+            raise InputError(f"{f}: cannot read DICOM ({type(err).__name__}: {err}); "
+                             "remove it from the series folder or re-export the series") from err
         if "PixelData" not in ds:
-            raise InputError(f"{f}: DICOM file has no pixel data; remove non-image objects (reports, SR) from the series folder")
+            raise InputError(f"{f}: DICOM file has no pixel data; "
+                             "remove non-image objects (reports, SR) from the series folder")
         try:
             pix = ds.pixel_array.astype(np.float32)
         except Exception as err:
-            raise InputError(f"{f}: cannot decode DICOM pixels ({err}); install the codec or decompress the series") from err
+            raise InputError(f"{f}: cannot decode DICOM pixels ({err}); "
+                             "install the codec or decompress the series") from err
         slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
         intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
         slices.append((_slice_position(ds), pix * slope + intercept, f))
@@ -164,7 +173,8 @@ def read_dicom_series(folder: Path) -> tuple[npt.NDArray[np.float32], list[Path]
         raise InputError(f"{folder}: no DICOM files found; give the folder that holds one series of .dcm files")
     shapes = {s[1].shape for s in slices}
     if len(shapes) != 1:
-        raise InputError(f"{folder}: slices have different sizes {sorted(shapes)}; the folder must hold a single series")
+        raise InputError(f"{folder}: slices have different sizes {sorted(shapes)}; "
+                         "the folder must hold a single series")
     slices.sort(key=lambda s: s[0])
     return np.stack([s[1] for s in slices], axis=-1), [s[2] for s in slices]
 

@@ -134,13 +134,12 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
     labels, problems = read_labels(root / "labels.csv")
     cases: list[CaseSource] = []
     labelled = set()
-    for row in labels.itertuples(index=False):
-        labelled.add(row.folder)
-        if row.grade is None:
+    finder = CASE_FINDERS[layout]
+    for pid, grade, site, sub in zip(labels["patient_id"], labels["grade"], labels["site"], labels["folder"], strict=True):
+        labelled.add(sub)
+        if grade is None:
             continue
-        folder = root / row.folder
-        finder = CASE_FINDERS[layout]
-        case, errs = finder(folder, row.patient_id, row.grade, site=row.site)
+        case, errs = finder(root / str(sub), str(pid), int(grade), site=str(site))
         problems += errs
         if case is not None:
             cases.append(case)

@@ -34,7 +34,8 @@ def to_roi(
     """
     if mask.ndim == 3 and mask.shape[2] in (3, 4) and path.suffix.lower() in (".png", ".tif", ".tiff"):
         if not (mask[..., :3] == mask[..., :1]).all():
-            raise MaskMismatchError(f"{path}: colour mask with differing channels; save the mask as a single-channel 0/255 image")
+            raise MaskMismatchError(f"{path}: colour mask with differing channels; "
+                                    "save the mask as a single-channel 0/255 image")
         mask = mask[..., 0]
     if not np.isfinite(np.asarray(mask, dtype=np.float64)).all():
         raise InputError(f"{path}: NaN or inf values in the mask; fix the export")
@@ -43,12 +44,14 @@ def to_roi(
     if labels:
         present = [lab for lab in labels if lab in set(values.tolist())]
         if not present:
-            raise MaskMismatchError(f"{path}: label(s) {list(labels)} not present in mask (found {nonzero.tolist()}); check --roi-labels")
+            raise MaskMismatchError(f"{path}: label(s) {list(labels)} not present in mask "
+                                    f"(found {nonzero.tolist()}); check --roi-labels")
         roi = np.isin(mask, list(labels))
     else:
         if len(nonzero) > 1 and not is_segmentation:
             raise MaskMismatchError(
-                f"{path}: mask is not binary (values {_short(nonzero)}); give --roi-labels to choose the ROI labels or save a 0/255 mask"
+                f"{path}: mask is not binary (values {_short(nonzero)}); "
+                "give --roi-labels to choose the ROI labels or save a 0/255 mask"
             )
         roi = mask != 0
     return np.asarray(roi, dtype=bool)
@@ -59,7 +62,9 @@ def _short(values: npt.NDArray[np.generic]) -> str:
     return str(vals) if len(vals) <= 6 else f"{vals[:3]} ... {vals[-2:]} ({len(vals)} distinct)"
 
 
-def choose_slices(areas: Mapping[int, int], k: int = 1, fixed: int | None = None, *, where: Path | None = None) -> list[int]:
+def choose_slices(
+    areas: Mapping[int, int], k: int = 1, fixed: int | None = None, *, where: Path | None = None
+) -> list[int]:
     """Pick the representative slice (largest ROI area, first on ties) or ``k`` neighbours centred on it.
 
     Args:
@@ -72,10 +77,12 @@ def choose_slices(areas: Mapping[int, int], k: int = 1, fixed: int | None = None
     """
     present = sorted(i for i, a in areas.items() if a > 0)
     if not present:
-        raise MaskMismatchError(f"{where}: empty mask (no tumour pixel on any slice); outline the tumour or remove the patient")
+        raise MaskMismatchError(f"{where}: empty mask (no tumour pixel on any slice); "
+                                "outline the tumour or remove the patient")
     if fixed is not None:
         if fixed not in areas:
-            raise InputError(f"{where}: slice {fixed} does not exist (have {min(areas)}..{max(areas)}); check --slice-index")
+            raise InputError(f"{where}: slice {fixed} does not exist (have {min(areas)}..{max(areas)}); "
+                             "check --slice-index")
         if areas[fixed] == 0:
             raise MaskMismatchError(f"{where}: empty mask on slice {fixed}; choose a slice that shows the tumour")
         centre = fixed

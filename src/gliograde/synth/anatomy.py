@@ -17,10 +17,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +84,8 @@ def _templates() -> dict[str, Array]:
     """MNI152 maps as (Z, rows, cols) float32, rows anterior->posterior, cols right->left (radiological)."""
     from nilearn import datasets  # heavy import, bundled data: no network
 
-    def axial(img: object) -> Array:
-        data = np.asarray(img.get_fdata(dtype=np.float32))  # type: ignore[attr-defined]
+    def axial(img: SpatialImage) -> Array:
+        data = np.asarray(img.get_fdata(dtype=np.float32))
         # RAS voxels (x: towards the right, y: towards anterior, z) -> (z, anterior->posterior, right->left)
         return np.ascontiguousarray(data.transpose(2, 1, 0)[:, ::-1, ::-1])
 
@@ -116,10 +120,11 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale: float)
     """
     step = max(1, int(scale // 3))  # draw coarse noise and upsample: same look, far less work
     coarse = (shape[0] // step + 2, shape[1] // step + 2)
-    noise = ndimage.gaussian_filter(rng.standard_normal(coarse), scale / step, mode="wrap")
-    field = ndimage.zoom(noise, step, order=1)[: shape[0], : shape[1]] if step > 1 else noise[: shape[0], : shape[1]]
-    field = field - field.mean()
-    return (field / (field.std() + 1e-8)).astype(np.float32)
+    noise: npt.NDArray[np.float64] = ndimage.gaussian_filter(rng.standard_normal(coarse), scale / step, mode="wrap")
+    fine: npt.NDArray[np.float64] = ndimage.zoom(noise, step, order=1) if step > 1 else noise
+    field = fine[: shape[0], : shape[1]]
+    field = field - float(field.mean())
+    return (field / (float(field.std()) + 1e-8)).astype(np.float32)
 
 
 def draw_warp(rng: np.random.Generator, *, elastic_px: float = 3.0) -> Warp:
@@ -148,7 +153,7 @@ def sample_coords(warp: Warp, push: Array | None = None) -> npt.NDArray[np.float
     grid = np.mgrid[:SIZE, :SIZE].astype(np.float64) - (SIZE - 1) / 2
     if push is not None:
         grid = grid - push
-    coords = np.einsum("ij,jhw->ihw", warp.matrix, grid)
+    coords: npt.NDArray[np.float64] = np.einsum("ij,jhw->ihw", warp.matrix, grid)
     return coords + warp.offset[:, None, None] + warp.field
 
 
@@ -205,7 +210,8 @@ def rician(signal: Array, sigma: float, rng: np.random.Generator) -> Array:
     """Magnitude of complex Gaussian noise added to ``signal`` (Rician, like magnitude MR images)."""
     re = signal + sigma * rng.standard_normal(signal.shape, dtype=np.float32)
     im = sigma * rng.standard_normal(signal.shape, dtype=np.float32)
-    return np.sqrt(re * re + im * im)
+    magnitude: Array = np.sqrt(re * re + im * im)
+    return magnitude
 
 
 def make_anatomy(rng: np.random.Generator, z_indices: npt.NDArray[np.int64]) -> Tissue:

@@ -45,6 +45,10 @@ PNG_LABEL_COLUMNS = ("patient_id", "who_grade", "institution", "folder", "larges
                      "slices_in_scan")
 NIFTI_LABEL_COLUMNS = ("case_id", "tcga_id", "brats_grade", "who_grade", "institution")
 Format = Literal["png", "nifti"]
+#: One worker task: (out, format, patient number, grade, index in grade, seed, difficulty, n_slices).
+_Task = tuple[Path, Format, int, int, int, int, float, int]
+#: A worker's result: (labels row, (grade, middle slice (H, W, 3) uint8, its mask (H, W) bool)).
+_Result = tuple[dict[str, object], tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_]]]
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,9 @@ def patient_rng(seed: int, grade: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(grade, index)))
 
 
-def place_tumour(params: TumourParams, mid: Tissue, rng: np.random.Generator) -> tuple[tuple[float, float], TumourParams]:
+def place_tumour(
+    params: TumourParams, mid: Tissue, rng: np.random.Generator
+) -> tuple[tuple[float, float], TumourParams]:
     """Pick a tumour centre in the white matter of the middle slice, far enough from the brain surface.
 
     Shrinks the tumour (by 15 % per try) when no white matter is deep enough.
@@ -168,7 +174,7 @@ def iter_patients(
 
     Each patient's content depends only on (seed, grade, index-in-grade), the same as in :func:`generate_cohort`.
     """
-    keys = [(g, i) for g, n in zip(GRADES, counts) for i in range(n)]
+    keys = [(g, i) for g, n in zip(GRADES, counts, strict=False) for i in range(n)]
     for number, k in enumerate(_shuffled_order(seed, len(keys)), start=1):
         grade, index = keys[int(k)]
         yield number, index, make_patient(grade, patient_rng(seed, grade, index), difficulty=difficulty,
@@ -189,7 +195,7 @@ def _check_args(out: Path, counts: Sequence[int], n_slices: int, fmt: str, diffi
         raise InputError(f"{out}: exists and is not an empty folder; choose a new --out or delete it first")
 
 
-def _simulate_case(task: tuple[Path, str, int, int, int, int, float, int]) -> tuple[dict[str, object], tuple[int, object, object]]:
+def _simulate_case(task: _Task) -> _Result:
     """Worker: simulate one patient, write its files; return its labels row and its middle slice (montage)."""
     from gliograde.synth.writers import write_nifti_case, write_png_case
 
@@ -201,9 +207,7 @@ def _simulate_case(task: tuple[Path, str, int, int, int, int, float, int]) -> tu
     return row, (grade, patient.images[mid], patient.mask[mid])
 
 
-def _run_tasks(tasks: list[tuple[Path, str, int, int, int, int, float, int]], workers: int) -> Iterator[
-    tuple[dict[str, object], tuple[int, object, object]]
-]:
+def _run_tasks(tasks: list[_Task], workers: int) -> Iterator[_Result]:
     if workers <= 1 or len(tasks) < 2:
         yield from map(_simulate_case, tasks)
         return
@@ -254,14 +258,14 @@ def generate_cohort(
     out = Path(out)
     _check_args(out, counts, n_slices, fmt, difficulty)
     out.mkdir(parents=True, exist_ok=True)
-    keys = [(g, i) for g, n in zip(GRADES, counts) for i in range(int(n))]
+    keys = [(g, i) for g, n in zip(GRADES, counts, strict=True) for i in range(int(n))]  # 3 counts: checked
     tasks = [(out, fmt, number, *keys[int(k)], seed, difficulty, n_slices)
              for number, k in enumerate(_shuffled_order(seed, len(keys)), start=1)]
     rows: list[dict[str, object]] = []
     collector = MontageCollector()
     for row, (grade, image, mask) in _run_tasks(tasks, workers or (os.cpu_count() or 1)):
         rows.append(row)
-        collector.add(grade, image, mask)  # type: ignore[arg-type]
+        collector.add(grade, image, mask)
     columns = PNG_LABEL_COLUMNS if fmt == "png" else NIFTI_LABEL_COLUMNS
     labels = out / "labels.csv"
     with open(labels, "w", newline="") as fh:

@@ -138,7 +138,7 @@ def oracle_auc(counts: Sequence[int], seed: int, difficulty: float) -> dict[str,
     from gliograde.synth.tumour import GRADES, SEVERITY_MEAN, draw_tumour, severity_sd
 
     sev, grades = [], []
-    for g, n in zip(GRADES, counts):
+    for g, n in zip(GRADES, counts, strict=False):
         for i in range(n):
             sev.append(draw_tumour(g, patient_rng(seed, g, i), difficulty).severity)
             grades.append(g)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw

@@ -155,11 +155,13 @@ def mass_effect_push(params: TumourParams, centre: tuple[float, float], n_slices
     length = 1.6 * _radius_px(params)
     decay = np.exp(-(grid**2).sum(0) / length**2)
     amp = params.mass_effect * slice_profile(params, n_slices)
-    return (amp[:, None, None, None] * grid[None] * decay[None, None]).astype(np.float32)
+    push: Array = (amp[:, None, None, None] * grid[None] * decay[None, None]).astype(np.float32)
+    return push
 
 
 def _ramp(x: Array, width: float) -> Array:
-    return np.clip(x / max(width, 1e-3) + 0.5, 0.0, 1.0)
+    ramp: Array = np.clip(x / max(width, 1e-3) + 0.5, 0.0, 1.0)
+    return ramp
 
 
 def render_tumour(

@@ -1,0 +1,95 @@
+"""The ``radiomics`` and ``fusion`` units: features once per run, model chosen inside each training fold.
+
+``radiomics``: PyRadiomics features of every channel inside the ROI. ``fusion``: the same, joined with
+the frozen ImageNet backbone's penultimate features (PCA fitted per fold). In both, the classifier and
+the number of features kept are chosen by :func:`gliograde.selection.select_candidate` on the training
+rows only; the unit writes what it chose to ``work/<config>/fold<k>/selection.json``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gliograde.cv import Fold, rows_of
+from gliograde.experiment import SELECTION_FILE, Experiment, fold_seed, n_transforms, prediction_table
+
+logger = logging.getLogger(__name__)
+
+
+def fold_rows(exp: Experiment, fold: Fold) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(train_rows, test_rows) of the cohort; under the paper protocol the original images of its folds."""
+    if exp.cv.protocol == "paper":
+        t = n_transforms(exp.augment)
+        tr, te = (np.asarray(fold[k]) for k in ("train_rows", "test_rows"))
+        return tr[tr % t == 0] // t, te[te % t == 0] // t
+    c = exp.cohort
+    return rows_of(c.patient_ids, fold["train"]), rows_of(c.patient_ids, fold["test"])
+
+
+def radiomics_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
+    """(N, F) radiomics features of every row (all channels), cached in ``work/radiomics_bw<w>.npz``."""
+    from gliograde.baselines.features import extract_features
+
+    bw = exp.cv.selection.bin_width
+    return _cached(exp.out / "work" / f"radiomics_bw{bw:g}.npz", len(exp.cohort),
+                   lambda: extract_features(exp.cohort.images, exp.cohort.masks, bin_width=bw)[0])
+
+
+def cnn_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
+    """(N, D) frozen ImageNet backbone features (``exp.train.model`` at its image size), cached per run."""
+    from gliograde.fusion import cnn_features
+
+    t = exp.train
+    path = exp.out / "work" / f"cnn_{t.model}_{t.image_size or 'default'}.npz"
+    return _cached(path, len(exp.cohort), lambda: cnn_features(
+        exp.cohort.images, t.model, t.weights, t.image_size, device=t.device))
+
+
+def _cached(path: Path, n: int, compute) -> npt.NDArray[np.float64]:  # type: ignore[no-untyped-def]
+    if path.is_file():
+        X = np.load(path, allow_pickle=False)["X"]
+        if X.shape[0] == n:
+            return np.asarray(X, dtype=np.float64)
+    logger.info("computing %s for %d rows", path.name, n)
+    X = np.asarray(compute(), dtype=np.float64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, X=X)
+    return X
+
+
+def unit_features(exp: Experiment, config: str) -> tuple[npt.NDArray[np.float64], int]:
+    """The feature matrix of a selecting configuration and how many leading columns are radiomics."""
+    rad = radiomics_matrix(exp)
+    if config == "fusion":
+        return np.hstack([rad, cnn_matrix(exp)]), rad.shape[1]
+    return rad, rad.shape[1]
+
+
+def selected_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.DataFrame:
+    """Choose (classifier, k) on the fold's training rows, refit on them, predict its test rows."""
+    from gliograde.fusion import FusionClassifier
+    from gliograde.selection import Candidate, grid, select_candidate
+
+    c, s = exp.cohort, exp.cv.selection
+    X, n_rad = unit_features(exp, config)
+    train_rows, test_rows = fold_rows(exp, fold)
+    seed = fold_seed(exp, fold)
+    n_cnn = s.cnn_components if config == "fusion" else 0
+
+    def make(cand: Candidate) -> FusionClassifier:
+        return FusionClassifier(cand.classifier, cand.select_k, n_rad, n_cnn, random_state=seed)
+
+    res = select_candidate(make, X[train_rows], c.labels[train_rows], c.patient_ids[train_rows],
+                           grid(s.classifiers, s.select_k), method=s.method, inner_folds=s.inner_folds, seed=seed)
+    model = make(res.chosen).fit(X[train_rows], c.labels[train_rows])
+    proba = np.zeros((len(test_rows), len(c.classes)))
+    proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X[test_rows])
+    (unit / SELECTION_FILE).write_text(json.dumps({"fold": int(fold["fold"]), **res.as_dict()}, indent=1))
+    table = prediction_table(exp, config, fold["fold"], test_rows, proba, per_row=exp.cv.protocol == "paper")
+    table["chosen"] = res.chosen.label
+    return table
