@@ -205,7 +205,6 @@ class AugTransform:
         return self.apply(images)[0]
 
 
-
 def check_batch(images: torch.Tensor, masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Validate a batch: images (N, C, H, W) uint8 and masks (N, H, W) (made bool) or None.
 

@@ -31,6 +31,7 @@ from gliograde.runinfo import package_versions, sha256_file, to_plain
 if TYPE_CHECKING:
     from torch import nn
 
+    from gliograde.bundle_radiomics import RadiomicsBundle
     from gliograde.config import AugmentCfg, TrainCfg
     from gliograde.data.dataset import Cohort
     from gliograde.engine import FitResult
@@ -41,6 +42,7 @@ WEIGHTS = "weights.safetensors"
 MODEL_JSON = "model.json"
 MODEL_CARD = "MODEL_CARD.md"
 FORMAT_VERSION = 1
+KIND_CNN = "cnn"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ def read_cv_metrics(metrics_json: Path) -> dict[str, Any]:
             "source": str(path), "configs": configs}
 
 
-def _json_sha(path: Path) -> str | None:
+def json_sha(path: Path) -> str | None:
+    """The ``input_fingerprint.sha256`` of a run's ``run.json`` (None when there is none)."""
     if not path.is_file():
         return None
     fp = json.loads(path.read_text()).get("input_fingerprint") or {}
@@ -141,6 +144,7 @@ def write_bundle(out: Path, cohort: Cohort, train_cfg: TrainCfg, aug_cfg: Augmen
     counts = {str(g): int((cohort.labels == i).sum()) for i, g in enumerate(cohort.classes)}
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
+        "kind": KIND_CNN,
         "backbone": train_cfg.model,
         "spec": to_plain(spec),
         "classes": [int(c) for c in cohort.classes],
@@ -151,8 +155,8 @@ def write_bundle(out: Path, cohort: Cohort, train_cfg: TrainCfg, aug_cfg: Augmen
         "training": {"train": to_plain(train_cfg), "augment": to_plain(aug_cfg), "best_epoch": fit_result.best_epoch,
                      "stopped_epoch": fit_result.stopped_epoch, "n_rows": len(cohort),
                      "n_patients": int(len(set(cohort.patient_ids.tolist()))), "rows_per_grade": counts},
-        "data_fingerprint": {"cohort_input_sha256": _json_sha(cohort.root / "run.json"),
-                             "train_input_sha256": _json_sha(out / "run.json")},
+        "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
+                             "train_input_sha256": json_sha(out / "run.json")},
         "cv_metrics": cv_metrics,
         "versions": package_versions(),
     }
@@ -177,6 +181,9 @@ def load_bundle(path: Path, device: str = "cpu") -> Bundle:
     from gliograde.models import create_model
 
     path = Path(path)
+    if bundle_kind(path) != KIND_CNN:
+        raise InputError(f"{path}: a {bundle_kind(path)} bundle has no network; `gliograde predict` reads it "
+                         "(load_any_bundle), `gliograde export` needs a CNN bundle (train --preset quick/modern/paper)")
     for name in (MODEL_JSON, WEIGHTS):
         if not (path / name).is_file():
             raise InputError(f"{path / name}: missing; a bundle is the folder written by "
@@ -202,7 +209,38 @@ def load_bundle(path: Path, device: str = "cpu") -> Bundle:
                   in_chans=in_chans, ingest=ingest, fingerprint=sha256_file(path / WEIGHTS), meta=meta)
 
 
-def _metrics_lines(cv: dict[str, Any] | None) -> list[str]:
+def bundle_kind(path: Path) -> str:
+    """``cnn`` or ``radiomics``: the ``kind`` in ``path/model.json`` (bundles written before it are CNNs).
+
+    Raises:
+        InputError: no or unreadable model.json.
+    """
+    meta_path = Path(path) / MODEL_JSON
+    if not meta_path.is_file():
+        raise InputError(f"{meta_path}: missing; a bundle is the folder written by `gliograde train COHORT --out BUNDLE`")
+    try:
+        return str(json.loads(meta_path.read_text()).get("kind", KIND_CNN))
+    except (json.JSONDecodeError, AttributeError) as err:
+        raise InputError(f"{meta_path}: unreadable bundle description ({err}); re-create it with `gliograde train`") from err
+
+
+def load_any_bundle(path: Path, device: str = "cpu") -> Bundle | RadiomicsBundle:
+    """A CNN :class:`Bundle` or a :class:`~gliograde.bundle_radiomics.RadiomicsBundle`, by ``model.json``'s kind.
+
+    Raises:
+        InputError: see :func:`load_bundle` and :func:`~gliograde.bundle_radiomics.load_radiomics_bundle`.
+    """
+    from gliograde.bundle_radiomics import KIND, load_radiomics_bundle
+
+    kind = bundle_kind(path)
+    if kind == KIND:
+        return load_radiomics_bundle(path)
+    if kind != KIND_CNN:
+        raise InputError(f"{Path(path) / MODEL_JSON}: unknown bundle kind {kind!r}; expected cnn or radiomics")
+    return load_bundle(path, device)
+
+
+def metrics_lines(cv: dict[str, Any] | None) -> list[str]:
     if not cv or not cv.get("configs"):
         return ["No cross-validated metrics were attached to this bundle. Estimate performance with "
                 "`gliograde cv` on the same cohort and settings; training accuracy is not a performance estimate."]
@@ -245,7 +283,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"crop size {pre['preprocess']['size']}",
         f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
         f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",
-        "## Metrics", *_metrics_lines(meta.get("cv_metrics")), "",
+        "## Metrics", *metrics_lines(meta.get("cv_metrics")), "",
         "## Limitations",
         "- Single slice: only the largest tumour cross-section is seen; heterogeneity elsewhere in the tumour is missed.",
         "- A tumour mask is required; grading depends on its quality, and pixels outside it are set to zero.",

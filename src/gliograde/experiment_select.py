@@ -72,21 +72,15 @@ def unit_features(exp: Experiment, config: str) -> tuple[npt.NDArray[np.float64]
 
 def selected_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.DataFrame:
     """Choose (classifier, k) on the fold's training rows, refit on them, predict its test rows."""
-    from gliograde.fusion import FusionClassifier
-    from gliograde.selection import Candidate, grid, select_candidate
+    from gliograde.train_radiomics import fit_selected
 
     c, s = exp.cohort, exp.cv.selection
     X, n_rad = unit_features(exp, config)
     train_rows, test_rows = fold_rows(exp, fold)
-    seed = fold_seed(exp, fold)
-    n_cnn = s.cnn_components if config == "fusion" else 0
-
-    def make(cand: Candidate) -> FusionClassifier:
-        return FusionClassifier(cand.classifier, cand.select_k, n_rad, n_cnn, random_state=seed)
-
-    res = select_candidate(make, X[train_rows], c.labels[train_rows], c.patient_ids[train_rows],
-                           grid(s.classifiers, s.select_k), method=s.method, inner_folds=s.inner_folds, seed=seed)
-    model = make(res.chosen).fit(X[train_rows], c.labels[train_rows])
+    # the same selection + refit as `gliograde train` (train_radiomics), on this fold's training rows only
+    model, res = fit_selected(X[train_rows], c.labels[train_rows], c.patient_ids[train_rows], s, n_radiomics=n_rad,
+                              cnn_components=s.cnn_components if config == "fusion" else 0,
+                              seed=fold_seed(exp, fold))
     proba = np.zeros((len(test_rows), len(c.classes)))
     proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X[test_rows])
     (unit / SELECTION_FILE).write_text(json.dumps({"fold": int(fold["fold"]), **res.as_dict()}, indent=1))

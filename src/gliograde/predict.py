@@ -1,12 +1,9 @@
 """Grade new cases with a bundle: read, preprocess exactly as in training, predict, explain (LayerCAM evidence).
 
-A case is one of:
-    * a slice image with its mask: ``img.png`` + ``img_mask.png`` beside it (or ``mask=``), or a TCGA-LGG
-      patient folder of ``<name>_<n>.png`` + ``<name>_<n>_mask.png`` slices;
-    * a NIfTI volume with its segmentation: a BraTS case folder ``<case>/<case>_t1ce.nii.gz`` + ``_seg.nii.gz``,
-      or one ``.nii.gz`` file with ``mask=``;
-    * a DICOM series folder (``*.dcm`` directly or in ``dicom/``) with ``mask.nii.gz`` or a ``mask/`` folder.
-A folder that is none of these is a *batch*: each sub-folder and each loose image/volume in it is a case.
+Cases are found by :mod:`gliograde.predict_cases` (image + mask, TCGA-LGG slice folder, BraTS case folder,
+NIfTI + mask, DICOM series, or a folder of cases). A ``radiomics`` bundle (the ``recommended`` preset)
+is graded by :mod:`gliograde.predict_radiomics`: PyRadiomics features of the same preprocessed crop, and
+the top contributing features as evidence instead of a class-activation map.
 
 PHI: outputs name a case ``case-<sha256(name)[:10]>`` unless ``keep_ids``; no DICOM header field is read
 (the readers only take pixels and geometry), and error messages have the case name and path replaced.
@@ -19,11 +16,9 @@ Timings exclude the one-time warm-up (:func:`warm_up`); the evidence map is expl
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +28,15 @@ import numpy.typing as npt
 import torch
 
 from gliograde.bundle import Bundle
-from gliograde.data.io import is_image, is_nifti
+from gliograde.bundle_radiomics import RadiomicsBundle
 from gliograde.data.layouts import CaseSource
 from gliograde.errors import GliogradeError, InputError
+from gliograde.predict_cases import CaseInput, assign_aliases, case_alias, find_cases, scrub
+
+AnyBundle = Bundle | RadiomicsBundle
+
+__all__ = ["CaseInput", "CasePrediction", "case_alias", "check_channels", "find_cases", "predict", "predict_case",
+           "warm_up", "write_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +44,6 @@ PREDICTION_JSON = "prediction.json"
 OVERLAY_PNG = "overlay.png"
 SUMMARY_CSV = "summary.csv"
 TIMINGS_JSON = "timings.json"
-
-
-@dataclass
-class CaseInput:
-    """One case found on disk: its original name, path, alias used in outputs and how to read it."""
-
-    name: str
-    path: Path
-    alias: str = ""
-    source: CaseSource | None = None
-    error: str | None = None
 
 
 @dataclass
@@ -73,6 +63,7 @@ class CasePrediction:
         crop: (S, S) or (S, S, C) uint8 preprocessed crop; mask: (S, S) bool; heat: (h, w) float32 in [0, 1].
         slice_image: (H, W) or (H, W, C) representative slice as read; slice_mask: (H, W) bool.
         display_masked: overlay.png shows the evidence inside the ROI only.
+        features: radiomics bundles: the top contributing features (see :mod:`gliograde.predict_radiomics`).
     """
 
     case: str
@@ -90,122 +81,7 @@ class CasePrediction:
     slice_image: npt.NDArray[np.generic] | None = field(default=None, repr=False)
     slice_mask: npt.NDArray[np.bool_] | None = field(default=None, repr=False)
     display_masked: bool = True
-
-
-def case_alias(name: str, keep_ids: bool) -> str:
-    """The case name written to outputs: ``name`` (made file-safe) with ``keep_ids``, else ``case-<sha256[:10]>``.
-
-    >>> case_alias("TCGA_CS_4941_19960909", keep_ids=False)[:5]
-    'case-'
-    """
-    if keep_ids:
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    return "case-" + hashlib.sha256(name.encode()).hexdigest()[:10]
-
-
-def _strip_suffix(p: Path) -> str:
-    return p.name[: -len(".nii.gz")] if p.name.lower().endswith(".nii.gz") else p.stem
-
-
-def _file_case(path: Path, mask: Path | None) -> CaseInput:
-    name = _strip_suffix(path)
-    ci = CaseInput(name=name, path=path)
-    if is_image(path):
-        m = mask or path.with_name(f"{path.stem}_mask{path.suffix}")
-        if not m.is_file():
-            ci.error = f"{path}: no mask beside it (expected {m.name}); add the mask or pass --mask"
-            return ci
-        from gliograde.data.layouts import SLICE_NAME_RE
-
-        hit = SLICE_NAME_RE.match(path.name)
-        ci.source = CaseSource(patient_id=name, grade=0, kind="slices", slices={int(hit["n"]) if hit else 0: (path, m)})
-    elif is_nifti(path):
-        seg = mask or next((path.with_name(path.name.replace(f"_{k}", "_seg")) for k in ("t1ce", "t1", "t2", "flair")
-                            if f"_{k}." in path.name and path.with_name(path.name.replace(f"_{k}", "_seg")).is_file()), None)
-        if seg is None:
-            ci.error = f"{path}: NIfTI volume without a segmentation; pass --mask SEG.nii.gz"
-            return ci
-        from gliograde.config import SEQUENCES
-
-        # A name ending in a known sequence (BraTS style, e.g. _flair) says which one it is: checked against the bundle.
-        seq = name.rsplit("_", 1)[-1].lower() if "_" in name else ""
-        ci.source = CaseSource(patient_id=name, grade=0, kind="volume", images={seq if seq in SEQUENCES else "image": path},
-                               mask=seg,
-                               is_segmentation="_seg" in seg.name.lower())
-    else:
-        ci.error = f"{path}: not a PNG/TIFF slice, NIfTI volume or DICOM folder; give one of those"
-    return ci
-
-
-def _folder_kind(folder: Path) -> str | None:
-    files = [p for p in folder.iterdir() if p.is_file()]
-    if (folder / "dicom").is_dir() or any(p.suffix.lower() == ".dcm" for p in files):
-        return "dicom"
-    if any(is_nifti(p) for p in files):
-        return "nifti"
-    if any(is_image(p) and not p.stem.endswith("_mask") for p in files):
-        return "slices"
-    return None
-
-
-def _folder_case(folder: Path, kind: str, mask: Path | None) -> CaseInput:
-    from gliograde.data.layouts import CASE_FINDERS
-
-    ci = CaseInput(name=folder.name, path=folder)
-    images = [p for p in sorted(folder.iterdir()) if is_image(p) and not p.stem.endswith("_mask")]
-    if kind == "slices" and len(images) == 1:
-        single = _file_case(images[0], mask)
-        ci.source, ci.error = single.source, single.error
-        return ci
-    source, problems = CASE_FINDERS[kind](folder, folder.name, 0, listed_in=None)
-    if source is not None and mask is not None:
-        source.mask = mask
-    ci.source, ci.error = source, (problems[0] if problems else None)
-    return ci
-
-
-def find_cases(paths: list[Path], mask: Path | None = None) -> tuple[list[CaseInput], bool]:
-    """Expand CASE arguments into cases.
-
-    Returns:
-        (cases, batch): ``batch`` is True when any argument was a folder of several cases.
-    """
-    cases: list[CaseInput] = []
-    batch = False
-    for p in map(Path, paths):
-        if p.is_file():
-            cases.append(_file_case(p, mask))
-        elif p.is_dir() and (kind := _folder_kind(p)) is not None:
-            cases.append(_folder_case(p, kind, mask))
-        elif p.is_dir():
-            batch = True
-            for sub in sorted(q for q in p.iterdir() if not q.name.startswith(".")):
-                if sub.is_dir():
-                    cases.append(_folder_case(sub, _folder_kind(sub) or "slices", None))
-                elif (is_image(sub) and not sub.stem.endswith("_mask")) or (is_nifti(sub) and "_seg" not in sub.name):
-                    cases.append(_file_case(sub, None))
-        else:
-            cases.append(CaseInput(name=_strip_suffix(p), path=p, error=f"{p}: no such file or folder; check the path"))
-    return cases, batch
-
-
-def _assign_aliases(cases: list[CaseInput], keep_ids: bool) -> None:
-    seen: Counter[str] = Counter()
-    for c in cases:
-        base = case_alias(c.name, keep_ids)
-        seen[base] += 1
-        c.alias = base if seen[base] == 1 else f"{base}-{seen[base]}"
-
-
-def _scrub(message: str, case: CaseInput, keep_ids: bool) -> str:
-    """One line, with the case's path and name replaced by its alias unless ``keep_ids``."""
-    line = " ".join(str(message).split())
-    if keep_ids:
-        return line
-    for text in sorted({str(case.path), str(case.path.resolve()), case.path.name, case.name}, key=len, reverse=True):
-        if text:
-            line = line.replace(text, case.alias)
-    return line
+    features: list[dict[str, Any]] | None = None
 
 
 def _to_batch(crop: npt.NDArray[np.uint8]) -> torch.Tensor:
@@ -214,7 +90,7 @@ def _to_batch(crop: npt.NDArray[np.uint8]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))[None]
 
 
-def check_channels(bundle: Bundle, source: CaseSource) -> None:
+def check_channels(bundle: AnyBundle, source: CaseSource) -> None:
     """Fail early, with the fix, when a case cannot give the sequences the bundle was trained on.
 
     Volumes are checked by file name, a single volume or DICOM series counts as one channel, a slice
@@ -251,12 +127,16 @@ def check_channels(bundle: Bundle, source: CaseSource) -> None:
                          f"({'+'.join(need)}); {fix}")
 
 
-def warm_up(bundle: Bundle, cam: bool = True) -> float:
+def warm_up(bundle: AnyBundle, cam: bool = True) -> float:
     """Run the model (and the evidence map) once on a blank input; returns the milliseconds it took.
 
     The first call pays one-time costs (lazy imports, memory allocation, kernel selection) that would
     otherwise inflate the first case's timings; :func:`predict` calls this before timing any case.
     """
+    if isinstance(bundle, RadiomicsBundle):
+        from gliograde.predict_radiomics import warm_up_radiomics
+
+        return warm_up_radiomics(bundle)
     from gliograde.engine import normalise_batch
 
     t0 = time.perf_counter()
@@ -278,8 +158,12 @@ def _infer(bundle: Bundle, x: torch.Tensor, cam: bool) -> tuple[npt.NDArray[np.f
     return logits.float().softmax(1)[0].double().numpy(), heat[0]
 
 
-def predict_case(bundle: Bundle, source: CaseSource, *, cam: bool = True, slice_index: int | None = None) -> CasePrediction:
+def predict_case(bundle: AnyBundle, source: CaseSource, *, cam: bool = True,
+                 slice_index: int | None = None) -> CasePrediction:
     """Read, preprocess, classify and explain one case (no file written).
+
+    A :class:`~gliograde.bundle_radiomics.RadiomicsBundle` goes to
+    :func:`gliograde.predict_radiomics.predict_radiomics_case` (``cam`` then means: list the top features).
 
     ``timings_ms`` has ``read`` (files and slice choice), ``preprocess`` (crop, resize, normalise),
     ``inference`` (the forward pass; with ``cam``, the same pass also gives the evidence map, plus its
@@ -295,6 +179,10 @@ def predict_case(bundle: Bundle, source: CaseSource, *, cam: bool = True, slice_
 
     t0 = time.perf_counter()
     check_channels(bundle, source)
+    if isinstance(bundle, RadiomicsBundle):
+        from gliograde.predict_radiomics import predict_radiomics_case
+
+        return predict_radiomics_case(bundle, source, slice_index=slice_index, explain=cam)
     cfg = dataclasses.replace(bundle.ingest, slices=1, slice_index=slice_index)
     raw = load_case(source, cfg)[0][0]
     t1 = time.perf_counter()
@@ -317,8 +205,13 @@ def predict_case(bundle: Bundle, source: CaseSource, *, cam: bool = True, slice_
                           slice_image=raw.image, slice_mask=raw.mask)
 
 
-def _evidence_doc(bundle: Bundle, pred: CasePrediction) -> dict[str, Any] | None:
+def _evidence_doc(bundle: AnyBundle, pred: CasePrediction) -> dict[str, Any] | None:
     from gliograde.explain import DEFAULT_METHOD, evidence_layers
+
+    if isinstance(bundle, RadiomicsBundle):
+        from gliograde.predict_radiomics import evidence_doc
+
+        return evidence_doc(bundle, pred)
 
     if pred.heat is None or pred.mask is None:
         return None
@@ -331,40 +224,59 @@ def _evidence_doc(bundle: Bundle, pred: CasePrediction) -> dict[str, Any] | None
                     "--show-all-heat"}
 
 
-def _write_case(bundle: Bundle, pred: CasePrediction, folder: Path) -> None:
+def _overlay(bundle: AnyBundle, pred: CasePrediction, path: Path) -> Path | None:
+    """Write overlay.png (CNN: evidence map; radiomics: ROI + top features); None when there is nothing to show."""
     from PIL import Image
 
-    from gliograde import __version__
     from gliograde.explain import evidence_panel
 
-    folder.mkdir(parents=True, exist_ok=True)
-    if pred.heat is not None and pred.crop is not None and pred.mask is not None:
-        pred.overlay = folder / OVERLAY_PNG
-        probs = "  ".join(f"G{g} {p:.2f}" for g, p in pred.probabilities.items())
+    probs = "  ".join(f"G{g} {p:.2f}" for g, p in pred.probabilities.items())
+    if isinstance(bundle, RadiomicsBundle) and pred.features:
+        from gliograde.predict_radiomics import radiomics_panel
+
+        panel = radiomics_panel(pred, f"grade {pred.grade}   {probs}   slice {pred.slice_index}   radiomics")
+    elif pred.heat is not None and pred.crop is not None and pred.mask is not None:
         title = f"grade {pred.grade}   {probs}   slice {pred.slice_index}   heat in ROI {pred.heat_in_roi or 0:.2f}"
         panel = evidence_panel(pred.slice_image, pred.slice_mask, pred.crop, pred.mask, pred.heat, title,  # type: ignore[arg-type]
                                mask_heat=pred.display_masked)
-        Image.fromarray(panel).save(pred.overlay)
+    else:
+        return None
+    Image.fromarray(panel).save(path)
+    return path
+
+
+def _model_doc(bundle: AnyBundle) -> dict[str, Any]:
+    if isinstance(bundle, RadiomicsBundle):
+        return {"kind": bundle.kind, "classifier": bundle.meta.get("selection", {}).get("chosen"),
+                "n_features": len(bundle.feature_names), "classes": list(bundle.classes),
+                "channels": list(bundle.ingest.channels), "crop_size": bundle.ingest.preprocess.size}
+    return {"kind": "cnn", "backbone": bundle.meta["backbone"], "classes": list(bundle.classes),
+            "input_size": bundle.input_size, "channels": list(bundle.ingest.channels)}
+
+
+def _write_case(bundle: AnyBundle, pred: CasePrediction, folder: Path) -> None:
+    from gliograde import __version__
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pred.overlay = _overlay(bundle, pred, folder / OVERLAY_PNG)
     doc = {
         "case": pred.case, "status": pred.status, "grade": pred.grade,
         "probabilities": {str(g): p for g, p in pred.probabilities.items()},
         "slice_index": pred.slice_index, "overlay": str(pred.overlay) if pred.overlay else None,
-        "heat_in_roi": pred.heat_in_roi, "evidence": _evidence_doc(bundle, pred),
-        "model": {"backbone": bundle.meta["backbone"], "classes": list(bundle.classes), "input_size": bundle.input_size,
-                  "channels": list(bundle.ingest.channels)},
+        "heat_in_roi": pred.heat_in_roi, "evidence": _evidence_doc(bundle, pred), "model": _model_doc(bundle),
         "bundle_fingerprint": bundle.fingerprint, "timings_ms": pred.timings_ms, "gliograde": __version__,
         "intended_use": "research only; not a medical device",
     }
     (folder / PREDICTION_JSON).write_text(json.dumps(doc, indent=2))
 
 
-def predict(bundle: Bundle, cases: list[Path] | list[CaseInput], out: Path | None = None, cam: bool = True,
+def predict(bundle: AnyBundle, cases: list[Path] | list[CaseInput], out: Path | None = None, cam: bool = True,
             keep_ids: bool = False, *, slice_index: int | None = None, mask: Path | None = None,
             mask_heat: bool = True) -> list[CasePrediction]:
     """Grade every case; a bad case gives an ``error`` result and the others go on.
 
     Args:
-        bundle: from :func:`gliograde.bundle.load_bundle`.
+        bundle: from :func:`gliograde.bundle.load_any_bundle` (a CNN or a radiomics bundle).
         cases: CASE paths (see the module docstring) or already found :class:`CaseInput` s.
         out: folder for ``<case>/prediction.json``, ``<case>/overlay.png``, ``summary.csv`` and
             ``timings.json`` (one-time warm-up and per-stage medians); None = write nothing.
@@ -380,7 +292,7 @@ def predict(bundle: Bundle, cases: list[Path] | list[CaseInput], out: Path | Non
     given: list[Path | CaseInput] = list(cases)
     found = ([c for c in given if isinstance(c, CaseInput)] if given and isinstance(given[0], CaseInput)
              else find_cases([Path(c) for c in given if not isinstance(c, CaseInput)], mask)[0])
-    _assign_aliases(found, keep_ids)
+    assign_aliases(found, keep_ids)
     warm_ms = warm_up(bundle, cam) if any(c.source is not None for c in found) else 0.0
     logger.info("warm-up %.0f ms (one-time; not in the per-case timings)", warm_ms)
     results = []
@@ -404,15 +316,15 @@ def _write_timings(results: list[CasePrediction], warm_ms: float, path: Path) ->
     path.write_text(json.dumps(doc, indent=2))
 
 
-def _predict_one(bundle: Bundle, ci: CaseInput, cam: bool, keep_ids: bool, slice_index: int | None) -> CasePrediction:
+def _predict_one(bundle: AnyBundle, ci: CaseInput, cam: bool, keep_ids: bool, slice_index: int | None) -> CasePrediction:
     if ci.error is not None or ci.source is None:
-        msg = _scrub(ci.error or "unrecognised case", ci, keep_ids)
+        msg = scrub(ci.error or "unrecognised case", ci, keep_ids)
         return CasePrediction(case=ci.alias, status="error", message=msg)
     try:
         res = predict_case(bundle, ci.source, cam=cam, slice_index=slice_index)
     except (GliogradeError, OSError, ValueError) as err:  # recorded per case, never skipped silently
-        logger.warning("%s: %s", ci.alias, _scrub(str(err), ci, keep_ids))
-        return CasePrediction(case=ci.alias, status="error", message=_scrub(str(err), ci, keep_ids))
+        logger.warning("%s: %s", ci.alias, scrub(str(err), ci, keep_ids))
+        return CasePrediction(case=ci.alias, status="error", message=scrub(str(err), ci, keep_ids))
     res.case = ci.alias
     logger.info("%s: grade %s (p=%.3f), slice %s", res.case, res.grade, max(res.probabilities.values()),
                 res.slice_index)

@@ -45,8 +45,8 @@ PRESETS: dict[str, TrainCfg] = {
         image_size=128, optimizer="adamw", weight_decay=1e-4, scheduler="cosine", label_smoothing=0.0,
         patience=8, freeze_backbone=True,
     ),
-    # The CNN side of the recommended recipe (its frozen features feed ``fusion``; ``gliograde train``
-    # trains this head): the quick recipe, which is what a 2-core CPU affords.
+    # The CNN side of the recommended recipe (its frozen features feed ``fusion``; ``gliograde train
+    # --kind cnn`` trains this head): the quick recipe, which is what a 2-core CPU affords.
     "recommended": TrainCfg(
         preset="recommended", model="efficientnet_lite0", weights="imagenet", epochs=40, lr=1e-3, batch_size=64,
         image_size=128, optimizer="adamw", weight_decay=1e-4, scheduler="cosine", label_smoothing=0.0,
@@ -68,6 +68,22 @@ PRESET_CV: dict[str, dict[str, Any]] = {
                     "selection": {"method": "inner_cv", "inner_folds": 5, "classifiers": ("logreg", "rbf_svm"),
                                   "select_k": (5, 10, 20)}},
 }
+
+
+#: What ``gliograde train`` fits for a preset (others: ``cnn``). ``recommended`` trains the model its CV
+#: evaluates: the ``radiomics`` configuration with the same inner-CV selection (gliograde.train_radiomics).
+PRESET_TRAIN_KIND: dict[str, Literal["cnn", "radiomics"]] = {"recommended": "radiomics"}
+
+
+def get_train_kind(name: PresetName | str | None) -> Literal["cnn", "radiomics"]:
+    """``radiomics`` or ``cnn``: the kind of model ``gliograde train`` fits for a preset.
+
+    >>> get_train_kind("recommended"), get_train_kind("quick")
+    ('radiomics', 'cnn')
+    """
+    if name is not None and name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESET_TRAIN_KIND.get(name or "", "cnn")
 
 
 def get_preset(name: PresetName | str) -> TrainCfg:

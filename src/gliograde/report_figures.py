@@ -6,17 +6,21 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from gliograde.metrics import roc_curves
 from gliograde.report import _arrays, load_predictions
 from gliograde.report_format import _fmt
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # matplotlib loads inside write_figures(), after choosing the Agg backend
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
+logger = logging.getLogger(__name__)
 
 
 def write_figures(run_dir: Path, metrics: Mapping[str, Any]) -> list[Path]:
@@ -47,10 +51,9 @@ def write_figures(run_dir: Path, metrics: Mapping[str, Any]) -> list[Path]:
     return written
 
 
-
 # ---------------------------------------------------------------- figures (matplotlib, Agg backend)
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.savefig(path, dpi=90)
@@ -58,19 +61,22 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _subplots(ncols: int = 1) -> tuple[Any, Any]:
+def _subplots(ncols: int = 1) -> tuple[Figure, Any]:
+    """A figure and its axes: one ``Axes`` for ``ncols == 1``, else an array of them."""
     import matplotlib.pyplot as plt
 
     return plt.subplots(1, ncols, figsize=(4.6 * ncols, 4.0), layout="constrained")
 
 
-def _roc_axes(ax: Any, title: str) -> None:
+def _roc_axes(ax: Axes, title: str) -> None:
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01), title=title)
     ax.legend(loc="lower right", fontsize=8)
 
 
-def _roc_one(y: np.ndarray, p: np.ndarray, classes: tuple[int, ...], name: str, path: Path) -> Path:
+def _roc_one(
+    y: npt.NDArray[np.int64], p: npt.NDArray[np.float64], classes: tuple[int, ...], name: str, path: Path
+) -> Path:
     fig, ax = _subplots()
     curves = roc_curves(y, p, classes)
     if len(classes) == 2:  # both one-vs-rest curves carry the same AUC: show the higher grade's
@@ -82,7 +88,9 @@ def _roc_one(y: np.ndarray, p: np.ndarray, classes: tuple[int, ...], name: str, 
     return _save(fig, path)
 
 
-def _macro_roc(y: np.ndarray, p: np.ndarray, classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _macro_roc(
+    y: npt.NDArray[np.int64], p: npt.NDArray[np.float64], classes: tuple[int, ...]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     curves = roc_curves(y, p, classes)
     if len(classes) == 2 and classes[1] in curves:
         fpr, tpr, _ = curves[classes[1]]
@@ -101,7 +109,7 @@ def _roc_all(df: pd.DataFrame, classes: tuple[int, ...], metrics: Mapping[str, A
     return _save(fig, path)
 
 
-def _floats(values: list[Any]) -> np.ndarray:
+def _floats(values: list[Any]) -> npt.NDArray[np.float64]:
     return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
 
 
@@ -123,7 +131,7 @@ def _reliability(rel: Mapping[str, Any], ece: Any, name: str, path: Path) -> Pat
     return _save(fig, path)
 
 
-def _confusion(cm: np.ndarray, classes: tuple[int, ...], name: str, path: Path) -> Path:
+def _confusion(cm: npt.NDArray[np.int64], classes: tuple[int, ...], name: str, path: Path) -> Path:
     fig, ax = _subplots()
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)

@@ -3,18 +3,12 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
-
-CONFIG_ORDER = ("full", "no-pretrain", "no-aug", "handcrafted")
-PROTOCOL_ORDER = ("honest", "site", "paper")
-REQUIRED_COLUMNS = ("patient_id", "fold", "config", "label")
-_PROBA = re.compile(r"^p_(\d+)$")
 
 
 def _fmt(x: Any, spec: str = ".3f") -> str:

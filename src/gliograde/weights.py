@@ -28,6 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from gliograde.config import TrainCfg
 from gliograde.errors import InputError, WeightsNotFoundError
 from gliograde.runinfo import to_plain
 
@@ -216,11 +217,11 @@ class TrainState(TypedDict):
     rng: str
 
 
-def new_train_state(cfg: Any, n_train: int, n_val: int) -> TrainState:
+def new_train_state(cfg: TrainCfg, n_train: int, n_val: int) -> TrainState:
     """The JSON-able training state stored with every checkpoint.
 
     Args:
-        cfg: the training config (a dataclass; stored as plain JSON values).
+        cfg: the training config (stored as plain JSON values).
         n_train, n_val: rows trained / validated on, checked on resume.
     """
     return {

@@ -1,4 +1,4 @@
-"""``gliograde predict BUNDLE CASE... --out DIR``: grade new cases, with class-activation evidence (LayerCAM).
+"""``gliograde predict BUNDLE CASE... --out DIR``: grade new cases, with evidence (LayerCAM, or top radiomics features).
 
     gliograde predict runs/m new/Brats18_X --out preds                  # BraTS case folder (t1ce + seg)
     gliograde predict runs/m scan.png --out preds                       # scan_mask.png beside it
@@ -6,7 +6,8 @@
     gliograde predict runs/m dicom_case/ --out preds                    # *.dcm + mask.nii.gz or mask/
     gliograde predict runs/m cohort/ --out preds                        # batch: every case -> preds/summary.csv
 
-Each case gives DIR/<case>/prediction.json and overlay.png (slice + ROI | model input + evidence);
+Each case gives DIR/<case>/prediction.json and overlay.png (slice + ROI | model input + evidence; a radiomics
+bundle, the `recommended` preset's, shows the ROI and lists the top contributing features instead of a map);
 DIR/summary.csv lists every case (status ok/error), DIR/timings.json the warm-up and median latencies.
 Cases are named case-<hash> unless --keep-ids. Research use only: not a medical device.
 """
@@ -28,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--mask", type=Path, default=None, help="mask of a single image/volume CASE (default: found beside it)")
     p.add_argument("--keep-ids", action="store_true",
                    help="name cases by folder/file name (default: off, case-<sha256> so no identity leaks)")
-    p.add_argument("--no-cam", action="store_true", help="skip Grad-CAM (default: compute it and write overlay.png)")
+    p.add_argument("--no-cam", action="store_true", help="skip the evidence (LayerCAM map / top radiomics features) and overlay.png (default: compute them)")
     p.add_argument("--show-all-heat", action="store_true",
                    help="draw evidence over the whole crop in overlay.png (default: inside the ROI only; "
                         "heat_in_roi in the JSON is always measured on the whole map)")
@@ -43,14 +44,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from gliograde.bundle import load_bundle
+    from gliograde.bundle import load_any_bundle
     from gliograde.errors import InputError
     from gliograde.predict import find_cases, predict
 
     if args.threads < 1:
         raise InputError(f"--threads {args.threads}: give 1 or more")
     torch.set_num_threads(args.threads)
-    bundle = load_bundle(args.bundle)
+    bundle = load_any_bundle(args.bundle)
     if args.mask is not None and len(args.cases) != 1:
         raise InputError(f"--mask {args.mask} given with {len(args.cases)} cases; --mask pairs with one CASE only")
     cases, batch = find_cases(args.cases, args.mask)

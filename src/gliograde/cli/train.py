@@ -1,14 +1,18 @@
-"""``gliograde train COHORT --out RUN``: fine-tune a pretrained CNN on an ingested cohort.
+"""``gliograde train COHORT --out RUN``: train the model a preset recommends and write a bundle.
 
-    gliograde train ../shared/data/tcga-lgg --out runs/model              # recommended preset (default)
+    gliograde train ../shared/data/tcga-lgg --out runs/model              # recommended preset (default): radiomics
+    gliograde train ../shared/data/tcga-lgg --out runs/cnn --kind cnn     # recommended ingest, the CNN head instead
     gliograde train runs/ingested --out runs/quick --preset quick
     gliograde train runs/ingested --out runs/paper --preset paper --weights ~/alexnet-owt-7be5be79.pth
     gliograde train runs/ingested --out runs/modern --model resnet18 --weights none --epochs 10
 
 Precedence: preset < ``--config`` YAML (sections ``train:``, ``augment:`` and ``ingest:``) < flags. A raw
 cohort is ingested with the preset's ingest settings (``recommended``: T1, FLAIR and T1c channels,
-brain-outside-ROI median/IQR scaling). Rerunning the same command on the same ``--out`` resumes from
-the last checkpoint.
+brain-outside-ROI median/IQR scaling). ``recommended`` trains the model its CV evaluates (``--kind
+radiomics``): PyRadiomics features, classifier and feature count chosen by patient-level inner CV on all
+training patients (the YAML's ``cv: selection:`` overrides the grid), refit on all of them; the bundle
+holds ``model.skops`` (no pickle). The other presets fine-tune a CNN (``--kind cnn``); rerunning the
+same command on the same ``--out`` resumes from the last checkpoint.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from typing import TYPE_CHECKING
 from gliograde.cli._common import TRAIN_FLAGS, add_out, add_train_flags
 
 if TYPE_CHECKING:
-    from gliograde.config import AugmentCfg, IngestCfg, TrainCfg
+    from gliograde.config import AugmentCfg, IngestCfg, SelectionCfg, TrainCfg
+    from gliograde.data.dataset import Cohort
 
 #: ``gliograde train`` starts from the best configuration measured on real data (docs/real-data.md).
 DEFAULT_PRESET = "recommended"
@@ -32,6 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("cohort", type=Path, help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
     add_out(p, help_="run folder for weights, history and checkpoints")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
+    p.add_argument("--kind", choices=("cnn", "radiomics"), default=None,
+                   help="model to train: radiomics (PyRadiomics + inner-CV selection) or cnn "
+                        "(default: the preset's; recommended -> radiomics, others -> cnn)")
     p.add_argument("--cv-run", type=Path, default=None,
                    help="CV run folder whose metrics.json goes into model.json and the model card (default: none)")
     return p
@@ -74,12 +82,44 @@ def resolve_configs(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> 
     return train, aug
 
 
+def resolve_selection(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> SelectionCfg:
+    """The selection grid: the preset's CV defaults overlaid by the YAML's ``cv: selection:`` section."""
+    from gliograde.config import SelectionCfg, from_dict, load_yaml, merge
+    from gliograde.presets import get_cv_defaults
+
+    base = dict(get_cv_defaults(preset_name(args, default)).get("selection") or {})
+    over = dict((load_yaml(args.config).get("cv") or {}).get("selection") or {})
+    return from_dict(SelectionCfg, merge(base, over))
+
+
+def _run_radiomics(args: argparse.Namespace, cohort: Cohort) -> int:
+    from gliograde.bundle import read_cv_metrics, read_ingest_cfg
+    from gliograde.train_radiomics import train_radiomics
+
+    sel = resolve_selection(args)
+    print(f"training radiomics ({preset_name(args)}; {sel.method} over {list(sel.classifiers)} x k {list(sel.select_k)}) "
+          f"on {len(cohort)} slices, classes {list(cohort.classes)} -> {args.out}")
+    cv = read_cv_metrics(args.cv_run / "metrics.json") if args.cv_run else None
+    ingest = read_ingest_cfg(cohort.root)  # what the cohort was really ingested with; predict repeats it
+    fit = train_radiomics(cohort, args.out, ingest, sel, seed=args.seed if args.seed is not None else 0, cv_metrics=cv)
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in fit.selection.scores.items())
+    print(f"chose {fit.selection.chosen.label} by {fit.selection.method} (inner AUC: {scores or 'n/a'})")
+    print(f"{len(fit.feature_names)} features {fit.seconds['features']:.1f} s, selection + fit "
+          f"{fit.seconds['selection_and_fit']:.1f} s")
+    print(f"wrote the model bundle {args.out}: model.skops, model.json, MODEL_CARD.md")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from gliograde.experiment_run import cohort_for
+    from gliograde.presets import get_train_kind
     from gliograde.train import WEIGHTS, train_on_cohort
 
-    train_cfg, aug_cfg = resolve_configs(args)
+    kind = args.kind or get_train_kind(preset_name(args))
     cohort = cohort_for(args.cohort, args.out, resolve_ingest(args), progress=not args.quiet)
+    if kind == "radiomics":
+        return _run_radiomics(args, cohort)
+    train_cfg, aug_cfg = resolve_configs(args)
     print(f"training {train_cfg.model} ({train_cfg.preset}) on {len(cohort)} slices, "
           f"classes {list(cohort.classes)} -> {args.out}")
     res = train_on_cohort(cohort, train_cfg, aug_cfg, args.out, progress=not args.quiet)

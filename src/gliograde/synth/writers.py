@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from gliograde.synth.anatomy import SLICE_MM, SLICES_IN_SCAN
@@ -47,7 +48,7 @@ def write_png_case(root: Path, name: str, patient: Patient) -> dict[str, object]
     }
 
 
-def _nifti_affine() -> np.ndarray:
+def _nifti_affine() -> npt.NDArray[np.float64]:
     # BraTS convention: i -> patient left, j -> posterior (x = -i, y = 239 - j), k -> superior
     affine = np.diag([-1.0, -1.0, float(SLICE_MM), 1.0])
     affine[1, 3] = NIFTI_SIZE - 1

@@ -1,0 +1,150 @@
+"""Find the cases behind ``gliograde predict``'s CASE arguments, and name them without leaking identity.
+
+A case is one of:
+    * a slice image with its mask: ``img.png`` + ``img_mask.png`` beside it (or ``mask=``), or a TCGA-LGG
+      patient folder of ``<name>_<n>.png`` + ``<name>_<n>_mask.png`` slices;
+    * a NIfTI volume with its segmentation: a BraTS case folder ``<case>/<case>_t1ce.nii.gz`` + ``_seg.nii.gz``,
+      or one ``.nii.gz`` file with ``mask=``;
+    * a DICOM series folder (``*.dcm`` directly or in ``dicom/``) with ``mask.nii.gz`` or a ``mask/`` folder.
+A folder that is none of these is a *batch*: each sub-folder and each loose image/volume in it is a case.
+Discovery reuses ingest's case finders (:data:`gliograde.data.layouts.CASE_FINDERS`) with ``listed_in=None``.
+
+>>> case_alias("TCGA_CS_4941_19960909", keep_ids=True)
+'TCGA_CS_4941_19960909'
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from gliograde.data.io import is_image, is_nifti
+from gliograde.data.layouts import CaseSource
+
+
+@dataclass
+class CaseInput:
+    """One case found on disk: its original name, path, alias used in outputs and how to read it."""
+
+    name: str
+    path: Path
+    alias: str = ""
+    source: CaseSource | None = None
+    error: str | None = None
+
+
+def case_alias(name: str, keep_ids: bool) -> str:
+    """The case name written to outputs: ``name`` (made file-safe) with ``keep_ids``, else ``case-<sha256[:10]>``.
+
+    >>> case_alias("TCGA_CS_4941_19960909", keep_ids=False)[:5]
+    'case-'
+    """
+    if keep_ids:
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return "case-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+
+
+def _strip_suffix(p: Path) -> str:
+    return p.name[: -len(".nii.gz")] if p.name.lower().endswith(".nii.gz") else p.stem
+
+
+def _file_case(path: Path, mask: Path | None) -> CaseInput:
+    name = _strip_suffix(path)
+    ci = CaseInput(name=name, path=path)
+    if is_image(path):
+        m = mask or path.with_name(f"{path.stem}_mask{path.suffix}")
+        if not m.is_file():
+            ci.error = f"{path}: no mask beside it (expected {m.name}); add the mask or pass --mask"
+            return ci
+        from gliograde.data.layouts import SLICE_NAME_RE
+
+        hit = SLICE_NAME_RE.match(path.name)
+        ci.source = CaseSource(patient_id=name, grade=0, kind="slices", slices={int(hit["n"]) if hit else 0: (path, m)})
+    elif is_nifti(path):
+        seg = mask or next((path.with_name(path.name.replace(f"_{k}", "_seg")) for k in ("t1ce", "t1", "t2", "flair")
+                            if f"_{k}." in path.name and path.with_name(path.name.replace(f"_{k}", "_seg")).is_file()), None)
+        if seg is None:
+            ci.error = f"{path}: NIfTI volume without a segmentation; pass --mask SEG.nii.gz"
+            return ci
+        from gliograde.config import SEQUENCES
+
+        # A name ending in a known sequence (BraTS style, e.g. _flair) says which one it is: checked against the bundle.
+        seq = name.rsplit("_", 1)[-1].lower() if "_" in name else ""
+        ci.source = CaseSource(patient_id=name, grade=0, kind="volume", images={seq if seq in SEQUENCES else "image": path},
+                               mask=seg,
+                               is_segmentation="_seg" in seg.name.lower())
+    else:
+        ci.error = f"{path}: not a PNG/TIFF slice, NIfTI volume or DICOM folder; give one of those"
+    return ci
+
+
+def _folder_kind(folder: Path) -> str | None:
+    files = [p for p in folder.iterdir() if p.is_file()]
+    if (folder / "dicom").is_dir() or any(p.suffix.lower() == ".dcm" for p in files):
+        return "dicom"
+    if any(is_nifti(p) for p in files):
+        return "nifti"
+    if any(is_image(p) and not p.stem.endswith("_mask") for p in files):
+        return "slices"
+    return None
+
+
+def _folder_case(folder: Path, kind: str, mask: Path | None) -> CaseInput:
+    from gliograde.data.layouts import CASE_FINDERS
+
+    ci = CaseInput(name=folder.name, path=folder)
+    images = [p for p in sorted(folder.iterdir()) if is_image(p) and not p.stem.endswith("_mask")]
+    if kind == "slices" and len(images) == 1:
+        single = _file_case(images[0], mask)
+        ci.source, ci.error = single.source, single.error
+        return ci
+    source, problems = CASE_FINDERS[kind](folder, folder.name, 0, listed_in=None)
+    if source is not None and mask is not None:
+        source.mask = mask
+    ci.source, ci.error = source, (problems[0] if problems else None)
+    return ci
+
+
+def find_cases(paths: list[Path], mask: Path | None = None) -> tuple[list[CaseInput], bool]:
+    """Expand CASE arguments into cases.
+
+    Returns:
+        (cases, batch): ``batch`` is True when any argument was a folder of several cases.
+    """
+    cases: list[CaseInput] = []
+    batch = False
+    for p in map(Path, paths):
+        if p.is_file():
+            cases.append(_file_case(p, mask))
+        elif p.is_dir() and (kind := _folder_kind(p)) is not None:
+            cases.append(_folder_case(p, kind, mask))
+        elif p.is_dir():
+            batch = True
+            for sub in sorted(q for q in p.iterdir() if not q.name.startswith(".")):
+                if sub.is_dir():
+                    cases.append(_folder_case(sub, _folder_kind(sub) or "slices", None))
+                elif (is_image(sub) and not sub.stem.endswith("_mask")) or (is_nifti(sub) and "_seg" not in sub.name):
+                    cases.append(_file_case(sub, None))
+        else:
+            cases.append(CaseInput(name=_strip_suffix(p), path=p, error=f"{p}: no such file or folder; check the path"))
+    return cases, batch
+
+
+def assign_aliases(cases: list[CaseInput], keep_ids: bool) -> None:
+    seen: Counter[str] = Counter()
+    for c in cases:
+        base = case_alias(c.name, keep_ids)
+        seen[base] += 1
+        c.alias = base if seen[base] == 1 else f"{base}-{seen[base]}"
+
+
+def scrub(message: str, case: CaseInput, keep_ids: bool) -> str:
+    """One line, with the case's path and name replaced by its alias unless ``keep_ids``."""
+    line = " ".join(str(message).split())
+    if keep_ids:
+        return line
+    for text in sorted({str(case.path), str(case.path.resolve()), case.path.name, case.name}, key=len, reverse=True):
+        if text:
+            line = line.replace(text, case.alias)
+    return line

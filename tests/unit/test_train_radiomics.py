@@ -1,0 +1,143 @@
+"""The recommended preset end to end: `gliograde train` fits the radiomics model its CV evaluates, writes a
+safe bundle, and `gliograde predict` grades new cases with it (same preprocessing, same features)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from fakedata import write_slice_cohort
+
+from gliograde.bundle import MODEL_CARD, MODEL_JSON, load_any_bundle, load_bundle
+from gliograde.bundle_radiomics import MODEL_FILE, RadiomicsBundle, load_radiomics_bundle
+from gliograde.cli import main
+from gliograde.config import SelectionCfg
+from gliograde.data.dataset import load_cohort
+from gliograde.errors import InputError
+from gliograde.predict import find_cases, predict
+from gliograde.predict_radiomics import contributions
+from gliograde.selection import grid
+
+PATIENTS = [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(12)]
+SMALL = {"ingest": {"preprocess": {"size": 64}}, "cv": {"selection": {"inner_folds": 3, "select_k": [3, 5]}}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(raw cohort, bundle) from `gliograde train RAW --out B` with the default preset (64-px crops)."""
+    tmp = tmp_path_factory.mktemp("rad")
+    raw = write_slice_cohort(tmp / "raw", PATIENTS, size=48, channels=3)
+    (tmp / "small.yaml").write_text(yaml.safe_dump(SMALL))
+    assert main(["-q", "train", str(raw), "--out", str(tmp / "b"), "--config", str(tmp / "small.yaml")]) == 0
+    return raw, tmp / "b"
+
+
+def test_default_train_writes_a_radiomics_bundle(trained: tuple[Path, Path]) -> None:
+    _, b = trained
+    meta = json.loads((b / MODEL_JSON).read_text())
+    assert meta["kind"] == "radiomics"
+    assert meta["preprocessing"]["channels"] == ["t1", "flair", "t1ce"]
+    assert meta["preprocessing"]["preprocess"]["intensity"] == "robust"
+    assert meta["preprocessing"]["preprocess"]["region"] == "brain_outside_roi"
+    assert meta["selection"]["method"] == "inner_cv" and meta["selection"]["n_inner_splits"] == 3
+    labels = [c.label for c in grid(("logreg", "rbf_svm"), (3, 5))]
+    assert meta["selection"]["chosen"] in labels and sorted(meta["selection"]["inner_auc"]) == sorted(labels)
+    assert meta["n_features"] == len(meta["feature_names"]) > 0
+    assert meta["training"]["n_patients"] == 12
+    assert len(meta["data_fingerprint"]["train_input_sha256"]) == 64
+    assert (b / MODEL_FILE).is_file() and not list(b.glob("*.safetensors"))
+    assert "radiomics" in (b / MODEL_CARD).read_text() and "not a medical device" in (b / MODEL_CARD).read_text()
+
+
+def test_predict_repeats_training_preprocessing_and_features(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """A training patient predicted from its raw files gives exactly the pipeline's output on its cached features."""
+    from gliograde.baselines.features import extract_features
+
+    raw, b = trained
+    bundle = load_any_bundle(b)
+    assert isinstance(bundle, RadiomicsBundle)
+    cohort = load_cohort(b / "cohort")
+    X, names = extract_features(cohort.images, cohort.masks, bin_width=bundle.bin_width)
+    assert tuple(names) == bundle.feature_names
+    folder = sorted(p for p in raw.iterdir() if p.is_dir())[0]
+    row = int(np.flatnonzero(cohort.patient_ids == "P-00")[0])
+    res = predict(bundle, [folder], out=tmp_path / "pred", keep_ids=True)[0]
+    assert res.status == "ok", res.message
+    want = bundle.pipeline.predict_proba(X[row: row + 1])[0]
+    np.testing.assert_allclose([res.probabilities[g] for g in bundle.classes], want, atol=1e-9)
+    assert res.slice_index == int(cohort.manifest["slice_index"].iloc[row])
+
+
+def test_predict_cli_json_and_overlay(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    raw, b = trained
+    png = sorted(sorted(p for p in raw.iterdir() if p.is_dir())[1].glob("*_1.png"))[0]
+    assert main(["-q", "predict", str(b), str(png), "--out", str(tmp_path / "p"), "--keep-ids"]) == 0
+    doc = json.loads(next((tmp_path / "p").glob("*/prediction.json")).read_text())
+    assert {"grade", "probabilities", "slice_index", "overlay", "evidence"} <= set(doc)
+    assert doc["model"]["kind"] == "radiomics" and doc["grade"] in (2, 3)
+    assert sum(doc["probabilities"].values()) == pytest.approx(1.0)
+    ev = doc["evidence"]
+    assert ev["method"].startswith("feature occlusion") and 1 <= len(ev["top_features"]) <= 5
+    assert set(ev["top_features"][0]) == {"feature", "value", "z", "contribution"}
+    assert Path(doc["overlay"]).is_file()
+
+
+def test_contributions_follow_logreg_coefficients() -> None:
+    """Occlusion to the training mean moves a logistic model's probability in the sign of coef * z."""
+    from gliograde.train_radiomics import fit_selected
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 15)
+    X = rng.normal(size=(30, 6))
+    X[:, 0] += 2 * y
+    X[:, 1] -= 2 * y
+    sel = SelectionCfg(method="none", classifiers=("logreg",), select_k=(3,))
+    model, _ = fit_selected(X, y, np.arange(30).astype(str), sel, n_radiomics=6)
+    names = tuple(f"f{i}" for i in range(6))
+    out = contributions(model.model_, X[:1], names, target=1, top=3)
+    clf, pre = model.model_["model"][-1], model.model_["model"][:-1]
+    coef = dict(zip(pre.get_feature_names_out(np.asarray(names)), clf.coef_[0], strict=True))
+    assert len(out) == 3 and {f["feature"] for f in out} <= set(coef)
+    for f in out:
+        assert np.sign(f["contribution"]) == np.sign(coef[f["feature"]] * f["z"])
+        assert f["value"] == X[0, names.index(f["feature"])]
+
+
+def test_bundle_loading_is_safe(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    import skops.io as sio
+
+    from gliograde.fusion import FusionClassifier
+    from gliograde.runinfo import sha256_file
+
+    _, b = trained
+    with pytest.raises(InputError, match="export needs a CNN bundle|has no network"):
+        load_bundle(b)
+    bad = tmp_path / "bad"
+    shutil.copytree(b, bad, ignore=shutil.ignore_patterns("cohort"))
+    (bad / MODEL_FILE).write_bytes((bad / MODEL_FILE).read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(InputError, match="sha256"):
+        load_radiomics_bundle(bad)
+    # a model file holding a type outside the trusted list is refused even with a matching sha256
+    X, y = np.random.default_rng(0).normal(size=(20, 4)), np.repeat([0, 1], 10)
+    sio.dump(FusionClassifier("logreg", n_radiomics=4).fit(X, y), bad / MODEL_FILE)
+    meta = json.loads((bad / MODEL_JSON).read_text())
+    meta["model_sha256"] = sha256_file(bad / MODEL_FILE)
+    (bad / MODEL_JSON).write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="trusted list.*FusionClassifier"):
+        load_radiomics_bundle(bad)
+
+
+def test_missing_sequence_is_caught_before_reading(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """A grey (1-channel) slice cannot give the T1 + FLAIR + T1c the recommended model needs."""
+    from PIL import Image
+
+    _, b = trained
+    Image.fromarray(np.full((32, 32), 50, np.uint8)).save(tmp_path / "x.png")
+    Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), 11)).save(tmp_path / "x_mask.png")
+    cases, _ = find_cases([tmp_path / "x.png"])
+    res = predict(load_any_bundle(b), cases)[0]
+    assert res.status == "error" and "t1+flair+t1ce" in res.message
