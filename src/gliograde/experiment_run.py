@@ -9,7 +9,7 @@ from typing import Any
 
 from gliograde.config import AugmentCfg, CVCfg, IngestCfg, TrainCfg, from_dict, load_yaml, merge
 from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
-from gliograde.experiment import SELECTION_FILE, Experiment, run_cv
+from gliograde.experiment import Experiment, run_cv
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,9 @@ def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress:
 
 
 def run_cv_command(args: argparse.Namespace) -> CVResult:
-    from gliograde.report import results_table, write_report
-
     from gliograde.cli.cv import DEFAULT_PRESET
     from gliograde.cli.train import resolve_ingest
+    from gliograde.report import results_table, write_report
 
     cv, train, augment = resolve(args)
     progress = not getattr(args, "quiet", False)
@@ -71,8 +70,5 @@ def run_cv_command(args: argparse.Namespace) -> CVResult:
     report = write_report(args.out, n_boot=cv.n_boot, seed=cv.seed)
     import json
 
-    metrics = json.loads((args.out / "metrics.json").read_text())
-    if (args.out / SELECTION_FILE).is_file():  # what each fold chose and how, next to the metrics
-        metrics["selection"] = json.loads((args.out / SELECTION_FILE).read_text())
-        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    metrics = json.loads((args.out / "metrics.json").read_text())  # includes selection.json (report.py)
     return CVResult(metrics=metrics, table=results_table(metrics), report=report)

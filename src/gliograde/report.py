@@ -242,6 +242,9 @@ def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int = 20
     from gliograde.report_figures import write_figures
     from gliograde.report_html import render_html
 
+    selection = run_dir / "selection.json"
+    if selection.is_file():  # what each fold's inner model selection chose, and how (configs radiomics, fusion)
+        metrics["selection"] = json.loads(selection.read_text())
     metrics = to_jsonable(metrics)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
     figures = write_figures(run_dir, metrics)

@@ -150,6 +150,21 @@ def _warnings(metrics: Mapping[str, Any]) -> str:
     return "<h2>Warnings</h2><ul>" + "".join(f"<li>{_esc(x)}</li>" for x in lines) + "</ul>"
 
 
+def _selection(metrics: Mapping[str, Any]) -> str:
+    """What the inner model selection chose in each training fold, and how (configs radiomics, fusion)."""
+    sel = metrics.get("selection")
+    if not sel:
+        return ""
+    rows = [["config", "fold", "chosen", "best inner AUC"]]
+    for config, entry in (sel.get("configs") or {}).items():
+        for f in entry.get("folds", []):
+            inner = f.get("inner_auc") or {}
+            rows.append([config, str(f.get("fold")), str(f.get("chosen")), _fmt(inner.get(f.get("chosen")))])
+    return (f"<h2>Model selection</h2><p>{_esc(sel.get('how', ''))}</p>" + _table(rows)
+            + "<p class=note>Chosen inside each training fold only; the test fold was used once, for the final "
+              "predictions. Every candidate's inner AUC is in selection.json.</p>")
+
+
 def render_html(run_dir: Path, metrics: Mapping[str, Any], figures: list[Path]) -> str:
     """The whole report as one HTML string: inline CSS, figures as base64 data URIs, no external links."""
     title = f"gliograde cross-validation report: {run_dir.name}"
@@ -163,7 +178,7 @@ def render_html(run_dir: Path, metrics: Mapping[str, Any], figures: list[Path]) 
                  "numbers = patients per bin; ECE = weighted mean |accuracy - confidence|."),
         _figures("Confusion matrices", figures, "confusion_", "Pooled out-of-fold; rows = true grade."),
         _figures("Training curves", figures, "training_", "Mean ± SD over folds (cf. the study's Figure 5)."),
-        _protocols(metrics), _warnings(metrics), _provenance(run_dir, metrics),
+        _selection(metrics), _protocols(metrics), _warnings(metrics), _provenance(run_dir, metrics),
     ])
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title>"
             f"<style>{_CSS}</style></head><body>{body}</body></html>")

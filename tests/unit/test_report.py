@@ -208,3 +208,15 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "full" in out and "protocol paper" in out and f"report: {run / 'report.html'}" in out
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "predictions.csv not found" in capsys.readouterr().err
+
+
+def test_selection_is_kept_and_shown(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", classes=(2, 3))
+    sel = {"how": "inner_cv: chosen on training patients only", "method": "inner_cv",
+           "configs": {"full": {"folds": [{"fold": 0, "chosen": "logreg/k=5", "inner_auc": {"logreg/k=5": 0.71}}]}}}
+    (run / "selection.json").write_text(json.dumps(sel))
+    write_report(run, n_boot=50)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["selection"]["configs"]["full"]["folds"][0]["chosen"] == "logreg/k=5"
+    html = (run / "report.html").read_text()
+    assert "Model selection" in html and "logreg/k=5" in html and "0.710" in html

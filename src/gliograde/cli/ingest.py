@@ -28,11 +28,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
     p.add_argument("--margin", type=int, default=None, help="pixels around the ROI box (default: 4)")
     p.add_argument("--rim", type=int, default=None,
                    help="pixels of context kept around the outline (default: 0, tumour only)")
-    p.add_argument("--intensity", choices=["percentile", "zscore"], default=None,
-                   help="8-bit scaling (default: percentile)")
+    p.add_argument("--intensity", choices=["percentile", "zscore", "robust"], default=None,
+                   help="8-bit scaling: percentile window, z-score, or robust median/IQR (default: percentile)")
     p.add_argument("--window", default=None, help="percentile window low,high (default: 0.5,99.5)")
-    p.add_argument("--region", choices=["slice", "brain", "roi"], default=None,
-                   help="pixels the scaling is computed on (default: brain)")
+    p.add_argument("--region", choices=["slice", "brain", "roi", "brain_outside_roi", "ring"], default=None,
+                   help="pixels the scaling is computed on; brain_outside_roi = the patient's own tissue outside "
+                        "the tumour, ring = a band around it (default: brain)")
+    p.add_argument("--ring-width", type=int, default=None, help="width in pixels of --region ring (default: 10)")
     p.add_argument("--skip-bad", action="store_true",
                    help="ingest the valid patients and list the others (default: stop on any problem)")
     p.add_argument("--no-figures", action="store_true", help="do not draw the example figures (default: draw them)")

@@ -27,7 +27,7 @@ def build_ingest_cfg(args: argparse.Namespace) -> IngestCfg:
     data = data.get("ingest", data)
     pre = merge(dict(data.pop("preprocess", {}) or {}), {
         "size": args.size, "margin": args.margin, "rim": args.rim, "intensity": args.intensity,
-        "region": args.region,
+        "region": args.region, "ring_width": getattr(args, "ring_width", None),
         "window": tuple(float(v) for v in args.window.split(",")) if args.window else None,
     })
     top = merge(data, {
