@@ -48,7 +48,8 @@ def _case(folder: Path) -> CaseSource:
     img = np.clip(brain * 90 + mask * 80 + rng.normal(0, 10, brain.shape), 0, 255).astype(np.uint8)
     Image.fromarray(np.stack([img // 2, img, img], -1)).save(folder / "case_14.png")
     Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "case_14_mask.png")
-    return CaseSource(patient_id="case", grade=0, kind="slices", slices={14: (folder / "case_14.png", folder / "case_14_mask.png")})
+    return CaseSource(patient_id="case", grade=0, kind="slices",
+                      slices={14: (folder / "case_14.png", folder / "case_14_mask.png")})
 
 
 def _median_ms(bundle: Bundle, case: CaseSource, cam: bool, repeats: int) -> dict[str, float]:

@@ -1,7 +1,9 @@
 """The model bundle: one folder that holds everything needed to grade a new case.
 
 A bundle is what ``gliograde train COHORT --out BUNDLE`` leaves behind, and what ``gliograde predict``
-and ``gliograde export`` read::
+and ``gliograde export`` read. ``model.json``'s ``kind`` says which: ``cnn`` (this module) or ``radiomics``
+(:mod:`gliograde.bundle_radiomics`, the ``recommended`` preset); :func:`load_any_bundle` reads either.
+A CNN bundle::
 
     BUNDLE/
       weights.safetensors   the trained weights (safetensors: no pickle, no code execution on load)
@@ -154,7 +156,7 @@ def write_bundle(out: Path, cohort: Cohort, train_cfg: TrainCfg, aug_cfg: Augmen
         "weights_sha256": sha256_file(out / WEIGHTS),
         "training": {"train": to_plain(train_cfg), "augment": to_plain(aug_cfg), "best_epoch": fit_result.best_epoch,
                      "stopped_epoch": fit_result.stopped_epoch, "n_rows": len(cohort),
-                     "n_patients": int(len(set(cohort.patient_ids.tolist()))), "rows_per_grade": counts},
+                     "n_patients": len(set(cohort.patient_ids.tolist())), "rows_per_grade": counts},
         "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
                              "train_input_sha256": json_sha(out / "run.json")},
         "cv_metrics": cv_metrics,

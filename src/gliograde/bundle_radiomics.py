@@ -93,7 +93,7 @@ def write_radiomics_bundle(out: Path, cohort: Cohort, fit: RadiomicsFit, ingest_
     Returns:
         ``out``.
     """
-    import skops.io as sio
+    import skops.io as sio  # type: ignore[import-untyped]
 
     from gliograde.bundle import MODEL_CARD, MODEL_JSON, json_sha
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 
 from gliograde.errors import InputError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # Sequence names understood everywhere. For the 2D slice layout of TCGA-LGG (3-channel PNG)
 # the channel order is [pre-contrast T1, FLAIR, post-contrast T1].
@@ -79,7 +82,11 @@ class IngestCfg:
     preprocess: PreprocessCfg = field(default_factory=PreprocessCfg)
 
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
+#: Classifier kinds of the handcrafted baselines (:func:`gliograde.baselines.make_classifier`).
+ClassifierKind = Literal["logreg", "logreg_l1", "svm", "rbf_svm", "mlp"]
+#: Cross-validation protocols (:class:`CVCfg`); ``both`` = ``honest`` and ``paper`` side by side.
+CVProtocol = Literal["honest", "paper", "site", "both"]
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
@@ -88,7 +95,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
     Nested dataclass fields and tuple fields are converted; missing keys keep their defaults.
     """
     data = dict(data or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise InputError(
@@ -97,7 +104,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         default = getattr(cls(), name) if _has_defaults(cls) else None
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+        if dataclasses.is_dataclass(default) and not isinstance(default, type) and isinstance(value, dict):
             value = from_dict(type(default), value)
         elif isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)
@@ -105,7 +112,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
     return cls(**kwargs)
 
 
-def _has_defaults(cls: type) -> bool:
+def _has_defaults(cls: type[DataclassInstance]) -> bool:
     return all(
         f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         for f in dataclasses.fields(cls)
@@ -245,7 +252,8 @@ class CVCfg:
         protocol: ``honest`` (patient-level folds, augmentation inside training folds, early stopping
             on an inner split of training patients), ``paper`` (the study's: augment everything first,
             split augmented images at random, early-stop on the test fold: leaks on purpose) or
-            ``site`` (leave one acquisition site out, honest otherwise).
+            ``site`` (leave one acquisition site out, honest otherwise); ``both`` runs ``honest`` and
+            ``paper`` side by side (:func:`gliograde.experiment_run.run_cv_command` splits it).
         configs: which configurations to run on the same folds: ``full``, ``no-pretrain``, ``no-aug``,
             ``handcrafted`` (radiomics + SVM/logistic regression), ``handcrafted-mlp`` (the study's ANN),
             ``radiomics`` (radiomics, classifier and feature count chosen per fold by ``selection``) and
@@ -257,9 +265,9 @@ class CVCfg:
     """
 
     folds: int = 10
-    protocol: Literal["honest", "paper", "site"] = "honest"
+    protocol: CVProtocol = "honest"
     configs: tuple[str, ...] = ("full", "no-pretrain", "no-aug", "handcrafted")
-    handcrafted_classifier: str = "logreg"
+    handcrafted_classifier: ClassifierKind = "logreg"
     seed: int = 0
     n_boot: int = 2000
     selection: SelectionCfg = field(default_factory=SelectionCfg)

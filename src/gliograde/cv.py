@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,13 +18,19 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, Stra
 
 from gliograde.errors import InputError
 
+if TYPE_CHECKING:  # a type only: importing data.dataset at run time would pull torch into the fold maker
+    from gliograde.data.dataset import StrArray
+
+#: One fold as written to ``folds.json``: ``{"fold", "train", "test"[, "site"]}`` (patient ids) or
+#: ``{"fold", "train_rows", "test_rows"}`` (row indices, paper protocol).
 Fold = dict[str, Any]
 
 
-def _patients(patient_ids: npt.NDArray[np.str_], labels: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]:
+def _patients(patient_ids: npt.NDArray[np.str_],
+              labels: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]:
     uniq, first = np.unique(patient_ids, return_index=True)
     by_patient: dict[str, set[int]] = {}
-    for p, y in zip(patient_ids, labels):
+    for p, y in zip(patient_ids, labels, strict=True):
         by_patient.setdefault(str(p), set()).add(int(y))
     mixed = [p for p, ys in by_patient.items() if len(ys) > 1]
     if mixed:
@@ -46,17 +52,19 @@ def make_folds(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, n_splits: int 
     """
     pids, y = _patients(np.asarray(patient_ids).astype(str), np.asarray(labels))
     if sites is not None:
-        site_of = dict(zip(np.asarray(patient_ids).astype(str), np.asarray(sites).astype(str)))
+        site_of = dict(zip(np.asarray(patient_ids).astype(str), np.asarray(sites).astype(str), strict=True))
         groups = np.array([site_of[p] for p in pids])
         if len(set(groups)) < 2:
-            raise InputError(f"site protocol needs at least 2 sites, found {sorted(set(groups))}; check the site/institution column")
+            raise InputError(f"site protocol needs at least 2 sites, found {sorted(set(groups))}; "
+                             "check the site/institution column")
         splits = LeaveOneGroupOut().split(pids, y, groups)
     else:
         counts = np.bincount(y)
         if n_splits < 2 or n_splits > len(pids):
             raise InputError(f"--folds {n_splits}: need 2 <= folds <= number of patients ({len(pids)})")
         if counts[counts > 0].min() < n_splits:
-            raise InputError(f"--folds {n_splits}: the smallest grade has only {counts[counts > 0].min()} patients; use fewer folds")
+            raise InputError(f"--folds {n_splits}: the smallest grade has only {counts[counts > 0].min()} patients; "
+                             "use fewer folds")
         splits = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(pids, y, pids)
     return [{"fold": k, "train": sorted(pids[tr].tolist()), "test": sorted(pids[te].tolist()),
              **({"site": str(groups[te][0])} if sites is not None else {})}
@@ -73,8 +81,8 @@ def paper_folds(n_rows: int, labels: npt.ArrayLike, n_splits: int = 10, seed: in
             for k, (tr, te) in enumerate(skf.split(np.zeros(n_rows), np.asarray(labels)))]
 
 
-def rows_of(patient_ids: npt.NDArray[np.str_], patients: list[str]) -> npt.NDArray[np.int64]:
-    """Row indices whose patient is in ``patients``."""
+def rows_of(patient_ids: StrArray, patients: list[str]) -> npt.NDArray[np.int64]:
+    """(M,) int64 indices of the rows of ``patient_ids`` (N,) whose patient is in ``patients``."""
     return np.flatnonzero(np.isin(patient_ids, patients)).astype(np.int64)
 
 

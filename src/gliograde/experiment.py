@@ -26,15 +26,16 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from gliograde.config import AugmentCfg, CVCfg, TrainCfg
-from gliograde.cv import Fold, make_folds, paper_folds, rows_of, save_folds
+from gliograde.config import AugmentCfg, ClassifierKind, CVCfg, TrainCfg
+from gliograde.cv import Fold, make_folds, paper_folds, save_folds
 from gliograde.data.dataset import MANIFEST, Cohort
 from gliograde.errors import InputError
 from gliograde.runinfo import fingerprint_files, write_run_info
 
 logger = logging.getLogger(__name__)
 CNN_CONFIGS = ("full", "no-pretrain", "no-aug")
-HANDCRAFTED = {"handcrafted": None, "handcrafted-mlp": "mlp"}
+#: Handcrafted configurations -> their classifier (None: ``CVCfg.handcrafted_classifier``).
+HANDCRAFTED: dict[str, ClassifierKind | None] = {"handcrafted": None, "handcrafted-mlp": "mlp"}
 #: Configurations that choose their classifier and feature count inside each training fold.
 SELECTED = ("radiomics", "fusion")
 KNOWN_CONFIGS = CNN_CONFIGS + tuple(HANDCRAFTED) + SELECTED
@@ -89,6 +90,7 @@ def write_selection(exp: Experiment, folds: list[Fold]) -> dict[str, object] | N
     if not names:
         return None
     sel = exp.cv.selection
+    configs: dict[str, object] = {}
     doc: dict[str, object] = {
         "how": (f"{sel.method}: every candidate (classifier x features kept) is scored by patient-level AUC on "
                 f"inner validation patients drawn from the outer training patients only "
@@ -96,11 +98,11 @@ def write_selection(exp: Experiment, folds: list[Fold]) -> dict[str, object] | N
                 "inner_split); the best is refitted on all training patients. Test patients are never seen."),
         "method": sel.method, "inner_folds": sel.inner_folds, "candidates": {
             "classifiers": list(sel.classifiers), "select_k": [k or "all" for k in sel.select_k]},
-        "configs": {}}
+        "configs": configs}
     for name in names:
         per_fold = [json.loads((_unit_dir(exp, name, f) / SELECTION_FILE).read_text()) for f in folds]
         chosen = pd.Series([p["chosen"] for p in per_fold]).value_counts()
-        doc["configs"][name] = {"folds": per_fold, "chosen_counts": chosen.to_dict()}  # type: ignore[index]
+        configs[name] = {"folds": per_fold, "chosen_counts": chosen.to_dict()}
     (exp.out / SELECTION_FILE).write_text(json.dumps(doc, indent=1))
     return doc
 
@@ -164,7 +166,8 @@ def prediction_table(exp: Experiment, config: str, fold: int, rows: npt.NDArray[
     df.insert(0, "patient_id", c.patient_ids[rows])
     df["label"] = np.asarray(c.classes)[c.labels[rows]]
     if not per_row:
-        df = df.groupby("patient_id", sort=True).agg({**{f"p_{g}": "mean" for g in c.classes}, "label": "first"}).reset_index()
+        how = {**{f"p_{g}": "mean" for g in c.classes}, "label": "first"}
+        df = df.groupby("patient_id", sort=True).agg(how).reset_index()
     pcols = [f"p_{g}" for g in c.classes]
     df["pred"] = np.asarray(c.classes)[df[pcols].to_numpy().argmax(axis=1)]
     df.insert(1, "fold", fold)

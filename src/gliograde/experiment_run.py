@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, TrainCfg, from_dict, load_yaml, merge
+from gliograde.config import AugmentCfg, CVCfg, CVProtocol, IngestCfg, TrainCfg, from_dict, load_yaml, merge
 from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
 from gliograde.experiment import Experiment, run_cv
 
@@ -16,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CVResult:
+    """What ``gliograde cv`` prints: ``metrics.json`` as a dict, its results table, the report path."""
+
     metrics: dict[str, Any]
     table: str
     report: Path
@@ -56,6 +59,7 @@ def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress:
 
 
 def run_cv_command(args: argparse.Namespace) -> CVResult:
+    """Resolve the settings, get the cohort, run each protocol into ``args.out`` and write the report."""
     from gliograde.cli.cv import DEFAULT_PRESET
     from gliograde.cli.train import resolve_ingest
     from gliograde.report import results_table, write_report
@@ -63,12 +67,10 @@ def run_cv_command(args: argparse.Namespace) -> CVResult:
     cv, train, augment = resolve(args)
     progress = not getattr(args, "quiet", False)
     cohort = cohort_for(args.cohort, args.out, resolve_ingest(args, DEFAULT_PRESET), progress=progress)
-    protocols = ("honest", "paper") if cv.protocol == "both" else (cv.protocol,)
+    protocols: tuple[CVProtocol, ...] = ("honest", "paper") if cv.protocol == "both" else (cv.protocol,)
     for proto in protocols:
         out = args.out if proto == protocols[0] else args.out / "compare" / proto
         run_cv(Experiment(cohort, out, replace(cv, protocol=proto), train, augment, progress))
     report = write_report(args.out, n_boot=cv.n_boot, seed=cv.seed)
-    import json
-
     metrics = json.loads((args.out / "metrics.json").read_text())  # includes selection.json (report.py)
     return CVResult(metrics=metrics, table=results_table(metrics), report=report)

@@ -16,7 +16,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from gliograde.cv import Fold, rows_of
-from gliograde.experiment import SELECTION_FILE, Experiment, fold_seed, n_transforms, prediction_table
+from gliograde.experiment import (
+    SELECTION_FILE,
+    Experiment,
+    fold_seed,
+    n_transforms,
+    prediction_table,
+)
 
 logger = logging.getLogger(__name__)
 

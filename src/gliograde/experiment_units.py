@@ -12,7 +12,14 @@ import torch
 
 from gliograde.cv import Fold, rows_of
 from gliograde.experiment import (
-    HANDCRAFTED, Experiment, config_settings, copy_history, fold_seed, n_transforms, prediction_table, test_images,
+    HANDCRAFTED,
+    Experiment,
+    config_settings,
+    copy_history,
+    fold_seed,
+    n_transforms,
+    prediction_table,
+    test_images,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,9 +114,10 @@ def _features(exp: Experiment) -> npt.NDArray[np.float64]:
     path = exp.out / "work" / "features.npz"
     c = exp.cohort
     if path.is_file():
-        data = np.load(path, allow_pickle=False)
-        if data["X"].shape[0] == len(c):
-            return data["X"]
+        with np.load(path, allow_pickle=False) as data:
+            cached = np.asarray(data["X"], dtype=np.float64)  # written as float64 below: no copy
+        if cached.shape[0] == len(c):
+            return cached
     logger.info("extracting handcrafted features of %d ROIs", len(c))
     X, names = extract_features(c.images, c.masks)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,8 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
+from gliograde.models import model_spec
+
 CamMethod = Literal["gradcam", "gradcam++", "layercam"]
 #: Backbone -> layers for evidence maps, measured on real cases (docs/predict.md); others use ``spec.cam_layer``.
 EVIDENCE_LAYERS: dict[str, tuple[str, ...]] = {"efficientnet_lite0": ("blocks.4",)}
@@ -31,12 +33,12 @@ ROI_COLOUR = (0, 255, 0)
 
 def evidence_layers(model: nn.Module, backbone: str) -> list[str]:
     """Dotted names of the evidence layers of ``model``: ``EVIDENCE_LAYERS[backbone]`` or ``model.spec.cam_layer``."""
-    default: tuple[str, ...] = (str(model.spec.cam_layer),)  # type: ignore[union-attr]
-    return list(EVIDENCE_LAYERS.get(backbone, default))
+    return list(EVIDENCE_LAYERS.get(backbone, (model_spec(model).cam_layer,)))
 
 
 def class_activation_map(model: nn.Module, layers: Sequence[nn.Module] | nn.Module, x: torch.Tensor,
-                         targets: list[int] | None = None, method: CamMethod = DEFAULT_METHOD) -> npt.NDArray[np.float32]:
+                         targets: list[int] | None = None,
+                         method: CamMethod = DEFAULT_METHOD) -> npt.NDArray[np.float32]:
     """Class activation maps of ``model`` for input ``x`` (pytorch-grad-cam).
 
     Args:
@@ -107,8 +109,8 @@ def resize_heat(heat: npt.NDArray[np.float32], size: int) -> npt.NDArray[np.floa
     """(h, w) float heatmap -> (size, size) float32 (bilinear)."""
     if heat.shape == (size, size):
         return heat.astype(np.float32)
-    return np.asarray(Image.fromarray(heat.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BILINEAR),
-                      dtype=np.float32)
+    img = Image.fromarray(heat.astype(np.float32), mode="F")
+    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def heat_inside(heat: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]) -> float:

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 class NormalisedSoftmax(nn.Module):
     """uint8 (N, C, S, S) -> softmax probabilities (N, K); the same arithmetic as ``normalise_batch`` minus resizing."""
 
+    mean: torch.Tensor  # (1, C', 1, 1) float32 buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, model: nn.Module, spec: ModelSpec, in_chans: int) -> None:
         super().__init__()
         self.model = model
@@ -42,7 +45,8 @@ class NormalisedSoftmax(nn.Module):
         x = x.float() / 255.0
         if self.in_chans == 1:
             x = x.expand(-1, 3, -1, -1)
-        return self.model((x - self.mean) / self.std).softmax(dim=1)
+        logits: torch.Tensor = self.model((x - self.mean) / self.std)
+        return logits.softmax(dim=1)
 
 
 def export_onnx(bundle: Bundle, out: Path, opset: int = 17) -> Path:

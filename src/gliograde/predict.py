@@ -31,7 +31,13 @@ from gliograde.bundle import Bundle
 from gliograde.bundle_radiomics import RadiomicsBundle
 from gliograde.data.layouts import CaseSource
 from gliograde.errors import GliogradeError, InputError
-from gliograde.predict_cases import CaseInput, assign_aliases, case_alias, find_cases, scrub
+from gliograde.predict_cases import (
+    CaseInput,
+    assign_aliases,
+    case_alias,
+    find_cases,
+    scrub,
+)
 
 AnyBundle = Bundle | RadiomicsBundle
 
@@ -63,7 +69,8 @@ class CasePrediction:
         crop: (S, S) or (S, S, C) uint8 preprocessed crop; mask: (S, S) bool; heat: (h, w) float32 in [0, 1].
         slice_image: (H, W) or (H, W, C) representative slice as read; slice_mask: (H, W) bool.
         display_masked: overlay.png shows the evidence inside the ROI only.
-        features: radiomics bundles: the top contributing features (see :mod:`gliograde.predict_radiomics`).
+        features: radiomics bundles: the top contributing features (see :mod:`gliograde.predict_radiomics`);
+            feature_z_max: the largest |z| of the selected features against the training patients.
     """
 
     case: str
@@ -82,6 +89,7 @@ class CasePrediction:
     slice_mask: npt.NDArray[np.bool_] | None = field(default=None, repr=False)
     display_masked: bool = True
     features: list[dict[str, Any]] | None = None
+    feature_z_max: float | None = None
 
 
 def _to_batch(crop: npt.NDArray[np.uint8]) -> torch.Tensor:

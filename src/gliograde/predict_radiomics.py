@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 #: How many features the JSON and the overlay list.
 TOP_FEATURES = 5
+#: A selected feature this many training SDs from the training mean marks the case as unlike the training data.
+FAR_Z = 4.0
 METHOD = "feature occlusion (set to the training mean)"
 
 
@@ -55,7 +57,7 @@ def case_features(bundle: RadiomicsBundle, crop: npt.NDArray[np.uint8], mask: np
 
 
 def contributions(pipeline: Pipeline, x: npt.NDArray[np.float64], names: tuple[str, ...], target: int,
-                  top: int = TOP_FEATURES) -> list[dict[str, Any]]:
+                  top: int = TOP_FEATURES) -> tuple[list[dict[str, Any]], float]:
     """Occlusion contributions of the selected features to the probability of column ``target``.
 
     Args:
@@ -65,7 +67,8 @@ def contributions(pipeline: Pipeline, x: npt.NDArray[np.float64], names: tuple[s
 
     Returns:
         Up to ``top`` dicts {feature, value (raw), z (standardised against training), contribution
-        (probability of ``target`` minus that with the feature at the training mean)}, largest |contribution| first.
+        (probability of ``target`` minus that with the feature at the training mean)}, largest |contribution| first,
+        and the largest |z| over all selected features.
     """
     inner = pipeline.named_steps["model"]
     pre, clf = inner[:-1], inner[-1]
@@ -78,7 +81,7 @@ def contributions(pipeline: Pipeline, x: npt.NDArray[np.float64], names: tuple[s
     col = {n: i for i, n in enumerate(names)}
     order = np.argsort(-np.abs(delta), kind="stable")[:top]
     return [{"feature": kept[j], "value": float(x[0, col[kept[j]]]), "z": round(float(z[0, j]), 3),
-             "contribution": round(float(delta[j]), 4)} for j in order]
+             "contribution": round(float(delta[j]), 4)} for j in order], float(np.abs(z).max(initial=0.0))
 
 
 def predict_radiomics_case(bundle: RadiomicsBundle, source: CaseSource, *, slice_index: int | None = None,
@@ -106,13 +109,17 @@ def predict_radiomics_case(bundle: RadiomicsBundle, source: CaseSource, *, slice
     cols = np.asarray(bundle.pipeline.classes_, dtype=int)
     proba[cols] = bundle.pipeline.predict_proba(x)[0]
     pred = int(np.argmax(proba))
-    feats = contributions(bundle.pipeline, x, bundle.feature_names, int(np.flatnonzero(cols == pred)[0])) if explain else []
+    feats, z_max = ([], None) if not explain else contributions(bundle.pipeline, x, bundle.feature_names,
+                                                                int(np.flatnonzero(cols == pred)[0]))
+    for f in feats:  # "c1_glcm_Contrast" -> the sequence of channel 1
+        f["sequence"] = bundle.ingest.channels[int(f["feature"].split("_", 1)[0][1:])]
     t3 = time.perf_counter()
     ms = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "total": t3 - t0}
     return CasePrediction(case=source.patient_id, grade=bundle.classes[pred],
                           probabilities={g: float(p) for g, p in zip(bundle.classes, proba, strict=True)},
                           slice_index=int(raw.index), timings_ms={k: round(v * 1e3, 2) for k, v in ms.items()},
-                          crop=crop, mask=mask, slice_image=raw.image, slice_mask=raw.mask, features=feats)
+                          crop=crop, mask=mask, slice_image=raw.image, slice_mask=raw.mask, features=feats,
+                          feature_z_max=z_max)
 
 
 def evidence_doc(bundle: RadiomicsBundle, pred: CasePrediction) -> dict[str, Any] | None:
@@ -122,10 +129,14 @@ def evidence_doc(bundle: RadiomicsBundle, pred: CasePrediction) -> dict[str, Any
     return {"method": METHOD, "library": "scikit-learn (bundle Pipeline)", "target_grade": pred.grade,
             "top_features": pred.features, "roi_share_of_crop": round(float(pred.mask.mean()), 4),
             "chosen_model": bundle.meta.get("selection", {}).get("chosen"),
+            "max_abs_z": None if pred.feature_z_max is None else round(pred.feature_z_max, 2),
+            "unlike_training": bool(pred.feature_z_max is not None and pred.feature_z_max > FAR_Z),
             "display": "ROI outline and top features",
             "note": "a radiomics model has no class-activation map: overlay.png shows the ROI whose features were "
                     "measured and lists the features that moved the predicted grade's probability most "
-                    "(contribution = probability minus that with the feature at the training mean)"}
+                    "(contribution = probability minus that with the feature at the training mean). unlike_training: a "
+                    f"selected feature lies more than {FAR_Z:g} training SDs from the training mean (another scanner, "
+                    "protocol or preprocessing?): treat the probabilities with extra caution"}
 
 
 def radiomics_panel(pred: CasePrediction, title: str, side: int = 256) -> npt.NDArray[np.uint8]:
@@ -152,7 +163,8 @@ def radiomics_panel(pred: CasePrediction, title: str, side: int = 256) -> npt.ND
     draw.text((side + 4, side + 22), "b: model input (features measured in the ROI)", fill=ROI_COLOUR)
     for k, f in enumerate(feats):
         colour = (255, 120, 80) if f["contribution"] > 0 else (120, 170, 255)
-        draw.text((4, side + 36 + 14 * k), f"{f['contribution']:+.3f}  {f['feature']}  (z {f['z']:+.2f})", fill=colour)
+        draw.text((4, side + 36 + 14 * k), f"{f['contribution']:+.3f}  {f['sequence']}: {f['feature'].split('_', 1)[1]}  "
+                  f"(z {f['z']:+.2f})", fill=colour)
     return np.asarray(canvas, dtype=np.uint8)
 
 

@@ -19,6 +19,8 @@ Order (same at training and prediction time, like torchvision presets):
 """
 from __future__ import annotations
 
+from typing import Any, TypeVar, overload
+
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -31,6 +33,8 @@ Box = tuple[int, int, int, int]  # row0, row1, col0, col1 (half-open)
 #: Grey levels per IQR of the reference tissue in ``robust`` scaling (+-4 IQR fit in 0..255).
 ROBUST_SCALE = 32.0
 REGIONS = ("slice", "brain", "roi", "brain_outside_roi", "ring")
+_DEFAULT_CFG = PreprocessCfg()
+_ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
 
 def to_uint8(
@@ -58,12 +62,12 @@ def to_uint8(
     x = np.asarray(image, dtype=np.float64)
     vals = x[region] if region is not None and region.any() else x.ravel()
     if method == "robust":
-        q1, med, q3 = np.percentile(vals, (25, 50, 75))
+        q1, med, q3 = (float(q) for q in np.percentile(vals, (25, 50, 75)))
         if q3 <= q1:
             return np.zeros(x.shape, np.uint8)
         return np.clip(np.rint((x - med) / (q3 - q1) * ROBUST_SCALE + 128.0), 0, 255).astype(np.uint8)
     if method == "percentile":
-        lo, hi = np.percentile(vals, window)
+        lo, hi = (float(q) for q in np.percentile(vals, window))
     elif method == "zscore":
         mu, sd = float(vals.mean()), float(vals.std())
         lo, hi = mu - 3 * sd, mu + 3 * sd
@@ -105,7 +109,7 @@ def reference_region(
         return None
     if region == "roi":
         return roi
-    brain = np.asarray(channel) != 0
+    brain: npt.NDArray[np.bool_] = np.asarray(channel) != 0
     if region == "brain":
         return brain
     ref = brain & ~roi
@@ -121,7 +125,7 @@ def dilate(mask: npt.NDArray[np.bool_], rim: int) -> npt.NDArray[np.bool_]:
     if rim <= 0:
         return mask
     yy, xx = np.mgrid[-rim : rim + 1, -rim : rim + 1]
-    return ndimage.binary_dilation(mask, structure=(yy**2 + xx**2) <= rim**2)
+    return np.asarray(ndimage.binary_dilation(mask, structure=(yy**2 + xx**2) <= rim**2), dtype=np.bool_)
 
 
 def apply_roi(image: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
@@ -147,7 +151,7 @@ def crop_box(mask: npt.NDArray[np.bool_], margin: int = 4, square: bool = True) 
     return r0, r1, c0, c1
 
 
-def crop(image: npt.NDArray[np.generic], box: Box) -> npt.NDArray[np.generic]:
+def crop(image: npt.NDArray[_ScalarT], box: Box) -> npt.NDArray[_ScalarT]:
     """Crop ``image`` to ``box``, zero-padding where the box leaves the image."""
     r0, r1, c0, c1 = box
     h, w = image.shape[:2]
@@ -157,7 +161,15 @@ def crop(image: npt.NDArray[np.generic], box: Box) -> npt.NDArray[np.generic]:
     return padded[r0 : r0 + (r1 - box[0]), c0 : c0 + (c1 - box[2])]
 
 
-def resize(image: npt.NDArray[np.generic], size: int, *, mode: str = "bilinear") -> npt.NDArray[np.generic]:
+@overload
+def resize(image: npt.NDArray[np.bool_], size: int, *, mode: str = ...) -> npt.NDArray[np.bool_]: ...
+@overload
+def resize(image: npt.NDArray[np.uint8], size: int, *, mode: str = ...) -> npt.NDArray[np.uint8]: ...
+@overload
+def resize(image: npt.NDArray[np.generic], size: int, *, mode: str = ...) -> npt.NDArray[Any]: ...
+
+
+def resize(image: npt.NDArray[np.generic], size: int, *, mode: str = "bilinear") -> npt.NDArray[Any]:
     """Resize an (H, W) or (H, W, C) uint8/bool array to (size, size[, C]); ``nearest`` for masks."""
     resample = Image.Resampling.NEAREST if mode == "nearest" else Image.Resampling.BILINEAR
     if image.dtype == bool:
@@ -187,7 +199,7 @@ class Preprocess:
     ((size, size) or (size, size, C) uint8 in [0, 255], (size, size) bool).
     """
 
-    def __init__(self, *, cfg: PreprocessCfg = PreprocessCfg()) -> None:
+    def __init__(self, *, cfg: PreprocessCfg = _DEFAULT_CFG) -> None:
         self.cfg = cfg
 
     def __call__(
@@ -198,7 +210,8 @@ class Preprocess:
             raise MaskMismatchError(f"mask shape {mask.shape} != image shape {image.shape[:2]}")
         roi = dilate(mask.astype(bool), cfg.rim)
         chans = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[2])]
-        scaled = [to_uint8(ch, region=self._region(ch, roi), window=cfg.window, method=cfg.intensity) for ch in chans]
+        scaled = [to_uint8(ch, region=self._region(ch, roi), window=cfg.window, method=cfg.intensity)
+                  for ch in chans]
         img8 = scaled[0] if image.ndim == 2 else np.stack(scaled, axis=-1)
         box = crop_box(roi, cfg.margin, cfg.square)
         out_mask = resize(crop(roi, box), cfg.size, mode="nearest")

@@ -108,7 +108,7 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
     return RadiomicsFit(
         pipeline=model.model_, feature_names=tuple(names), classes=tuple(int(c) for c in cohort.classes),
         selection=res, backend=resolve_backend("auto"), n_rows=len(cohort),
-        n_patients=int(len(set(cohort.patient_ids.tolist()))),
+        n_patients=len(set(cohort.patient_ids.tolist())),
         rows_per_grade={str(g): int((cohort.labels == i).sum()) for i, g in enumerate(cohort.classes)},
         seed=seed, seconds={"features": t1 - t0, "selection_and_fit": t2 - t1})
 

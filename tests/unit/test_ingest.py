@@ -222,3 +222,12 @@ def test_cli_writes_provenance_and_figures(tmp_path):
     assert yaml.safe_load((tmp_path / "o" / "config.yaml").read_text())["preprocess"]["size"] == 64
     assert (tmp_path / "o" / "figures" / "examples_per_grade.png").stat().st_size > 1000
     assert (tmp_path / "o" / "figures" / "tumour_areas.png").stat().st_size > 1000
+
+
+def test_two_channel_cohort_draws_its_figures(tmp_path):
+    from gliograde.data.ingest_run import run_ingest
+
+    root = write_slice_cohort(tmp_path / "c", PATIENTS)
+    run_ingest(root, tmp_path / "o", IngestCfg(channels=("flair", "t1ce")), progress=False)
+    assert load_cohort(tmp_path / "o").images.shape[1] == 2
+    assert (tmp_path / "o" / "figures" / "tumour_areas.png").stat().st_size > 1000

@@ -17,7 +17,13 @@ from gliograde.errors import InputError
 from gliograde.experiment import Experiment, run_cv
 from gliograde.fusion import FusionClassifier
 from gliograde.presets import get_cv_defaults, get_ingest, get_preset
-from gliograde.selection import Candidate, grid, inner_splits, patient_auc, select_candidate
+from gliograde.selection import (
+    Candidate,
+    grid,
+    inner_splits,
+    patient_auc,
+    select_candidate,
+)
 
 
 def _pids(n, per=2):
@@ -162,7 +168,7 @@ def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
     from gliograde.experiment_run import resolve
 
     ing = get_ingest("recommended")
-    assert ing.channels == ("t1", "flair", "t1ce") and ing.preprocess.region == "brain_outside_roi"
+    assert ing.channels == ("flair", "t1ce") and ing.preprocess.region == "brain_outside_roi"
     assert get_ingest("paper") == IngestCfg() and get_cv_defaults("paper") == {}
     yaml = tmp_path / "c.yaml"
     yaml.write_text("ingest:\n  slices: 3\n  preprocess:\n    rim: 4\ncv:\n  selection:\n    inner_folds: 4\n")
@@ -176,6 +182,11 @@ def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
     cv, train, _ = resolve(args)
     assert cv.configs == ("radiomics",) and cv.selection.inner_folds == 4 and cv.selection.method == "inner_split"
     assert train.preset == "recommended"
+    from gliograde.cli.train import resolve_selection
+    from gliograde.presets import get_train_kind
+
+    assert resolve_selection(args) == replace(cv.selection, method="inner_cv")  # train: the preset's method, YAML grid
+    assert (get_train_kind("recommended"), get_train_kind("quick"), get_train_kind(None)) == ("radiomics", "cnn", "cnn")
     assert resolve_configs(replace_ns(args, preset=None, config=None))[0].preset == "recommended"
 
 

@@ -2,6 +2,7 @@
 safe bundle, and `gliograde predict` grades new cases with it (same preprocessing, same features)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,34 +12,43 @@ import yaml
 from fakedata import write_slice_cohort
 
 from gliograde.bundle import MODEL_CARD, MODEL_JSON, load_any_bundle, load_bundle
-from gliograde.bundle_radiomics import MODEL_FILE, RadiomicsBundle, load_radiomics_bundle
+from gliograde.bundle_radiomics import (
+    MODEL_FILE,
+    RadiomicsBundle,
+    load_radiomics_bundle,
+)
 from gliograde.cli import main
 from gliograde.config import SelectionCfg
 from gliograde.data.dataset import load_cohort
+from gliograde.data.ingest_run import run_ingest
 from gliograde.errors import InputError
 from gliograde.predict import find_cases, predict
 from gliograde.predict_radiomics import contributions
+from gliograde.presets import get_ingest
 from gliograde.selection import grid
 
 PATIENTS = [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(12)]
-SMALL = {"ingest": {"preprocess": {"size": 64}}, "cv": {"selection": {"inner_folds": 3, "select_k": [3, 5]}}}
+SMALL = {"cv": {"selection": {"inner_folds": 3, "select_k": [3, 5]}}}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(raw cohort, bundle) from `gliograde train RAW --out B` with the default preset (64-px crops)."""
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(raw cohort, ingested cohort, bundle): the recommended ingest at 64 px, then `gliograde train COHORT --out B`."""
     tmp = tmp_path_factory.mktemp("rad")
     raw = write_slice_cohort(tmp / "raw", PATIENTS, size=48, channels=3)
+    rec = get_ingest("recommended")
+    run_ingest(raw, tmp / "cohort", dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess, size=64)),
+               figures=False, progress=False)
     (tmp / "small.yaml").write_text(yaml.safe_dump(SMALL))
-    assert main(["-q", "train", str(raw), "--out", str(tmp / "b"), "--config", str(tmp / "small.yaml")]) == 0
-    return raw, tmp / "b"
+    assert main(["-q", "train", str(tmp / "cohort"), "--out", str(tmp / "b"), "--config", str(tmp / "small.yaml")]) == 0
+    return raw, tmp / "cohort", tmp / "b"
 
 
-def test_default_train_writes_a_radiomics_bundle(trained: tuple[Path, Path]) -> None:
-    _, b = trained
+def test_default_train_writes_a_radiomics_bundle(trained: tuple[Path, Path, Path]) -> None:
+    _, _, b = trained
     meta = json.loads((b / MODEL_JSON).read_text())
     assert meta["kind"] == "radiomics"
-    assert meta["preprocessing"]["channels"] == ["t1", "flair", "t1ce"]
+    assert meta["preprocessing"]["channels"] == ["flair", "t1ce"]
     assert meta["preprocessing"]["preprocess"]["intensity"] == "robust"
     assert meta["preprocessing"]["preprocess"]["region"] == "brain_outside_roi"
     assert meta["selection"]["method"] == "inner_cv" and meta["selection"]["n_inner_splits"] == 3
@@ -51,17 +61,17 @@ def test_default_train_writes_a_radiomics_bundle(trained: tuple[Path, Path]) -> 
     assert "radiomics" in (b / MODEL_CARD).read_text() and "not a medical device" in (b / MODEL_CARD).read_text()
 
 
-def test_predict_repeats_training_preprocessing_and_features(trained: tuple[Path, Path], tmp_path: Path) -> None:
+def test_predict_repeats_training_preprocessing_and_features(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """A training patient predicted from its raw files gives exactly the pipeline's output on its cached features."""
     from gliograde.baselines.features import extract_features
 
-    raw, b = trained
+    raw, cohort_dir, b = trained
     bundle = load_any_bundle(b)
     assert isinstance(bundle, RadiomicsBundle)
-    cohort = load_cohort(b / "cohort")
+    cohort = load_cohort(cohort_dir)
     X, names = extract_features(cohort.images, cohort.masks, bin_width=bundle.bin_width)
     assert tuple(names) == bundle.feature_names
-    folder = sorted(p for p in raw.iterdir() if p.is_dir())[0]
+    folder = min(p for p in raw.iterdir() if p.is_dir())
     row = int(np.flatnonzero(cohort.patient_ids == "P-00")[0])
     res = predict(bundle, [folder], out=tmp_path / "pred", keep_ids=True)[0]
     assert res.status == "ok", res.message
@@ -70,9 +80,9 @@ def test_predict_repeats_training_preprocessing_and_features(trained: tuple[Path
     assert res.slice_index == int(cohort.manifest["slice_index"].iloc[row])
 
 
-def test_predict_cli_json_and_overlay(trained: tuple[Path, Path], tmp_path: Path) -> None:
-    raw, b = trained
-    png = sorted(sorted(p for p in raw.iterdir() if p.is_dir())[1].glob("*_1.png"))[0]
+def test_predict_cli_json_and_overlay(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    raw, _, b = trained
+    png = min(sorted(p for p in raw.iterdir() if p.is_dir())[1].glob("*_1.png"))
     assert main(["-q", "predict", str(b), str(png), "--out", str(tmp_path / "p"), "--keep-ids"]) == 0
     doc = json.loads(next((tmp_path / "p").glob("*/prediction.json")).read_text())
     assert {"grade", "probabilities", "slice_index", "overlay", "evidence"} <= set(doc)
@@ -80,7 +90,9 @@ def test_predict_cli_json_and_overlay(trained: tuple[Path, Path], tmp_path: Path
     assert sum(doc["probabilities"].values()) == pytest.approx(1.0)
     ev = doc["evidence"]
     assert ev["method"].startswith("feature occlusion") and 1 <= len(ev["top_features"]) <= 5
-    assert set(ev["top_features"][0]) == {"feature", "value", "z", "contribution"}
+    assert set(ev["top_features"][0]) == {"feature", "value", "z", "contribution", "sequence"}
+    assert ev["top_features"][0]["sequence"] in ("flair", "t1ce")
+    assert ev["max_abs_z"] >= max(abs(f["z"]) for f in ev["top_features"]) - 0.01 and isinstance(ev["unlike_training"], bool)
     assert Path(doc["overlay"]).is_file()
 
 
@@ -96,16 +108,17 @@ def test_contributions_follow_logreg_coefficients() -> None:
     sel = SelectionCfg(method="none", classifiers=("logreg",), select_k=(3,))
     model, _ = fit_selected(X, y, np.arange(30).astype(str), sel, n_radiomics=6)
     names = tuple(f"f{i}" for i in range(6))
-    out = contributions(model.model_, X[:1], names, target=1, top=3)
+    out, z_max = contributions(model.model_, X[:1], names, target=1, top=3)
     clf, pre = model.model_["model"][-1], model.model_["model"][:-1]
     coef = dict(zip(pre.get_feature_names_out(np.asarray(names)), clf.coef_[0], strict=True))
     assert len(out) == 3 and {f["feature"] for f in out} <= set(coef)
     for f in out:
         assert np.sign(f["contribution"]) == np.sign(coef[f["feature"]] * f["z"])
         assert f["value"] == X[0, names.index(f["feature"])]
+    assert z_max >= max(abs(f["z"]) for f in out) - 1e-3
 
 
-def test_bundle_loading_is_safe(trained: tuple[Path, Path], tmp_path: Path) -> None:
+def test_bundle_loading_is_safe(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
     import shutil
 
     import skops.io as sio
@@ -113,11 +126,11 @@ def test_bundle_loading_is_safe(trained: tuple[Path, Path], tmp_path: Path) -> N
     from gliograde.fusion import FusionClassifier
     from gliograde.runinfo import sha256_file
 
-    _, b = trained
+    _, _, b = trained
     with pytest.raises(InputError, match="export needs a CNN bundle|has no network"):
         load_bundle(b)
     bad = tmp_path / "bad"
-    shutil.copytree(b, bad, ignore=shutil.ignore_patterns("cohort"))
+    shutil.copytree(b, bad)
     (bad / MODEL_FILE).write_bytes((bad / MODEL_FILE).read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(InputError, match="sha256"):
         load_radiomics_bundle(bad)
@@ -131,13 +144,13 @@ def test_bundle_loading_is_safe(trained: tuple[Path, Path], tmp_path: Path) -> N
         load_radiomics_bundle(bad)
 
 
-def test_missing_sequence_is_caught_before_reading(trained: tuple[Path, Path], tmp_path: Path) -> None:
-    """A grey (1-channel) slice cannot give the T1 + FLAIR + T1c the recommended model needs."""
+def test_missing_sequence_is_caught_before_reading(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A grey (1-channel) slice cannot give the FLAIR + T1c the recommended model needs."""
     from PIL import Image
 
-    _, b = trained
+    _, _, b = trained
     Image.fromarray(np.full((32, 32), 50, np.uint8)).save(tmp_path / "x.png")
     Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), 11)).save(tmp_path / "x_mask.png")
     cases, _ = find_cases([tmp_path / "x.png"])
     res = predict(load_any_bundle(b), cases)[0]
-    assert res.status == "error" and "t1+flair+t1ce" in res.message
+    assert res.status == "error" and "flair+t1ce" in res.message

@@ -4,12 +4,16 @@
 """
 from __future__ import annotations
 
-from gliograde.baselines.classical import (
-    CLASSIFIER_KINDS, PARAM_GRIDS, HandcraftedBaseline, make_classifier,
-)
+from gliograde.baselines.classical import CLASSIFIER_KINDS, PARAM_GRIDS, HandcraftedBaseline, make_classifier
 from gliograde.baselines.features import (
-    FEATURE_CLASSES, RadiomicsFeatures, RoiSamples, as_roi_samples, check_roi, extract_features,
-    pyradiomics_available, resolve_backend,
+    FEATURE_CLASSES,
+    RadiomicsFeatures,
+    RoiSamples,
+    as_roi_samples,
+    check_roi,
+    extract_features,
+    pyradiomics_available,
+    resolve_backend,
 )
 
 __all__ = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,14 +35,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from gliograde.baselines.features import (
-    DEFAULT_BIN_WIDTH, FEATURE_CLASSES, Backend, RadiomicsFeatures, RoiInput,
-)
+from gliograde.baselines.features import DEFAULT_BIN_WIDTH, FEATURE_CLASSES, Backend, RadiomicsFeatures, RoiInput
+from gliograde.config import ClassifierKind as ClassifierKind  # defined with CVCfg; still importable from here
 from gliograde.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-ClassifierKind = Literal["logreg", "logreg_l1", "svm", "rbf_svm", "mlp"]
 CLASSIFIER_KINDS: tuple[str, ...] = ("logreg", "logreg_l1", "svm", "rbf_svm", "mlp")
 #: Inner-CV grids used when ``tune=True`` (the regularisation strength of each model).
 PARAM_GRIDS: dict[str, dict[str, list[float]]] = {
@@ -111,7 +108,7 @@ def _is_precomputed(X: Any) -> bool:
     return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.floating)
 
 
-class HandcraftedBaseline(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class HandcraftedBaseline(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped: Any bases
     """Radiomics features + classical classifier in one sklearn estimator.
 
     ``X`` is either ``RoiSamples`` / a sequence of (image (C,H,W) uint8, mask (H,W) bool) pairs,

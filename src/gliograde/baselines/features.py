@@ -5,7 +5,8 @@ on each channel of a 2D slice, using only the pixels inside the mask:
 
 * ``"pyradiomics"``: PyRadiomics 3.0.1 (``force2D``), the reference implementation (IBSI-aligned).
   Optional: install with ``bash requirements-radiomics.sh`` (see docs/baselines.md for why).
-* ``"skimage"``: scikit-image GLCM / regionprops / connected zones plus numpy, always available.
+* ``"skimage"``: scikit-image GLCM / regionprops / connected zones plus numpy, always available
+  (:mod:`gliograde.baselines.features_skimage`).
   The intensity discretisation, GLCM angles and first-order definitions follow PyRadiomics, so
   shared features (e.g. ``firstorder_Mean``, ``glcm_Contrast``, ``shape2D_PixelSurface``) agree.
 
@@ -25,14 +26,15 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from gliograde.baselines.features_skimage import channel_features
+from gliograde.baselines.features_skimage import discretise as discretise  # public here since it was defined here
 from gliograde.errors import InputError, MaskMismatchError
 
 logger = logging.getLogger(__name__)
@@ -40,8 +42,6 @@ logger = logging.getLogger(__name__)
 Backend = Literal["pyradiomics", "skimage", "auto"]
 FEATURE_CLASSES: tuple[str, ...] = ("firstorder", "glcm", "glrlm", "glszm", "shape2D")
 DEFAULT_BIN_WIDTH = 8
-#: 2D angles as (row, col) offsets, the four PyRadiomics uses with force2D (symmetric GLCM).
-_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,15 @@ class RoiSamples:
         return RoiSamples(self.images[key], self.masks[key])
 
 
-RoiInput = Union[RoiSamples, Sequence[tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]]]
+RoiInput = RoiSamples | Sequence[tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]]
 
 
-def as_roi_samples(X: RoiInput) -> RoiSamples:
-    """Accept a :class:`RoiSamples` or a sequence of ``(image (C,H,W) uint8, mask (H,W) bool)`` pairs."""
+def as_roi_samples(X: RoiInput | npt.NDArray[Any]) -> RoiSamples:
+    """Accept a :class:`RoiSamples` or a sequence of ``(image (C,H,W) uint8, mask (H,W) bool)`` pairs.
+
+    Raises:
+        InputError: ``X`` is a bare array (the message says how to wrap it), or holds no sample.
+    """
     if isinstance(X, RoiSamples):
         return X
     if isinstance(X, np.ndarray):
@@ -122,170 +126,6 @@ def check_roi(mask: npt.NDArray[np.bool_], index: int = 0) -> None:
         raise MaskMismatchError(
             f"sample {index}: ROI too small ({int(mask.sum())} px spanning {rows[-1] - rows[0] + 1}x"
             f"{cols[-1] - cols[0] + 1}); texture needs >= 2 px in each direction: pick a larger slice")
-
-
-def discretise(values: npt.NDArray[Any], bin_width: float) -> npt.NDArray[np.int64]:
-    """PyRadiomics fixed-bin-width discretisation: bin 1 starts at ``min - min % bin_width``."""
-    low = values.min() - values.min() % bin_width
-    return (np.floor((values - low) / bin_width) + 1).astype(np.int64)
-
-
-# ----------------------------------------------------------------------------- skimage backend
-def _firstorder(v: npt.NDArray[np.float64], binned: npt.NDArray[np.int64]) -> dict[str, float]:
-    p = np.bincount(binned)[1:] / binned.size
-    p = p[p > 0]
-    p10, p25, med, p75, p90 = np.percentile(v, [10, 25, 50, 75, 90])
-    robust = v[(v >= p10) & (v <= p90)]
-    flat = v.std() == 0
-    return {
-        "10Percentile": p10, "90Percentile": p90, "Energy": float(np.sum(v**2)),
-        "Entropy": float(-np.sum(p * np.log2(p))), "InterquartileRange": p75 - p25,
-        "Kurtosis": 0.0 if flat else float(stats.kurtosis(v, fisher=False)),
-        "Maximum": v.max(), "MeanAbsoluteDeviation": float(np.mean(np.abs(v - v.mean()))),
-        "Mean": v.mean(), "Median": med, "Minimum": v.min(), "Range": v.max() - v.min(),
-        "RobustMeanAbsoluteDeviation": float(np.mean(np.abs(robust - robust.mean()))),
-        "RootMeanSquared": float(np.sqrt(np.mean(v**2))),
-        "Skewness": 0.0 if flat else float(stats.skew(v)),
-        "Uniformity": float(np.sum(p**2)), "Variance": v.var(),
-    }
-
-
-def _glcm(levels: npt.NDArray[np.int64]) -> dict[str, float]:
-    """GLCM features, averaged over the 4 angles; ``levels`` is 0 outside the ROI, 1..L inside."""
-    from skimage.feature import graycomatrix, graycoprops
-
-    n = int(levels.max())
-    raw = graycomatrix(levels, [1], _ANGLES, levels=n + 1, symmetric=True)[1:, 1:, 0, :]
-    per_angle = []
-    g = np.arange(1, n + 1, dtype=np.float64)
-    for a in range(raw.shape[-1]):
-        if raw[..., a].sum() == 0:
-            continue  # no pixel pair inside the ROI at this angle (PyRadiomics skips it too)
-        p = raw[..., a] / raw[..., a].sum()
-        props = {k: float(graycoprops(p[:, :, None, None], k)[0, 0])
-                 for k in ("contrast", "dissimilarity", "homogeneity", "ASM", "correlation")}
-        px = p.sum(1)
-        mu = float(g @ px)
-        ci, cj = np.meshgrid(g - mu, g - mu, indexing="ij")
-        nz = p[p > 0]
-        per_angle.append({
-            "Contrast": props["contrast"], "DifferenceAverage": props["dissimilarity"],
-            "Idm": props["homogeneity"], "JointEnergy": props["ASM"],
-            "Correlation": props["correlation"], "JointAverage": mu,
-            "Id": float(np.sum(p / (1 + np.abs(ci - cj)))),
-            "JointEntropy": float(-np.sum(nz * np.log2(nz))),
-            "ClusterTendency": float(np.sum((ci + cj) ** 2 * p)),
-            "ClusterShade": float(np.sum((ci + cj) ** 3 * p)),
-            "ClusterProminence": float(np.sum((ci + cj) ** 4 * p)),
-            "MaximumProbability": float(p.max()),
-        })
-    if not per_angle:
-        return dict.fromkeys(_GLCM_NAMES, np.nan)
-    return {k: float(np.mean([d[k] for d in per_angle])) for k in per_angle[0]}
-
-
-def _lines(levels: npt.NDArray[np.int64], angle: int) -> npt.NDArray[np.int64]:
-    """All lines of ``levels`` in one direction, joined by 0 separators into one 1D array."""
-    h, w = levels.shape
-    if angle == 0:
-        lines = list(levels)
-    elif angle == 1:
-        lines = list(levels.T)
-    else:
-        arr = levels if angle == 2 else levels[:, ::-1]
-        lines = [np.diagonal(arr, k) for k in range(-h + 1, w)]
-    zero = np.zeros(1, np.int64)
-    return np.concatenate([x for line in lines for x in (line, zero)])
-
-
-def _zone_stats(gray: npt.NDArray[np.float64], size: npt.NDArray[np.float64], n_px: int,
-                prefix: str) -> dict[str, float]:
-    """Emphasis / non-uniformity statistics shared by run-length and size-zone matrices.
-
-    ``gray``/``size``: (Z,) grey level and length (or area) of every run (or zone).
-    """
-    small, large = ("ShortRun", "LongRun") if prefix == "Run" else ("SmallArea", "LargeArea")
-    nz = float(len(size))
-    _, g_counts = np.unique(gray, return_counts=True)
-    _, s_counts = np.unique(size, return_counts=True)
-    _, joint = np.unique(np.stack([gray, size]), axis=1, return_counts=True)
-    pj = joint / nz
-    return {
-        f"{small}Emphasis": float(np.mean(1 / size**2)),
-        f"{large}Emphasis": float(np.mean(size**2)),
-        "GrayLevelNonUniformity": float(np.sum(g_counts**2) / nz),
-        f"{'RunLength' if prefix == 'Run' else 'SizeZone'}NonUniformity": float(np.sum(s_counts**2) / nz),
-        f"{prefix}Percentage": nz / n_px,
-        f"LowGrayLevel{prefix}Emphasis": float(np.mean(1 / gray**2)),
-        f"HighGrayLevel{prefix}Emphasis": float(np.mean(gray**2)),
-        f"{prefix}Entropy": float(-np.sum(pj * np.log2(pj))),
-    }
-
-
-def _glrlm(levels: npt.NDArray[np.int64]) -> dict[str, float]:
-    """Run-length features over the 4 directions (averaged), runs of equal bins inside the ROI."""
-    per_angle = []
-    n_px = int((levels > 0).sum())
-    for angle in range(4):
-        flat = _lines(levels, angle)
-        starts = np.flatnonzero(np.diff(flat, prepend=-1) != 0)
-        lengths = np.diff(np.append(starts, flat.size))
-        keep = flat[starts] > 0
-        per_angle.append(_zone_stats(flat[starts][keep].astype(float), lengths[keep].astype(float),
-                                     n_px, "Run"))
-    return {k: float(np.mean([d[k] for d in per_angle])) for k in per_angle[0]}
-
-
-def _glszm(levels: npt.NDArray[np.int64]) -> dict[str, float]:
-    """Size-zone features: 8-connected zones of equal bin inside the ROI."""
-    from skimage.measure import label
-
-    gray, size = [], []
-    for g in np.unique(levels[levels > 0]):
-        counts = np.bincount(label(levels == g, connectivity=2).ravel())[1:]
-        gray.append(np.full(len(counts), g, float))
-        size.append(counts.astype(float))
-    return _zone_stats(np.concatenate(gray), np.concatenate(size), int((levels > 0).sum()), "Zone")
-
-
-def _shape2d(mask: npt.NDArray[np.bool_]) -> dict[str, float]:
-    from skimage.measure import regionprops
-
-    r = regionprops(mask.astype(np.uint8))[0]
-    major, minor = float(r.axis_major_length), float(r.axis_minor_length)
-    perimeter = float(r.perimeter)
-    return {
-        "PixelSurface": float(r.area), "Perimeter": perimeter,
-        "PerimeterSurfaceRatio": perimeter / float(r.area),
-        "MajorAxisLength": major, "MinorAxisLength": minor,
-        "Elongation": minor / major if major > 0 else 0.0,
-        "MaximumDiameter": float(r.feret_diameter_max),
-        "Sphericity": 2 * np.sqrt(np.pi * r.area) / perimeter if perimeter > 0 else 1.0,
-        "Solidity": float(r.solidity), "Eccentricity": float(r.eccentricity),
-    }
-
-
-_GLCM_NAMES = ("Contrast", "DifferenceAverage", "Idm", "JointEnergy", "Correlation", "JointAverage",
-               "Id", "JointEntropy", "ClusterTendency", "ClusterShade", "ClusterProminence",
-               "MaximumProbability")
-
-
-def _skimage_one(image: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_], bin_width: float,
-                 classes: Sequence[str]) -> dict[str, float]:
-    """All requested feature classes of one (H, W) channel within the (H, W) mask."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    img, roi = image[box].astype(np.float64), mask[box]
-    values = img[roi]
-    levels = np.zeros(roi.shape, np.int64)
-    levels[roi] = discretise(values, bin_width)
-    funcs = {"firstorder": lambda: _firstorder(values, levels[roi]), "glcm": lambda: _glcm(levels),
-             "glrlm": lambda: _glrlm(levels), "glszm": lambda: _glszm(levels),
-             "shape2D": lambda: _shape2d(roi)}
-    out: dict[str, float] = {}
-    for cls in classes:
-        out.update({f"{cls}_{k}": float(v) for k, v in sorted(funcs[cls]().items())})
-    return out
 
 
 # ------------------------------------------------------------------------- pyradiomics backend
@@ -369,19 +209,19 @@ def extract_features(
     name = resolve_backend(backend)
     ext = _make_pyradiomics(bin_width, classes) if name == "pyradiomics" else None
     rows: list[dict[str, float]] = []
-    for i, (image, mask) in enumerate(zip(images, masks)):
+    for i, (image, mask) in enumerate(zip(images, masks, strict=True)):  # same N: _check_arrays
         check_roi(mask, i)
         row: dict[str, float] = {}
         for c in chans:
             one = (_pyradiomics_one(ext, image[c], mask) if ext is not None
-                   else _skimage_one(image[c], mask, bin_width, classes))
+                   else channel_features(image[c], mask, bin_width, classes))
             row.update({f"c{c}_{k}": v for k, v in one.items()})
         rows.append(row)
     names = list(rows[0])
     return np.array([[r[n] for n in names] for r in rows], dtype=np.float64), names
 
 
-class RadiomicsFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class RadiomicsFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped: Any bases
     """sklearn transformer: ``RoiSamples`` (or (image, mask) pairs) -> (N, F) float64 features.
 
     Stateless apart from the resolved backend and feature names, so it is safe in a Pipeline
@@ -403,7 +243,8 @@ class RadiomicsFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.n_features_out_ = len(self.feature_names_out_)
         return self
 
-    def transform(self, X: RoiInput) -> npt.NDArray[np.float64]:
+    def transform(self, X: RoiInput | npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """(N, F) float64 features of ``X``; a bare array raises :class:`InputError` (see :func:`as_roi_samples`)."""
         check_is_fitted(self, "backend_")
         features, names = self._extract(as_roi_samples(X))
         if names != self.feature_names_out_:

@@ -40,8 +40,10 @@ def add_train_flags(p: argparse.ArgumentParser, *, default_preset: str = "modern
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: the preset's)")
-    p.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the preset's or the model's)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience, 0 = off (default: the preset's)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="input side in pixels (default: the preset's or the model's)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="early-stopping patience, 0 = off (default: the preset's)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help="share of training patients held out for early stopping (default: 0.2)")
     p.add_argument("--augment", choices=("fixed", "stochastic", "none"), default=None,

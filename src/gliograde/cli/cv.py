@@ -23,10 +23,11 @@ from gliograde.cli._common import add_train_flags
 DEFAULT_PRESET = "modern"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = sub.add_parser("cv", help="cross-validate full / no-pretrain / no-aug / handcrafted on the same folds",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cohort", type=Path, help="folder written by `gliograde ingest`, or a raw cohort (ingested into RUN/cohort)")
+    p.add_argument("cohort", type=Path,
+                   help="folder written by `gliograde ingest`, or a raw cohort (ingested into RUN/cohort)")
     p.add_argument("--out", type=Path, required=True, help="run folder (required)")
     p.add_argument("--folds", type=int, default=None, help="number of folds (default: 10)")
     p.add_argument("--protocol", choices=("honest", "paper", "site", "both"), default=None,
@@ -37,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
                         "fusion (default: the preset's, else full,no-pretrain,no-aug,handcrafted)")
     p.add_argument("--handcrafted-classifier", default=None,
                    help="logreg, logreg_l1, svm, rbf_svm, mlp (default: logreg)")
-    p.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples for confidence intervals (default: 2000)")
+    p.add_argument("--n-boot", type=int, default=None,
+                   help="bootstrap resamples for confidence intervals (default: 2000)")
     p.add_argument("--selection", choices=("inner_cv", "inner_split", "none"), default=None,
                    help="how radiomics/fusion choose classifier and feature count inside each training fold "
                         "(default: inner_cv, 5 inner folds)")

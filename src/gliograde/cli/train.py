@@ -32,10 +32,10 @@ DEFAULT_PRESET = "recommended"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    p = subparsers.add_parser("train", help="train a CNN on an ingested cohort",
+    p = subparsers.add_parser("train", help="train the preset's model (recommended: radiomics; others: a CNN) and write a bundle",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cohort", type=Path, help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
-    add_out(p, help_="run folder for weights, history and checkpoints")
+    add_out(p, help_="bundle folder (model, model.json, MODEL_CARD.md; CNN: history and checkpoints)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
     p.add_argument("--kind", choices=("cnn", "radiomics"), default=None,
                    help="model to train: radiomics (PyRadiomics + inner-CV selection) or cnn "

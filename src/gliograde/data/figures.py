@@ -27,7 +27,7 @@ def plot_examples(previews: list[Preview], path: Path, per_grade: int = 4) -> Pa
             ax.axis("off")
             if c < len(items):
                 _, img, mask, _ = items[c]
-                ax.imshow(img, cmap="gray")
+                ax.imshow(_viewable(img), cmap="gray")
                 ax.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
         axes[r, 0].set_title(f"WHO grade {g}", loc="left", fontsize=10)
     fig.suptitle("Representative slices with the tumour outline")
@@ -47,10 +47,15 @@ def plot_tumour_areas(manifest: pd.DataFrame, root: Path, path: Path, per_grade:
             if c < len(rows):
                 with Image.open(root / rows["cache_path"].iloc[c]) as im:
                     arr = np.asarray(im)
-                ax.imshow(arr if arr.ndim == 3 else arr, cmap="gray", vmin=0, vmax=255)
+                ax.imshow(_viewable(arr), cmap="gray", vmin=0, vmax=255)
         axes[r, 0].set_title(f"WHO grade {g}", loc="left", fontsize=10)
     fig.suptitle("Extracted tumour areas (model input)")
     return _save(fig, path)
+
+
+def _viewable(arr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """(H, W) or RGB as is; any other channel count (e.g. 2: FLAIR + T1c) shows its last channel."""
+    return arr[..., -1] if arr.ndim == 3 and arr.shape[-1] not in (3, 4) else arr
 
 
 def _save(fig: Figure, path: Path) -> Path:

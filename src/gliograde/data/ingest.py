@@ -16,6 +16,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,9 @@ from gliograde.preprocess import Preprocess
 from gliograde.runinfo import fingerprint_files
 
 logger = logging.getLogger(__name__)
+_DEFAULT_CFG = IngestCfg()
+#: An example for the ingest figure: (grade, (H, W) uint8 slice, (H, W) bool mask, label).
+Preview = tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]
 
 
 @dataclass
@@ -54,7 +58,16 @@ class IngestResult:
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     fingerprint: dict[str, object] = field(default_factory=dict)
-    previews: list[tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]] = field(default_factory=list)
+    previews: list[Preview] = field(default_factory=list)
+
+
+class _Processed(NamedTuple):
+    """What :func:`_process` gathered: manifest rows, files read, patients left out, figure examples."""
+
+    rows: list[dict[str, object]]
+    read_files: list[Path]
+    skipped: list[str]
+    previews: list[Preview]
 
 
 def load_case(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
@@ -66,16 +79,20 @@ def load_case(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Pa
     return _load_dicom(case, cfg)
 
 
-def _pick_channels(image: npt.NDArray[np.generic], path: Path, channels: tuple[str, ...]) -> npt.NDArray[np.generic]:
+def _pick_channels(image: npt.NDArray[np.generic], path: Path,
+                   channels: tuple[str, ...]) -> npt.NDArray[np.generic]:
     if image.ndim == 2:
         if len(channels) != 1:
-            raise InputError(f"{path}: grey image has 1 channel but {len(channels)} were asked ({channels}); use --channels with one name")
+            raise InputError(f"{path}: grey image has 1 channel but {len(channels)} were asked ({channels}); "
+                             "use --channels with one name")
         return image
     if image.shape[2] < len(SLICE_CHANNEL_ORDER):
-        raise InputError(f"{path}: {image.shape[2]} channels, expected {len(SLICE_CHANNEL_ORDER)} ({', '.join(SLICE_CHANNEL_ORDER)}); save grey or 3-channel slices")
+        raise InputError(f"{path}: {image.shape[2]} channels, expected {len(SLICE_CHANNEL_ORDER)} "
+                         f"({', '.join(SLICE_CHANNEL_ORDER)}); save grey or 3-channel slices")
     unknown = [c for c in channels if c not in SLICE_CHANNEL_ORDER]
     if unknown:
-        raise InputError(f"{path}: channel(s) {unknown} not in this layout; choose from {list(SLICE_CHANNEL_ORDER)}")
+        raise InputError(f"{path}: channel(s) {unknown} not in this layout; "
+                         f"choose from {list(SLICE_CHANNEL_ORDER)}")
     idx = [SLICE_CHANNEL_ORDER.index(c) for c in channels]
     return image[..., idx[0]] if len(idx) == 1 else image[..., idx]
 
@@ -105,12 +122,14 @@ def _where(case: CaseSource) -> Path:
 def _volume_channels(case: CaseSource, cfg: IngestCfg) -> list[Path]:
     if set(case.images) == {"image"}:
         if len(cfg.channels) != 1:
-            raise InputError(f"{case.images['image']}: one image given but {len(cfg.channels)} channels asked; use --channels with one name")
+            raise InputError(f"{case.images['image']}: one image given but {len(cfg.channels)} channels asked; "
+                             "use --channels with one name")
         return [case.images["image"]]
     missing = [c for c in cfg.channels if c not in case.images]
     if missing:
         folder = next(iter(case.images.values())).parent
-        raise InputError(f"{folder}: no <case>_{missing[0]}.nii.gz for channel {missing[0]!r}; add it or choose --channels from {sorted(case.images)}")
+        raise InputError(f"{folder}: no <case>_{missing[0]}.nii.gz for channel {missing[0]!r}; "
+                         f"add it or choose --channels from {sorted(case.images)}")
     return [case.images[c] for c in cfg.channels]
 
 
@@ -124,17 +143,19 @@ def _load_volume(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list
     for v in vols:
         check_finite(v.data, v.path)
         if v.data.shape != seg.data.shape:
-            raise MaskMismatchError(f"{case.mask}: segmentation shape {seg.data.shape} != image shape {v.data.shape} ({v.path.name}); resample the segmentation to the image grid")
+            raise MaskMismatchError(f"{case.mask}: segmentation shape {seg.data.shape} != image shape "
+                                    f"{v.data.shape} ({v.path.name}); resample the segmentation to the image grid")
     axis = seg.axial_axis
     areas = {k: int(a) for k, a in enumerate(roi.sum(axis=tuple(i for i in range(3) if i != axis)))}
     fixed = cfg.slice_index if case.slice_index is None else case.slice_index
     chosen = choose_slices(areas, cfg.slices, fixed, where=case.mask)
+    # Volume.slice orients a plane as the images are shown; the 0/1 float32 copy of the ROI goes through it too.
+    roi_vol = Volume(roi.astype(np.float32), axis, case.mask, seg.codes)
     out = []
     for k in chosen:
         chans = [v.slice(k) for v in vols]
         image = chans[0] if len(chans) == 1 else np.stack(chans, axis=-1)
-        roi_k = Volume(roi, axis, case.mask, seg.codes).slice(k).astype(bool)
-        out.append(RawSlice(k, image, roi_k, paths[0], case.mask))
+        out.append(RawSlice(k, image, roi_vol.slice(k).astype(bool), paths[0], case.mask))
     return out, [*paths, case.mask]
 
 
@@ -156,21 +177,24 @@ def _dicom_mask(mask: Path, files: list[Path], shape: tuple[int, ...]) -> npt.ND
     if mask.is_dir():
         planes = []
         for f in files:
-            png = next((mask / f"{f.stem}{s}" for s in ("_mask.png", ".png") if (mask / f"{f.stem}{s}").is_file()), None)
+            candidates = (mask / f"{f.stem}{s}" for s in ("_mask.png", ".png"))
+            png = next((p for p in candidates if p.is_file()), None)
             planes.append(read_image(png) if png is not None else np.zeros(shape[:2], np.uint8))
         bad = [p.shape for p in planes if p.shape != shape[:2]]
         if bad:
-            raise MaskMismatchError(f"{mask}: mask PNG shape {bad[0]} != DICOM image shape {shape[:2]}; export masks on the image grid")
+            raise MaskMismatchError(f"{mask}: mask PNG shape {bad[0]} != DICOM image shape {shape[:2]}; "
+                                    "export masks on the image grid")
         return np.stack(planes, axis=-1)
     data = np.asarray(read_volume(mask).data)
     if data.shape == shape:
         return data
     if data.shape == (shape[1], shape[0], shape[2]):
         return data.transpose(1, 0, 2)
-    raise MaskMismatchError(f"{mask}: mask shape {data.shape} != DICOM series shape {shape} (rows, cols, slices); resample the mask to the series")
+    raise MaskMismatchError(f"{mask}: mask shape {data.shape} != DICOM series shape {shape} (rows, cols, slices); "
+                            "resample the mask to the series")
 
 
-def ingest(root: Path, out: Path, cfg: IngestCfg = IngestCfg(), *, progress: bool = True) -> IngestResult:
+def ingest(root: Path, out: Path, cfg: IngestCfg = _DEFAULT_CFG, *, progress: bool = True) -> IngestResult:
     """Check, read and preprocess a whole cohort; write ``out/manifest.csv`` and ``out/cache/``.
 
     Args:
@@ -199,20 +223,24 @@ def ingest(root: Path, out: Path, cfg: IngestCfg = IngestCfg(), *, progress: boo
         manifest = pd.DataFrame(rows)
         manifest.to_csv(staging / MANIFEST, index=False)
         labels = [root / "labels.csv"] if root.is_dir() else [root]
-        fingerprint = fingerprint_files(sorted(set(read_files) | set(labels)), root=root if root.is_dir() else root.parent)
+        fingerprint = fingerprint_files(sorted(set(read_files) | set(labels)),
+                                        root=root if root.is_dir() else root.parent)
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return IngestResult(manifest=manifest, skipped=skipped, problems=problems, fingerprint=fingerprint, previews=previews)
+    return IngestResult(manifest=manifest, skipped=skipped, problems=problems, fingerprint=fingerprint,
+                        previews=previews)
 
 
-def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: list[str], progress: bool):  # type: ignore[no-untyped-def]
+def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: list[str],
+             progress: bool) -> _Processed:
+    """Read, preprocess and write every case into ``staging``; a bad case's problem is appended to ``problems``."""
     pre = Preprocess(cfg=cfg.preprocess)
     rows: list[dict[str, object]] = []
     read_files: list[Path] = []
     skipped: list[str] = []
-    previews: list[tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]] = []
+    previews: list[Preview] = []
     for case in tqdm(cases, desc="ingest", unit="patient", disable=None if progress else True):
         try:
             slices, files = load_case(case, cfg)
@@ -230,7 +258,7 @@ def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: l
             from gliograde.preprocess import to_uint8
 
             previews.append((case.grade, to_uint8(first, region=first != 0), s.mask, str(case.grade)))
-    return rows, read_files, skipped, previews
+    return _Processed(rows, read_files, skipped, previews)
 
 
 def _safe(name: str) -> str:
@@ -256,7 +284,8 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is a file; choose another --out folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise InputError(f"{out}: folder exists, is not empty and holds no previous ingest; choose another --out folder")
+        raise InputError(f"{out}: folder exists, is not empty and holds no previous ingest; "
+                         "choose another --out folder")
 
 
 def _replace(staging: Path, out: Path) -> None:

@@ -56,4 +56,5 @@ def run_ingest(data: Path, out: Path, cfg: IngestCfg, *, figures: bool = True, p
 def _plain(cfg: IngestCfg) -> dict[str, object]:
     from gliograde.runinfo import to_plain
 
-    return to_plain(cfg)  # type: ignore[no-any-return]
+    plain: dict[str, object] = to_plain(cfg)  # a dataclass becomes a dict
+    return plain

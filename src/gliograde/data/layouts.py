@@ -1,6 +1,7 @@
 """Find the patients of a cohort on disk: four layouts, detected automatically.
 
-``slices``   (TCGA-LGG style) ``labels.csv`` + per patient folder ``<name>_<n>.png|tif`` and ``<name>_<n>_mask.png|tif``.
+``slices``   (TCGA-LGG style) ``labels.csv`` + per patient folder ``<name>_<n>.png|tif`` and
+             ``<name>_<n>_mask.png|tif``.
 ``nifti``    (BraTS style)    ``labels.csv`` + per case folder ``<case>_<seq>.nii.gz`` and ``<case>_seg.nii.gz``.
 ``dicom``    ``labels.csv`` + per patient folder with a DICOM series (directly or in ``dicom/``) and a mask:
              ``mask.nii.gz`` / ``*_seg.nii.gz`` / ``*_mask.nii.gz`` in (rows, cols, slices) order, or ``mask/``
@@ -71,15 +72,16 @@ def detect_layout(root: Path) -> str:
         )
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         names = [p.name.lower() for p in sub.rglob("*") if p.is_file()]
-        if any(n.endswith(NIFTI_SUFFIXES) and not n.startswith("mask") and "_seg" not in n for n in names) and not any(
-            n.endswith(".dcm") for n in names
-        ):
+        has_dicom = any(n.endswith(".dcm") for n in names)
+        if not has_dicom and any(n.endswith(NIFTI_SUFFIXES) and not n.startswith("mask") and "_seg" not in n
+                                 for n in names):
             return "nifti"
-        if any(n.endswith(".dcm") for n in names):
+        if has_dicom:
             return "dicom"
         if any(n.endswith(IMAGE_SUFFIXES) for n in names):
             return "slices"
-    raise FileNotFoundError(f"{root}: no patient folders with PNG/TIFF, NIfTI or DICOM files found; check the cohort path")
+    raise FileNotFoundError(f"{root}: no patient folders with PNG/TIFF, NIfTI or DICOM files found; "
+                            "check the cohort path")
 
 
 def parse_grade(value: object) -> int | None:
@@ -92,7 +94,8 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as err:
-        raise FileNotFoundError(f"{path}: cannot read labels CSV ({err}); check it is a comma-separated file") from err
+        raise FileNotFoundError(f"{path}: cannot read labels CSV ({err}); "
+                                "check it is a comma-separated file") from err
     pcol = next((c for c in _PATIENT_COLS if c in df.columns), None)
     gcol = next((c for c in _GRADE_COLS if c in df.columns), None)
     if pcol is None or gcol is None:
@@ -106,11 +109,13 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
     out["grade"] = pd.Series([parse_grade(g) for g in df[gcol]], dtype=object)
     out["folder"] = df["folder"].str.strip() if "folder" in df.columns else out["patient_id"]
     scol = next((c for c in _SITE_COLS if c in df.columns), None)
-    out["site"] = df[scol].str.strip() if scol else [_site_from_id(p, df, i) for i, p in enumerate(out["patient_id"])]
+    out["site"] = (df[scol].str.strip() if scol
+                   else [_site_from_id(p, df, i) for i, p in enumerate(out["patient_id"])])
     out["largest_tumour_slice"] = df.get("largest_tumour_slice", pd.Series([""] * len(df)))
-    for pid, g, graw in zip(out["patient_id"], out["grade"], out["grade_raw"]):
+    for pid, g, graw in zip(out["patient_id"], out["grade"], out["grade_raw"], strict=True):
         if g is None:
-            problems.append(f"{path}: unknown grade {graw!r} for patient {pid}; grades must be 2, 3 or 4 (or II, III, IV)")
+            problems.append(f"{path}: unknown grade {graw!r} for patient {pid}; "
+                            "grades must be 2, 3 or 4 (or II, III, IV)")
     for pid in sorted(set(out["patient_id"][out["patient_id"].duplicated()])):
         problems.append(f"{path}: duplicate patient id {pid}; keep one row per patient")
     return out, problems
@@ -135,7 +140,8 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
     cases: list[CaseSource] = []
     labelled = set()
     finder = CASE_FINDERS[layout]
-    for pid, grade, site, sub in zip(labels["patient_id"], labels["grade"], labels["site"], labels["folder"], strict=True):
+    columns = (labels["patient_id"], labels["grade"], labels["site"], labels["folder"])
+    for pid, grade, site, sub in zip(*columns, strict=True):
         labelled.add(sub)
         if grade is None:
             continue
@@ -145,7 +151,8 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
             cases.append(case)
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if sub.name not in labelled:
-            problems.append(f"{sub}: images with no label; add patient {sub.name} to {root / 'labels.csv'} or move the folder out")
+            problems.append(f"{sub}: images with no label; add patient {sub.name} to {root / 'labels.csv'} "
+                            "or move the folder out")
     return cases, problems
 
 
@@ -180,8 +187,8 @@ def find_slice_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
             (masks if m.group("mask") else images)[int(m.group("n"))] = p
     if not images:
         return None, _no_images(folder, patient_id, "slice images (<name>_<n>.png|tif)", listed_in)
-    problems = [f"{images[n]}: no mask file (expected {images[n].stem}_mask{images[n].suffix}); add the mask or remove the slice"
-                for n in sorted(set(images) - set(masks))]
+    problems = [f"{images[n]}: no mask file (expected {images[n].stem}_mask{images[n].suffix}); "
+                "add the mask or remove the slice" for n in sorted(set(images) - set(masks))]
     pairs = {n: (images[n], masks[n]) for n in sorted(set(images) & set(masks))}
     case = CaseSource(patient_id=patient_id, grade=grade, site=site, kind="slices", slices=pairs)
     return (case if not problems else None), problems
@@ -232,7 +239,8 @@ def find_dicom_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
     if mask is None and (folder / "mask").is_dir():
         mask = folder / "mask"
     if mask is None:
-        return None, [f"{folder}: no mask (expected mask.nii.gz or a mask/ folder of PNGs named after the DICOM files); add it"]
+        return None, [f"{folder}: no mask (expected mask.nii.gz or a mask/ folder of PNGs named after the "
+                      "DICOM files); add it"]
     is_seg = "_seg" in mask.name.lower()
     return CaseSource(patient_id=patient_id, grade=grade, site=site, kind="dicom",
                       images={"series": series}, mask=mask, is_segmentation=is_seg), []

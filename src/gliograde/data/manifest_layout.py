@@ -21,7 +21,8 @@ def find_manifest_cases(csv: Path) -> tuple[list[CaseSource], list[str]]:
     df = pd.read_csv(csv, dtype=str, keep_default_na=False)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise FileNotFoundError(f"{csv}: missing column(s) {missing}; a manifest needs {', '.join(REQUIRED)}[, slice, site]")
+        raise FileNotFoundError(f"{csv}: missing column(s) {missing}; "
+                                f"a manifest needs {', '.join(REQUIRED)}[, slice, site]")
     base = csv.parent
     problems: list[str] = []
     cases: list[CaseSource] = []
@@ -34,15 +35,18 @@ def find_manifest_cases(csv: Path) -> tuple[list[CaseSource], list[str]]:
 
 
 def _case(csv: Path, base: Path, pid: str, rows: pd.DataFrame) -> tuple[CaseSource | None, list[str]]:
-    grades = {parse_grade(g) for g in rows["grade"]}
-    if None in grades:
-        bad = [g for g in rows["grade"] if parse_grade(g) is None]
+    parsed = [parse_grade(g) for g in rows["grade"]]
+    bad = [g for g, p in zip(rows["grade"], parsed, strict=True) if p is None]
+    if bad:
         return None, [f"{csv}: unknown grade {bad[0]!r} for patient {pid}; grades must be 2, 3 or 4"]
+    grades = {p for p in parsed if p is not None}
     if len(grades) > 1:
-        return None, [f"{csv}: duplicate patient id {pid} with different grades {sorted(grades)}; one grade per patient"]
+        return None, [f"{csv}: duplicate patient id {pid} with different grades {sorted(grades)}; "
+                      "one grade per patient"]
     grade = grades.pop()
     site = str(rows["site"].iloc[0]) if "site" in rows.columns else ""
-    paths = [(base / i, base / m, s) for i, m, s in zip(rows["image"], rows["mask"], rows.get("slice", [""] * len(rows)))]
+    slice_col = rows.get("slice", [""] * len(rows))
+    paths = [(base / i, base / m, s) for i, m, s in zip(rows["image"], rows["mask"], slice_col, strict=True)]
     if len({p[0] for p in paths}) != len(paths):
         return None, [f"{csv}: duplicate patient id {pid}: the same image is listed twice; remove the repeated row"]
     missing = [p for trio in paths for p in trio[:2] if not p.exists()]
