@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo-out
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast lint demo bench clean
 
 $(STAMP): pyproject.toml Makefile requirements-radiomics.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(PY) -m mypy
+	$(PY) -m ruff check --select E,F,W,I,B,UP --line-length 120 src benchmarks
 
 demo: install
 	bash scripts/demo.sh $(DEMO_OUT)
