@@ -192,7 +192,8 @@ def load_bundle(path: Path, device: str = "cpu") -> Bundle:
                              "`gliograde train COHORT --out BUNDLE`")
     try:
         meta = json.loads((path / MODEL_JSON).read_text())
-        spec = ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()})
+        spec_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
+        spec = ModelSpec(**spec_fields)
         classes = tuple(int(c) for c in meta["classes"])
         in_chans = int(meta["in_chans"])
         ingest = from_dict(IngestCfg, meta["preprocessing"])
@@ -219,11 +220,13 @@ def bundle_kind(path: Path) -> str:
     """
     meta_path = Path(path) / MODEL_JSON
     if not meta_path.is_file():
-        raise InputError(f"{meta_path}: missing; a bundle is the folder written by `gliograde train COHORT --out BUNDLE`")
+        raise InputError(f"{meta_path}: missing; a bundle is the folder written by "
+                         "`gliograde train COHORT --out BUNDLE`")
     try:
         return str(json.loads(meta_path.read_text()).get("kind", KIND_CNN))
     except (json.JSONDecodeError, AttributeError) as err:
-        raise InputError(f"{meta_path}: unreadable bundle description ({err}); re-create it with `gliograde train`") from err
+        raise InputError(f"{meta_path}: unreadable bundle description ({err}); "
+                         "re-create it with `gliograde train`") from err
 
 
 def load_any_bundle(path: Path, device: str = "cpu") -> Bundle | RadiomicsBundle:
@@ -287,7 +290,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",
         "## Metrics", *metrics_lines(meta.get("cv_metrics")), "",
         "## Limitations",
-        "- Single slice: only the largest tumour cross-section is seen; heterogeneity elsewhere in the tumour is missed.",
+        "- Single slice: only the largest tumour cross-section is seen; "
+        "heterogeneity elsewhere in the tumour is missed.",
         "- A tumour mask is required; grading depends on its quality, and pixels outside it are set to zero.",
         "- Site shift: trained on public research cohorts (few scanners and institutions); accuracy on other "
         "scanners, protocols or populations is unknown and probably lower. Validate locally before any study.",

@@ -93,7 +93,7 @@ def write_radiomics_bundle(out: Path, cohort: Cohort, fit: RadiomicsFit, ingest_
     Returns:
         ``out``.
     """
-    import skops.io as sio  # type: ignore[import-untyped]
+    import skops.io as sio
 
     from gliograde.bundle import MODEL_CARD, MODEL_JSON, json_sha
 
@@ -188,7 +188,8 @@ def render_radiomics_card(meta: dict[str, Any]) -> str:
         f"- model sha256: `{meta['model_sha256']}`", "",
         "## Data",
         f"- {tr['n_patients']} patients, {tr['n_rows']} slices ({grades})",
-        f"- preprocessing: {pp['intensity']} scaling on {pp['region']}, ROI labels {pre['roi_labels'] or 'all non-zero'}, "
+        f"- preprocessing: {pp['intensity']} scaling on {pp['region']}, "
+        f"ROI labels {pre['roi_labels'] or 'all non-zero'}, "
         f"rim {pp['rim']}, crop size {pp['size']}; the largest tumour cross-section",
         f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
         f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",

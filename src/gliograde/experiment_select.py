@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def cnn_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
         exp.cohort.images, t.model, t.weights, t.image_size, device=t.device))
 
 
-def _cached(path: Path, n: int, compute) -> npt.NDArray[np.float64]:  # type: ignore[no-untyped-def]
+def _cached(path: Path, n: int, compute: Callable[[], npt.ArrayLike]) -> npt.NDArray[np.float64]:
     if path.is_file():
         X = np.load(path, allow_pickle=False)["X"]
         if X.shape[0] == n:

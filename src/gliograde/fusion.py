@@ -15,7 +15,7 @@ standardised, reduced to the k best features and classified (:func:`gliograde.ba
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,10 +29,13 @@ from sklearn.utils.validation import check_is_fitted
 from gliograde.baselines.classical import make_classifier
 from gliograde.errors import InputError
 
+if TYPE_CHECKING:
+    from gliograde.config import ClassifierKind
+
 logger = logging.getLogger(__name__)
 
 
-class FusionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class FusionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped: Any bases
     """Classifier on ``[radiomics | CNN]`` feature rows; the CNN block is reduced by PCA inside ``fit``.
 
     Args:
@@ -66,8 +69,10 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise InputError("fusion has no features: n_radiomics is 0 and the CNN block is empty or dropped")
         n_out = len(rad) + (n_comp if cnn else 0)
         k = None if self.select_k is None or self.select_k >= n_out else self.select_k
+        # `classifier` stays a plain str (sklearn params, YAML grids); make_classifier rejects an unknown kind.
+        kind = cast("ClassifierKind", self.classifier)
         return Pipeline([("fuse", ColumnTransformer(blocks)),
-                         ("model", make_classifier(self.classifier, self.random_state, select_k=k))])  # type: ignore[arg-type]
+                         ("model", make_classifier(kind, self.random_state, select_k=k))])
 
     def fit(self, X: npt.NDArray[np.floating], y: npt.ArrayLike) -> FusionClassifier:
         """Fit the PCA, scaling, selection and classifier on (n, F) rows; returns self."""
@@ -107,12 +112,12 @@ def cnn_features(images: npt.NDArray[np.uint8], model_name: str = "efficientnet_
     import torch
 
     from gliograde.engine import backbone_features, resolve_device
-    from gliograde.models import create_model
+    from gliograde.models import create_model, model_spec
 
     channels = images.shape[1]
     torch.manual_seed(0)  # only the (unused) new head is random
     model = create_model(model_name, 2, weights, in_chans=channels if channels not in (1, 3) else 3)
-    spec = model.spec  # type: ignore[attr-defined]
+    spec = model_spec(model)
     dev = resolve_device(device)
     feats = backbone_features(model, torch.from_numpy(np.ascontiguousarray(images)), spec,
                               image_size or spec.input_size, batch_size, dev)

@@ -154,7 +154,8 @@ def warm_up(bundle: AnyBundle, cam: bool = True) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def _infer(bundle: Bundle, x: torch.Tensor, cam: bool) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32] | None]:
+def _infer(bundle: Bundle, x: torch.Tensor,
+           cam: bool) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32] | None]:
     """(probabilities (K,) float64, evidence map (h, w) float32 for the predicted class or None)."""
     if not cam:
         with torch.inference_mode():
@@ -243,9 +244,10 @@ def _overlay(bundle: AnyBundle, pred: CasePrediction, path: Path) -> Path | None
         from gliograde.predict_radiomics import radiomics_panel
 
         panel = radiomics_panel(pred, f"grade {pred.grade}   {probs}   slice {pred.slice_index}   radiomics")
-    elif pred.heat is not None and pred.crop is not None and pred.mask is not None:
+    elif (pred.heat is not None and pred.crop is not None and pred.mask is not None
+          and pred.slice_image is not None and pred.slice_mask is not None):
         title = f"grade {pred.grade}   {probs}   slice {pred.slice_index}   heat in ROI {pred.heat_in_roi or 0:.2f}"
-        panel = evidence_panel(pred.slice_image, pred.slice_mask, pred.crop, pred.mask, pred.heat, title,  # type: ignore[arg-type]
+        panel = evidence_panel(pred.slice_image, pred.slice_mask, pred.crop, pred.mask, pred.heat, title,
                                mask_heat=pred.display_masked)
     else:
         return None
@@ -324,7 +326,8 @@ def _write_timings(results: list[CasePrediction], warm_ms: float, path: Path) ->
     path.write_text(json.dumps(doc, indent=2))
 
 
-def _predict_one(bundle: AnyBundle, ci: CaseInput, cam: bool, keep_ids: bool, slice_index: int | None) -> CasePrediction:
+def _predict_one(bundle: AnyBundle, ci: CaseInput, cam: bool, keep_ids: bool,
+                 slice_index: int | None) -> CasePrediction:
     if ci.error is not None or ci.source is None:
         msg = scrub(ci.error or "unrecognised case", ci, keep_ids)
         return CasePrediction(case=ci.alias, status="error", message=msg)

@@ -62,8 +62,9 @@ def _file_case(path: Path, mask: Path | None) -> CaseInput:
         hit = SLICE_NAME_RE.match(path.name)
         ci.source = CaseSource(patient_id=name, grade=0, kind="slices", slices={int(hit["n"]) if hit else 0: (path, m)})
     elif is_nifti(path):
-        seg = mask or next((path.with_name(path.name.replace(f"_{k}", "_seg")) for k in ("t1ce", "t1", "t2", "flair")
-                            if f"_{k}." in path.name and path.with_name(path.name.replace(f"_{k}", "_seg")).is_file()), None)
+        candidates = (path.with_name(path.name.replace(f"_{k}", "_seg")) for k in ("t1ce", "t1", "t2", "flair")
+                      if f"_{k}." in path.name)
+        seg = mask or next((c for c in candidates if c.is_file()), None)
         if seg is None:
             ci.error = f"{path}: NIfTI volume without a segmentation; pass --mask SEG.nii.gz"
             return ci
@@ -71,8 +72,8 @@ def _file_case(path: Path, mask: Path | None) -> CaseInput:
 
         # A name ending in a known sequence (BraTS style, e.g. _flair) says which one it is: checked against the bundle.
         seq = name.rsplit("_", 1)[-1].lower() if "_" in name else ""
-        ci.source = CaseSource(patient_id=name, grade=0, kind="volume", images={seq if seq in SEQUENCES else "image": path},
-                               mask=seg,
+        ci.source = CaseSource(patient_id=name, grade=0, kind="volume",
+                               images={seq if seq in SEQUENCES else "image": path}, mask=seg,
                                is_segmentation="_seg" in seg.name.lower())
     else:
         ci.error = f"{path}: not a PNG/TIFF slice, NIfTI volume or DICOM folder; give one of those"

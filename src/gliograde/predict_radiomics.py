@@ -36,7 +36,8 @@ FAR_Z = 4.0
 METHOD = "feature occlusion (set to the training mean)"
 
 
-def case_features(bundle: RadiomicsBundle, crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+def case_features(bundle: RadiomicsBundle, crop: npt.NDArray[np.uint8],
+                  mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     """(1, F) features of one preprocessed crop, in the bundle's column order.
 
     Args:
@@ -163,8 +164,9 @@ def radiomics_panel(pred: CasePrediction, title: str, side: int = 256) -> npt.ND
     draw.text((side + 4, side + 22), "b: model input (features measured in the ROI)", fill=ROI_COLOUR)
     for k, f in enumerate(feats):
         colour = (255, 120, 80) if f["contribution"] > 0 else (120, 170, 255)
-        draw.text((4, side + 36 + 14 * k), f"{f['contribution']:+.3f}  {f['sequence']}: {f['feature'].split('_', 1)[1]}  "
-                  f"(z {f['z']:+.2f})", fill=colour)
+        draw.text((4, side + 36 + 14 * k),
+                  f"{f['contribution']:+.3f}  {f['sequence']}: {f['feature'].split('_', 1)[1]}  (z {f['z']:+.2f})",
+                  fill=colour)
     return np.asarray(canvas, dtype=np.uint8)
 
 

@@ -76,8 +76,10 @@ def grid(classifiers: Sequence[str], select_k: Sequence[int]) -> list[Candidate]
     return [Candidate(c, None if k == 0 else int(k)) for c in classifiers for k in select_k]
 
 
-def inner_splits(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, method: str, inner_folds: int = 5,
-                 seed: int = 0, val_fraction: float = 0.25) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+def inner_splits(
+    patient_ids: npt.ArrayLike, labels: npt.ArrayLike, method: str, inner_folds: int = 5,
+    seed: int = 0, val_fraction: float = 0.25,
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
     """Inner (train, validation) row indices within the rows given; patients never straddle a split.
 
     Args:
@@ -100,7 +102,8 @@ def inner_splits(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, method: str,
     per_patient = pd.Series(y).groupby(pids).first()
     k = int(min(inner_folds, per_patient.value_counts().min()))
     if k < 2:
-        raise InputError(f"inner CV needs >= 2 patients of each grade in a training fold, got {per_patient.value_counts().to_dict()}")
+        raise InputError("inner CV needs >= 2 patients of each grade in a training fold, "
+                         f"got {per_patient.value_counts().to_dict()}")
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(tr.astype(np.int64), va.astype(np.int64)) for tr, va in cv.split(np.zeros(len(y)), y, pids)]
 

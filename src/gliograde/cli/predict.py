@@ -19,17 +19,20 @@ from pathlib import Path
 from gliograde.cli._common import add_out
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    p: argparse.ArgumentParser = subparsers.add_parser("predict", help="grade new cases with a trained bundle (+ Grad-CAM)",
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("predict", help="grade new cases with a trained bundle (+ Grad-CAM)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, help="bundle folder written by `gliograde train`")
     p.add_argument("cases", type=Path, nargs="+", metavar="CASE",
                    help="slice image, NIfTI file, case folder (BraTS / DICOM / slices) or a folder of cases")
     add_out(p, help_="folder for prediction.json, overlay.png per case and summary.csv")
-    p.add_argument("--mask", type=Path, default=None, help="mask of a single image/volume CASE (default: found beside it)")
+    p.add_argument("--mask", type=Path, default=None,
+                   help="mask of a single image/volume CASE (default: found beside it)")
     p.add_argument("--keep-ids", action="store_true",
                    help="name cases by folder/file name (default: off, case-<sha256> so no identity leaks)")
-    p.add_argument("--no-cam", action="store_true", help="skip the evidence (LayerCAM map / top radiomics features) and overlay.png (default: compute them)")
+    p.add_argument("--no-cam", action="store_true",
+                   help="skip the evidence (LayerCAM map / top radiomics features) and overlay.png "
+                        "(default: compute them)")
     p.add_argument("--show-all-heat", action="store_true",
                    help="draw evidence over the whole crop in overlay.png (default: inside the ROI only; "
                         "heat_in_roi in the JSON is always measured on the whole map)")

@@ -31,10 +31,12 @@ if TYPE_CHECKING:
 DEFAULT_PRESET = "recommended"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    p = subparsers.add_parser("train", help="train the preset's model (recommended: radiomics; others: a CNN) and write a bundle",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cohort", type=Path, help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train", help="train the preset's model (recommended: radiomics; others: a CNN) and write a bundle",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cohort", type=Path,
+                   help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
     add_out(p, help_="bundle folder (model, model.json, MODEL_CARD.md; CNN: history and checkpoints)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
     p.add_argument("--kind", choices=("cnn", "radiomics"), default=None,
@@ -97,7 +99,8 @@ def _run_radiomics(args: argparse.Namespace, cohort: Cohort) -> int:
     from gliograde.train_radiomics import train_radiomics
 
     sel = resolve_selection(args)
-    print(f"training radiomics ({preset_name(args)}; {sel.method} over {list(sel.classifiers)} x k {list(sel.select_k)}) "
+    print(f"training radiomics ({preset_name(args)}; {sel.method} over {list(sel.classifiers)} "
+          f"x k {list(sel.select_k)}) "
           f"on {len(cohort)} slices, classes {list(cohort.classes)} -> {args.out}")
     cv = read_cv_metrics(args.cv_run / "metrics.json") if args.cv_run else None
     ingest = read_ingest_cfg(cohort.root)  # what the cohort was really ingested with; predict repeats it
