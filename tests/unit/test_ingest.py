@@ -231,3 +231,24 @@ def test_two_channel_cohort_draws_its_figures(tmp_path):
     run_ingest(root, tmp_path / "o", IngestCfg(channels=("flair", "t1ce")), progress=False)
     assert load_cohort(tmp_path / "o").images.shape[1] == 2
     assert (tmp_path / "o" / "figures" / "tumour_areas.png").stat().st_size > 1000
+
+
+def test_labels_without_folder_column_bom_and_odd_headers(tmp_path):
+    root = write_slice_cohort(tmp_path / "c", PATIENTS)
+    # like the public lgg-mri-segmentation data: folders carry a date suffix, labels only the patient id
+    (root / "labels.csv").write_text("\ufeffPatient ID,WHO Grade\nP-01,2\nP-02,III\nP-03,4\n", encoding="utf-8")
+    m = ingest(root, tmp_path / "out", IngestCfg(), progress=False).manifest
+    assert list(m["patient_id"]) == ["P-01", "P-02", "P-03"] and list(m["grade"]) == [2, 3, 4]
+
+
+def test_nifti_sequence_spellings(tmp_path):
+    import nibabel as nib
+
+    root = tmp_path / "b"
+    (root / "BraTS-GLI-00001-000").mkdir(parents=True)
+    vol, seg = volume(centre=4)
+    for suffix, data in (("t1c", vol), ("t2f", vol), ("seg", seg)):
+        nib.save(nib.Nifti1Image(data, np.eye(4)), root / "BraTS-GLI-00001-000" / f"BraTS-GLI-00001-000-{suffix}.nii.gz")
+    (root / "labels.csv").write_text("case_id,who_grade\nBraTS-GLI-00001-000,4\n")
+    m = ingest(root, tmp_path / "out", IngestCfg(channels=("flair", "t1ce")), progress=False).manifest
+    assert list(m["slice_index"]) == [4]

@@ -92,10 +92,12 @@ def parse_grade(value: object) -> int | None:
 def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """Read labels.csv into columns patient_id, grade (int), folder, site; plus one problem per bad row."""
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except Exception as err:
         raise FileNotFoundError(f"{path}: cannot read labels CSV ({err}); "
                                 "check it is a comma-separated file") from err
+    # "Patient ID", " who_grade " and "WHO-Grade" all name the same column
+    df.columns = [re.sub(r"[\s\-]+", "_", str(c).strip().lower()) for c in df.columns]
     pcol = next((c for c in _PATIENT_COLS if c in df.columns), None)
     gcol = next((c for c in _GRADE_COLS if c in df.columns), None)
     if pcol is None or gcol is None:
@@ -107,7 +109,7 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
     out = pd.DataFrame({"patient_id": df[pcol].str.strip()})
     out["grade_raw"] = df[gcol]
     out["grade"] = pd.Series([parse_grade(g) for g in df[gcol]], dtype=object)
-    out["folder"] = df["folder"].str.strip() if "folder" in df.columns else out["patient_id"]
+    out["folder"] = df["folder"].str.strip() if "folder" in df.columns else ""  # "" = find it by patient id
     scol = next((c for c in _SITE_COLS if c in df.columns), None)
     out["site"] = (df[scol].str.strip() if scol
                    else [_site_from_id(p, df, i) for i, p in enumerate(out["patient_id"])])
@@ -140,8 +142,10 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
     cases: list[CaseSource] = []
     labelled = set()
     finder = CASE_FINDERS[layout]
+    subdirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     columns = (labels["patient_id"], labels["grade"], labels["site"], labels["folder"])
     for pid, grade, site, sub in zip(*columns, strict=True):
+        sub = sub or patient_folder(str(pid), subdirs)
         labelled.add(sub)
         if grade is None:
             continue
@@ -154,6 +158,24 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
             problems.append(f"{sub}: images with no label; add patient {sub.name} to {root / 'labels.csv'} "
                             "or move the folder out")
     return cases, problems
+
+
+def patient_folder(patient_id: str, subdirs: list[str]) -> str:
+    """The folder of a patient when labels.csv has no ``folder`` column.
+
+    The folder named exactly like the id wins; otherwise the one folder whose name starts with the id
+    once ``-`` and ``_`` are treated alike and case is ignored (``TCGA-CS-4941`` -> ``TCGA_CS_4941_19960909``).
+    With none or several candidates the id itself is returned, and the caller reports the folder as missing.
+
+    >>> patient_folder("TCGA-CS-4941", ["TCGA_CS_4941_19960909", "TCGA_CS_4942_19970222"])
+    'TCGA_CS_4941_19960909'
+    """
+    if patient_id in subdirs:
+        return patient_id
+    key = patient_id.replace("-", "_").lower()
+    norm = {d: d.replace("-", "_").lower() for d in subdirs}
+    hits = [d for d, n in norm.items() if n == key or n.startswith(key + "_")]
+    return hits[0] if len(hits) == 1 else patient_id
 
 
 def _no_images(folder: Path, patient_id: str, what: str, listed_in: str | None) -> list[str]:
@@ -194,6 +216,21 @@ def find_slice_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
     return (case if not problems else None), problems
 
 
+# Other spellings of the sequences (BraTS 2023 uses t1n / t1c / t2w / t2f; others T1Gd, FLAIR).
+SEQUENCE_ALIASES = {"t1c": "t1ce", "t1gd": "t1ce", "t1post": "t1ce", "t1n": "t1", "t1pre": "t1", "t2w": "t2",
+                    "t2f": "flair", "t2flair": "flair"}
+
+
+def sequence_key(stem: str) -> str:
+    """The sequence a volume's file name ends with, in gliograde's names.
+
+    >>> sequence_key("Brats18_TCIA10_628_1_t1ce"), sequence_key("BraTS-GLI-00000-000-t1c"), sequence_key("case_FLAIR")
+    ('t1ce', 't1ce', 'flair')
+    """
+    last = re.split(r"[_\-]", stem)[-1].lower()
+    return SEQUENCE_ALIASES.get(last, last)
+
+
 def find_nifti_case(folder: Path, patient_id: str, grade: int, *, site: str = "",
                     listed_in: str | None = "labels.csv") -> tuple[CaseSource | None, list[str]]:
     """One BraTS-style case folder: ``<case>_<seq>.nii.gz`` volumes and ``<case>_seg.nii.gz`` (or ``_mask``).
@@ -208,7 +245,7 @@ def find_nifti_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
     is_seg = False
     for p in (p for p in sorted(folder.iterdir()) if is_nifti(p)):
         stem = p.name[: -len(".nii.gz")] if p.name.lower().endswith(".gz") else p.stem
-        key = stem.rsplit("_", 1)[-1].lower() if "_" in stem else stem.lower()
+        key = sequence_key(stem)
         if key in ("seg", "segmentation", "label", "labels"):
             mask, is_seg = p, True
         elif key in ("mask", "roi"):
