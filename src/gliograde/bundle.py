@@ -74,6 +74,18 @@ class Bundle:
     meta: dict[str, Any]
 
 
+def shared_meta(out: Path, cohort: Cohort, ingest: IngestCfg, cv_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """The model.json entries every bundle kind carries: preprocessing to repeat at prediction time
+    (one slice, no fixed index), training-data fingerprints, CV metrics and package versions."""
+    return {
+        "preprocessing": to_plain(dataclasses.replace(ingest, slices=1, slice_index=None, skip_bad=False)),
+        "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
+                             "train_input_sha256": json_sha(out / "run.json")},
+        "cv_metrics": cv_metrics,
+        "versions": package_versions(),
+    }
+
+
 def read_ingest_cfg(cohort_root: Path) -> IngestCfg:
     """The :class:`IngestCfg` a cohort was ingested with, from ``cohort_root/config.yaml``.
 
@@ -152,15 +164,11 @@ def write_bundle(out: Path, cohort: Cohort, train_cfg: TrainCfg, aug_cfg: Augmen
         "classes": [int(c) for c in cohort.classes],
         "input_size": int(train_cfg.image_size or spec.input_size),
         "in_chans": channels,
-        "preprocessing": to_plain(dataclasses.replace(ingest, slices=1, slice_index=None, skip_bad=False)),
         "weights_sha256": sha256_file(out / WEIGHTS),
         "training": {"train": to_plain(train_cfg), "augment": to_plain(aug_cfg), "best_epoch": fit_result.best_epoch,
                      "stopped_epoch": fit_result.stopped_epoch, "n_rows": len(cohort),
                      "n_patients": len(set(cohort.patient_ids.tolist())), "rows_per_grade": counts},
-        "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
-                             "train_input_sha256": json_sha(out / "run.json")},
-        "cv_metrics": cv_metrics,
-        "versions": package_versions(),
+        **shared_meta(out, cohort, ingest, cv_metrics),
     }
     (out / MODEL_JSON).write_text(json.dumps(meta, indent=2))
     (out / MODEL_CARD).write_text(render_model_card(meta))

@@ -18,7 +18,6 @@ whose columns are class indices into ``classes``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from gliograde.config import IngestCfg, SelectionCfg, from_dict
 from gliograde.errors import InputError
-from gliograde.runinfo import package_versions, sha256_file, to_plain
+from gliograde.runinfo import sha256_file, to_plain
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -95,7 +94,7 @@ def write_radiomics_bundle(out: Path, cohort: Cohort, fit: RadiomicsFit, ingest_
     """
     import skops.io as sio
 
-    from gliograde.bundle import MODEL_CARD, MODEL_JSON, json_sha
+    from gliograde.bundle import MODEL_CARD, MODEL_JSON, shared_meta
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,16 +104,12 @@ def write_radiomics_bundle(out: Path, cohort: Cohort, fit: RadiomicsFit, ingest_
         "in_chans": int(cohort.images.shape[1]), "feature_names": list(fit.feature_names),
         "n_features": len(fit.feature_names), "bin_width": float(selection_cfg.bin_width),
         "feature_backend": fit.backend,
-        "preprocessing": to_plain(dataclasses.replace(ingest_cfg, slices=1, slice_index=None, skip_bad=False)),
         "model_sha256": sha256_file(out / MODEL_FILE),
         "selection": {**fit.selection.as_dict(), "config": to_plain(selection_cfg)},
         "training": {"n_rows": fit.n_rows, "n_patients": fit.n_patients, "rows_per_grade": fit.rows_per_grade,
                      "ingest_slices": int(ingest_cfg.slices), "seed": fit.seed,
                      "seconds": {k: round(v, 2) for k, v in fit.seconds.items()}},
-        "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
-                             "train_input_sha256": json_sha(out / "run.json")},
-        "cv_metrics": cv_metrics,
-        "versions": package_versions(),
+        **shared_meta(out, cohort, ingest_cfg, cv_metrics),
     }
     (out / MODEL_JSON).write_text(json.dumps(meta, indent=2))
     (out / MODEL_CARD).write_text(render_radiomics_card(meta))

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from gliograde.config import AugmentCfg, ClassifierKind, CVCfg, TrainCfg
-from gliograde.cv import Fold, make_folds, paper_folds, save_folds
+from gliograde.cv import Fold, make_folds, paper_folds, rows_of, save_folds
 from gliograde.data.dataset import MANIFEST, Cohort
 from gliograde.errors import InputError
 from gliograde.runinfo import fingerprint_files, write_run_info
@@ -197,5 +197,16 @@ def n_transforms(augment: AugmentCfg) -> int:
     return len(build_transforms(augment)) if augment.mode == "fixed" else 1
 
 
-def test_images(exp: Experiment, rows: npt.NDArray[np.int64]) -> torch.Tensor:
+def images_of(exp: Experiment, rows: npt.NDArray[np.int64]) -> torch.Tensor:
+    """The cohort's uint8 images (n, C, H, W) of ``rows``."""
     return torch.from_numpy(exp.cohort.images[rows])
+
+
+def fold_rows(exp: Experiment, fold: Fold) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(train_rows, test_rows) of the cohort; under the paper protocol the original images of its folds."""
+    if exp.cv.protocol == "paper":
+        t = n_transforms(exp.augment)
+        tr, te = (np.asarray(fold[k]) for k in ("train_rows", "test_rows"))
+        return tr[tr % t == 0] // t, te[te % t == 0] // t
+    c = exp.cohort
+    return rows_of(c.patient_ids, fold["train"]), rows_of(c.patient_ids, fold["test"])

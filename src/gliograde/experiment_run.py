@@ -8,9 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gliograde.config import AugmentCfg, CVCfg, CVProtocol, IngestCfg, TrainCfg, from_dict, load_yaml, merge
+from gliograde.config import CVProtocol, IngestCfg
 from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
 from gliograde.experiment import Experiment, run_cv
+from gliograde.presets import CV_DEFAULT_PRESET
 
 logger = logging.getLogger(__name__)
 
@@ -22,25 +23,6 @@ class CVResult:
     metrics: dict[str, Any]
     table: str
     report: Path
-
-
-def resolve(args: argparse.Namespace) -> tuple[CVCfg, TrainCfg, AugmentCfg]:
-    """Preset < ``--config`` YAML (sections ``cv``, ``train``, ``augment``) < flags."""
-    from gliograde.cli.cv import DEFAULT_PRESET
-    from gliograde.cli.train import preset_name, resolve_configs
-    from gliograde.presets import get_cv_defaults
-
-    yaml_cfg = load_yaml(getattr(args, "config", None))
-    train, augment = resolve_configs(args, DEFAULT_PRESET)
-    configs = tuple(c.strip() for c in args.configs.split(",")) if args.configs else None
-    base = get_cv_defaults(preset_name(args, DEFAULT_PRESET))
-    yaml_cv = dict(yaml_cfg.get("cv") or {})
-    selection = merge(dict(base.pop("selection", None) or {}), dict(yaml_cv.pop("selection", None) or {}))
-    selection = merge(selection, {"method": getattr(args, "selection", None)})
-    cv = from_dict(CVCfg, {**merge(merge(base, yaml_cv), {
-        "folds": args.folds, "protocol": args.protocol, "configs": configs, "seed": args.seed,
-        "handcrafted_classifier": args.handcrafted_classifier, "n_boot": args.n_boot}), "selection": selection})
-    return cv, train, augment
 
 
 def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress: bool = True) -> Cohort:
@@ -60,13 +42,12 @@ def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress:
 
 def run_cv_command(args: argparse.Namespace) -> CVResult:
     """Resolve the settings, get the cohort, run each protocol into ``args.out`` and write the report."""
-    from gliograde.cli.cv import DEFAULT_PRESET
-    from gliograde.cli.train import resolve_ingest
     from gliograde.report import results_table, write_report
+    from gliograde.settings import resolve_cv, resolve_ingest
 
-    cv, train, augment = resolve(args)
+    cv, train, augment = resolve_cv(args)
     progress = not getattr(args, "quiet", False)
-    cohort = cohort_for(args.cohort, args.out, resolve_ingest(args, DEFAULT_PRESET), progress=progress)
+    cohort = cohort_for(args.cohort, args.out, resolve_ingest(args, CV_DEFAULT_PRESET), progress=progress)
     protocols: tuple[CVProtocol, ...] = ("honest", "paper") if cv.protocol == "both" else (cv.protocol,)
     for proto in protocols:
         out = args.out if proto == protocols[0] else args.out / "compare" / proto

@@ -16,26 +16,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gliograde.cv import Fold, rows_of
+from gliograde.cv import Fold
 from gliograde.experiment import (
     SELECTION_FILE,
     Experiment,
+    fold_rows,
     fold_seed,
-    n_transforms,
     prediction_table,
 )
 
 logger = logging.getLogger(__name__)
-
-
-def fold_rows(exp: Experiment, fold: Fold) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(train_rows, test_rows) of the cohort; under the paper protocol the original images of its folds."""
-    if exp.cv.protocol == "paper":
-        t = n_transforms(exp.augment)
-        tr, te = (np.asarray(fold[k]) for k in ("train_rows", "test_rows"))
-        return tr[tr % t == 0] // t, te[te % t == 0] // t
-    c = exp.cohort
-    return rows_of(c.patient_ids, fold["train"]), rows_of(c.patient_ids, fold["test"])
 
 
 def radiomics_matrix(exp: Experiment) -> npt.NDArray[np.float64]:

@@ -16,10 +16,10 @@ from gliograde.experiment import (
     Experiment,
     config_settings,
     copy_history,
+    fold_rows,
     fold_seed,
-    n_transforms,
+    images_of,
     prediction_table,
-    test_images,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def honest_cnn_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.
         raise AssertionError("a patient is on both sides of a fold")  # cannot happen: make_folds groups by patient
     result = train_on_cohort(c, train, augment, unit, rows=train_rows, progress=exp.progress)
     copy_history(exp, config, fold, unit)
-    proba = predict_proba(result.model, test_images(exp, test_rows), get_spec(train.model),
+    proba = predict_proba(result.model, images_of(exp, test_rows), get_spec(train.model),
                           _size(train.model, train.image_size), batch_size=train.batch_size)
     return prediction_table(exp, config, fold["fold"], test_rows, proba)
 
@@ -60,13 +60,12 @@ def paper_cnn_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.D
     c = exp.cohort
     train, augment = config_settings(config, exp.train, exp.augment)
     train = replace(train, seed=fold_seed(exp, fold))
-    t = n_transforms(exp.augment)
     tr, te = np.asarray(fold["train_rows"]), np.asarray(fold["test_rows"])
     if augment.mode == "fixed":
         pool, labels, source = expand_training(c.images, c.masks, c.labels, np.arange(len(c)), augment)
     else:  # no-aug: the identity copies only, keeping the same fold of each original image
         pool, labels, source = torch.from_numpy(c.images), torch.from_numpy(c.labels), np.arange(len(c))
-        tr, te = tr[tr % t == 0] // t, te[te % t == 0] // t
+        tr, te = fold_rows(exp, fold)
     torch.manual_seed(train.seed)
     model = create_model(train.model, len(c.classes), train.weights, allow_download=train.allow_download)
     result = fit(model, pool[tr], labels[tr], pool[te], labels[te], train, out_dir=unit, progress=exp.progress)
@@ -87,12 +86,7 @@ def handcrafted_unit(exp: Experiment, config: str, fold: Fold) -> pd.DataFrame:
 
     c = exp.cohort
     X = _features(exp)
-    if exp.cv.protocol == "paper":  # the original images, in the folds their identity copies fell in
-        t = n_transforms(exp.augment)
-        tr, te = (np.asarray(fold[k]) for k in ("train_rows", "test_rows"))
-        train_rows, test_rows = tr[tr % t == 0] // t, te[te % t == 0] // t
-    else:
-        train_rows, test_rows = rows_of(c.patient_ids, fold["train"]), rows_of(c.patient_ids, fold["test"])
+    train_rows, test_rows = fold_rows(exp, fold)
     kind = HANDCRAFTED[config] or exp.cv.handcrafted_classifier
     model = HandcraftedBaseline(classifier=kind, random_state=fold_seed(exp, fold))
     model.fit(X[train_rows], c.labels[train_rows])

@@ -22,6 +22,9 @@ from gliograde.errors import InputError
 PresetName = Literal["paper", "modern", "quick", "recommended"]
 #: The quick preset keeps 8 of the 56 fixed transforms (+ identity): 9 versions per training image.
 QUICK_AUGMENT_SUBSET = 8
+#: The preset each command starts from when none is named.
+TRAIN_DEFAULT_PRESET = "recommended"  # gliograde train: the best configuration measured on real data
+CV_DEFAULT_PRESET = "modern"  # gliograde cv: the study comparison; --preset recommended is the real-data recipe
 
 PRESETS: dict[str, TrainCfg] = {
     # The study: ImageNet AlexNet, SGD + momentum 0.9, lr 0.001, <= 20 epochs, early stopping on the
@@ -72,6 +75,13 @@ PRESET_CV: dict[str, dict[str, Any]] = {
 }
 
 
+#: Augmentation defaults a preset sets (``AugmentCfg`` keys; ``--config`` YAML and flags override them).
+PRESET_AUGMENT: dict[str, dict[str, Any]] = {
+    "quick": {"subset": QUICK_AUGMENT_SUBSET},
+    "recommended": {"subset": QUICK_AUGMENT_SUBSET},
+}
+
+
 #: What ``gliograde train`` fits for a preset (others: ``cnn``). ``recommended`` trains the model its CV
 #: evaluates: the ``radiomics`` configuration with the same inner-CV selection (gliograde.train_radiomics).
 PRESET_TRAIN_KIND: dict[str, Literal["cnn", "radiomics"]] = {"recommended": "radiomics"}
@@ -115,6 +125,15 @@ def get_ingest(name: PresetName | str | None) -> IngestCfg:
 def get_cv_defaults(name: PresetName | str | None) -> dict[str, Any]:
     """CV defaults of a preset as a plain dict of ``CVCfg`` keys (empty for presets that set none)."""
     return {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESET_CV.get(name or "", {}).items()}
+
+
+def get_augment_defaults(name: PresetName | str | None) -> dict[str, Any]:
+    """Augmentation defaults of a preset as a plain dict of ``AugmentCfg`` keys (empty when it sets none).
+
+    >>> get_augment_defaults("quick"), get_augment_defaults("paper")
+    ({'subset': 8}, {})
+    """
+    return dict(PRESET_AUGMENT.get(name or "", {}))
 
 
 def ingest_as_dict(cfg: IngestCfg) -> dict[str, Any]:

@@ -164,8 +164,8 @@ def test_no_selection_or_fusion_step_sees_a_test_patient(cohort, tmp_path, monke
 
 
 def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
-    from gliograde.cli.train import resolve_configs, resolve_ingest
-    from gliograde.experiment_run import resolve
+    from gliograde.settings import resolve_configs, resolve_ingest
+    from gliograde.settings import resolve_cv as resolve
 
     ing = get_ingest("recommended")
     assert ing.channels == ("flair", "t1ce") and ing.preprocess.region == "brain_outside_roi"
@@ -182,8 +182,8 @@ def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
     cv, train, _ = resolve(args)
     assert cv.configs == ("radiomics",) and cv.selection.inner_folds == 4 and cv.selection.method == "inner_split"
     assert train.preset == "recommended"
-    from gliograde.cli.train import resolve_selection
     from gliograde.presets import get_train_kind
+    from gliograde.settings import resolve_selection
 
     assert resolve_selection(args) == replace(cv.selection, method="inner_cv")  # train: the preset's method, YAML grid
     assert (get_train_kind("recommended"), get_train_kind("quick"), get_train_kind(None)) == ("radiomics", "cnn", "cnn")

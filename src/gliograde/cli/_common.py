@@ -23,10 +23,6 @@ def add_config(p: argparse.ArgumentParser) -> None:
                    help="YAML file with defaults; flags given on the command line override it (default: none)")
 
 
-TRAIN_FLAGS = ("model", "weights", "epochs", "lr", "batch_size", "image_size", "patience", "seed", "device",
-               "val_fraction")
-
-
 def add_train_flags(p: argparse.ArgumentParser, *, default_preset: str = "modern") -> None:
     """Preset and overrides shared by ``train`` and ``cv`` (precedence: preset < --config YAML < flags)."""
     p.add_argument("--preset", default=None,

@@ -18,9 +18,7 @@ import argparse
 from pathlib import Path
 
 from gliograde.cli._common import add_train_flags
-
-#: ``gliograde cv`` keeps the study-comparison default; ``--preset recommended`` is the real-data recipe.
-DEFAULT_PRESET = "modern"
+from gliograde.presets import CV_DEFAULT_PRESET as DEFAULT_PRESET
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:

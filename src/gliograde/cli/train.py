@@ -17,18 +17,18 @@ same command on the same ``--out`` resumes from the last checkpoint.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gliograde.cli._common import TRAIN_FLAGS, add_out, add_train_flags
+from gliograde.cli._common import add_out, add_train_flags
+from gliograde.presets import TRAIN_DEFAULT_PRESET
+from gliograde.settings import preset_name, resolve_configs, resolve_ingest, resolve_selection
 
 if TYPE_CHECKING:
-    from gliograde.config import AugmentCfg, IngestCfg, SelectionCfg, TrainCfg
     from gliograde.data.dataset import Cohort
 
 #: ``gliograde train`` starts from the best configuration measured on real data (docs/real-data.md).
-DEFAULT_PRESET = "recommended"
+DEFAULT_PRESET = TRAIN_DEFAULT_PRESET
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -45,53 +45,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--cv-run", type=Path, default=None,
                    help="CV run folder whose metrics.json goes into model.json and the model card (default: none)")
     return p
-
-
-def preset_name(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> str:
-    """The preset in force: ``--preset``, else the YAML's ``train.preset``, else ``default``."""
-    from gliograde.config import load_yaml
-
-    train_yaml = dict(load_yaml(args.config).get("train") or {})
-    return str(args.preset or train_yaml.get("preset") or default)
-
-
-def resolve_ingest(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> IngestCfg:
-    """Ingest settings for a raw cohort: the preset's, overlaid by the YAML's ``ingest:`` section."""
-    from gliograde.config import IngestCfg, from_dict, load_yaml, merge
-    from gliograde.presets import get_ingest, ingest_as_dict
-
-    base = ingest_as_dict(get_ingest(preset_name(args, default)))
-    over = dict(load_yaml(args.config).get("ingest") or {})
-    pre = merge(base.pop("preprocess"), dict(over.pop("preprocess", None) or {}))
-    return from_dict(IngestCfg, {**merge(base, over), "preprocess": pre})
-
-
-def resolve_configs(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> tuple[TrainCfg, AugmentCfg]:
-    """(TrainCfg, AugmentCfg) from preset (``default`` when none is named), YAML and flags."""
-    from gliograde.config import AugmentCfg, TrainCfg, from_dict, load_yaml, merge
-    from gliograde.presets import QUICK_AUGMENT_SUBSET, get_preset
-
-    yaml_cfg = load_yaml(args.config)
-    train_yaml, aug_yaml = dict(yaml_cfg.get("train") or {}), dict(yaml_cfg.get("augment") or {})
-    preset = preset_name(args, default)
-    base = dataclasses.asdict(get_preset(preset))
-    flags = {k: getattr(args, k) for k in TRAIN_FLAGS}
-    flags["allow_download"] = args.allow_download
-    train = from_dict(TrainCfg, merge(merge(base, train_yaml), {**flags, "preset": preset}))
-    if preset in ("quick", "recommended") and "subset" not in aug_yaml:
-        aug_yaml["subset"] = QUICK_AUGMENT_SUBSET
-    aug = from_dict(AugmentCfg, merge(aug_yaml, {"mode": args.augment, "subset": args.augment_subset}))
-    return train, aug
-
-
-def resolve_selection(args: argparse.Namespace, default: str = DEFAULT_PRESET) -> SelectionCfg:
-    """The selection grid: the preset's CV defaults overlaid by the YAML's ``cv: selection:`` section."""
-    from gliograde.config import SelectionCfg, from_dict, load_yaml, merge
-    from gliograde.presets import get_cv_defaults
-
-    base = dict(get_cv_defaults(preset_name(args, default)).get("selection") or {})
-    over = dict((load_yaml(args.config).get("cv") or {}).get("selection") or {})
-    return from_dict(SelectionCfg, merge(base, over))
 
 
 def _run_radiomics(args: argparse.Namespace, cohort: Cohort) -> int:
