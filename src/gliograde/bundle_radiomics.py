@@ -103,7 +103,7 @@ def write_radiomics_bundle(out: Path, cohort: Cohort, fit: RadiomicsFit, ingest_
         "format_version": FORMAT_VERSION, "kind": KIND, "classes": [int(c) for c in fit.classes],
         "in_chans": int(cohort.images.shape[1]), "feature_names": list(fit.feature_names),
         "n_features": len(fit.feature_names), "bin_width": float(selection_cfg.bin_width),
-        "feature_backend": fit.backend,
+        "feature_backend": fit.backend, "feature_families": list(selection_cfg.features),
         "model_sha256": sha256_file(out / MODEL_FILE),
         "selection": {**fit.selection.as_dict(), "config": to_plain(selection_cfg)},
         "training": {"n_rows": fit.n_rows, "n_patients": fit.n_patients, "rows_per_grade": fit.rows_per_grade,
@@ -158,6 +158,14 @@ def load_radiomics_bundle(path: Path, meta: dict[str, Any] | None = None) -> Rad
                            ingest=ingest, fingerprint=sha, meta=meta)
 
 
+def family_text(meta: dict[str, Any]) -> str:
+    """The model card's description of the bundle's feature families."""
+    text = {"radiomics": f"PyRadiomics ({meta['feature_backend']}; first order, GLCM, GLRLM, GLSZM, 2D shape; bin "
+                         f"width {meta['bin_width']:g})",
+            "semantic": "semantic (size, outline shape, intensity in units of the reference tissue's IQR)"}
+    return " + ".join(text[f] for f in meta.get("feature_families", ["radiomics"])) + " of each channel in the ROI"
+
+
 def render_radiomics_card(meta: dict[str, Any]) -> str:
     """MODEL_CARD.md text for a radiomics bundle's ``model.json`` dict (Mitchell et al. 2019 headings)."""
     from gliograde.bundle import metrics_lines
@@ -171,11 +179,10 @@ def render_radiomics_card(meta: dict[str, Any]) -> str:
         "## Intended use",
         "Research only. This model is **not a medical device**, is not cleared or approved for clinical use, "
         "and must not guide the diagnosis or treatment of any patient. It suggests a WHO grade of a diffuse "
-        "glioma from PyRadiomics features of one masked slice (channels "
+        "glioma from features of one masked slice (channels "
         f"{'+'.join(pre['channels'])}), and lists the features that moved the prediction most.", "",
         "## Model",
-        f"- {meta['n_features']} PyRadiomics features ({meta['feature_backend']}; first order, GLCM, GLRLM, GLSZM, "
-        f"2D shape) of each channel inside the ROI, bin width {meta['bin_width']:g}",
+        f"- {meta['n_features']} ROI features: {family_text(meta)}",
         f"- chosen by {sel['method']} ({sel['n_inner_splits']} patient-level inner splits) on all training patients: "
         f"**{sel['chosen']}**; inner AUC per candidate: {scores}",
         "- pipeline: median imputation, constant features dropped, standardisation, SelectKBest (ANOVA F), "
@@ -189,8 +196,8 @@ def render_radiomics_card(meta: dict[str, Any]) -> str:
         f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
         f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",
         "## Metrics", *metrics_lines(meta.get("cv_metrics")),
-        "For the `recommended` preset on TCGA-LGG (70 patients, grade 2 vs 3) see docs/real-data.md: pooled "
-        "out-of-fold AUC about 0.67 (95 % CI about 0.52-0.80), lower (about 0.56) when a whole site is held out.", "",
+        "For the `recommended` preset on TCGA-LGG (70 patients, grade 2 vs 3), docs/real-data.md gives the "
+        "honest cross-validated AUC over repeated splits and with a whole site held out; it is modest.", "",
         "## Limitations",
         "- Single 2D slice of a resized crop: heterogeneity elsewhere in the tumour and absolute size are lost.",
         "- A tumour mask is required; features depend on its outline. Every channel the model was trained on "

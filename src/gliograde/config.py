@@ -233,6 +233,9 @@ class SelectionCfg:
         select_k: candidate numbers of features kept by ANOVA F (0 = all).
         cnn_components: PCA components of the CNN penultimate features in ``fusion`` (fitted per fold).
         bin_width: grey-level bin width of the radiomics texture features.
+        features: feature families computed inside the ROI (:mod:`gliograde.feature_sets`): ``radiomics``
+            (PyRadiomics texture, first order and 2D shape of each channel) and/or ``semantic`` (size, outline
+            shape and intensity in reference-tissue units: :mod:`gliograde.baselines.semantic`).
     """
 
     method: Literal["none", "inner_cv", "inner_split"] = "inner_cv"
@@ -241,6 +244,7 @@ class SelectionCfg:
     select_k: tuple[int, ...] = (5, 10, 20)
     cnn_components: int = 8
     bin_width: float = 8.0
+    features: tuple[str, ...] = ("radiomics",)
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,8 @@ class CVCfg:
         seed: fold assignment and every model's seed derive from it.
         n_boot: bootstrap resamples for confidence intervals in the report.
         selection: how ``radiomics`` and ``fusion`` choose their model inside each training fold.
+        repeats: repeated cross-validation: repeat ``r`` splits the patients again with fold seed
+            ``seed + r`` (repeat 0 = the single run's folds); ``site`` folds are fixed, so ``site`` allows 1 only.
     """
 
     folds: int = 10
@@ -271,3 +277,12 @@ class CVCfg:
     seed: int = 0
     n_boot: int = 2000
     selection: SelectionCfg = field(default_factory=SelectionCfg)
+    repeats: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
+            raise InputError(f"--repeats {self.repeats!r}: expected a whole number >= 1 (1 = one cross-validation)")
+        if self.repeats > 1 and self.protocol == "site":
+            raise InputError(f"--repeats {self.repeats} with --protocol site: leave-one-site-out folds are the same "
+                             "for every seed, so a repeat would redo the same split; use --repeats 1, or "
+                             "--protocol honest to repeat random patient splits")

@@ -1,6 +1,7 @@
 """The ``radiomics`` and ``fusion`` units: features once per run, model chosen inside each training fold.
 
-``radiomics``: PyRadiomics features of every channel inside the ROI. ``fusion``: the same, joined with
+``radiomics``: the ROI features of ``selection.features`` (PyRadiomics, and optionally the semantic
+features) of every channel. ``fusion``: the same, joined with
 the frozen ImageNet backbone's penultimate features (PCA fitted per fold). In both, the classifier and
 the number of features kept are chosen by :func:`gliograde.selection.select_candidate` on the training
 rows only; the unit writes what it chose to ``work/<config>/fold<k>/selection.json``.
@@ -59,9 +60,21 @@ def _cached(path: Path, n: int, compute: Callable[[], npt.ArrayLike]) -> npt.NDA
     return X
 
 
+def roi_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
+    """(N, F) ROI features of every row: the families of ``selection.features`` side by side
+    (:func:`gliograde.feature_sets.feature_matrix`; PyRadiomics cached, the rest cheap to recompute)."""
+    from gliograde.feature_sets import check_families, family_matrix
+
+    c = exp.cohort
+    blocks = [radiomics_matrix(exp) if f == "radiomics" else
+              family_matrix(f, c.images, c.masks, c.manifest["roi_area_px"].to_numpy())[0]
+              for f in check_families(exp.cv.selection.features)]
+    return np.hstack(blocks)
+
+
 def unit_features(exp: Experiment, config: str) -> tuple[npt.NDArray[np.float64], int]:
-    """The feature matrix of a selecting configuration and how many leading columns are radiomics."""
-    rad = radiomics_matrix(exp)
+    """The feature matrix of a selecting configuration and how many leading columns are ROI features."""
+    rad = roi_matrix(exp)
     if config == "fusion":
         return np.hstack([rad, cnn_matrix(exp)]), rad.shape[1]
     return rad, rad.shape[1]

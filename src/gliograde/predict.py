@@ -337,7 +337,7 @@ def _predict_one(bundle: AnyBundle, ci: CaseInput, cam: bool, keep_ids: bool,
         logger.warning("%s: %s", ci.alias, scrub(str(err), ci, keep_ids))
         return CasePrediction(case=ci.alias, status="error", message=scrub(str(err), ci, keep_ids))
     res.case = ci.alias
-    logger.info("%s: grade %s (p=%.3f), slice %s", res.case, res.grade, max(res.probabilities.values()),
+    logger.debug("%s: grade %s (p=%.3f), slice %s", res.case, res.grade, max(res.probabilities.values()),
                 res.slice_index)
     return res
 

@@ -36,21 +36,23 @@ FAR_Z = 4.0
 METHOD = "feature occlusion (set to the training mean)"
 
 
-def case_features(bundle: RadiomicsBundle, crop: npt.NDArray[np.uint8],
-                  mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+def case_features(bundle: RadiomicsBundle, crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_],
+                  area_px: float) -> npt.NDArray[np.float64]:
     """(1, F) features of one preprocessed crop, in the bundle's column order.
 
     Args:
         crop: (S, S) or (S, S, C) uint8 preprocessed crop; mask: (S, S) bool ROI.
+        area_px: tumour pixels on the native slice (the ``semantic`` family's size).
 
     Raises:
         InputError: the features computed do not match the bundle's (other channels or backend).
     """
-    from gliograde.baselines.features import extract_features
+    from gliograde.feature_sets import feature_matrix
 
     image = crop[None, None] if crop.ndim == 2 else np.moveaxis(crop, -1, 0)[None]
-    backend = bundle.meta.get("feature_backend", "auto")
-    X, names = extract_features(np.ascontiguousarray(image), mask[None], backend=backend, bin_width=bundle.bin_width)
+    X, names = feature_matrix(np.ascontiguousarray(image), mask[None], [area_px],
+                              bundle.meta.get("feature_families", ["radiomics"]), bin_width=bundle.bin_width,
+                              backend=bundle.meta.get("feature_backend", "auto"))
     if tuple(names) != bundle.feature_names:
         raise InputError(f"case gives {len(names)} features ({image.shape[1]} channel(s)) but the model was trained on "
                          f"{len(bundle.feature_names)} ({'+'.join(bundle.ingest.channels)}); give those sequences")
@@ -104,7 +106,7 @@ def predict_radiomics_case(bundle: RadiomicsBundle, source: CaseSource, *, slice
     raw = load_case(source, cfg)[0][0]
     t1 = time.perf_counter()
     crop, mask = Preprocess(cfg=cfg.preprocess)(raw.image, raw.mask)
-    x = case_features(bundle, crop, mask)
+    x = case_features(bundle, crop, mask, float(raw.mask.sum()))
     t2 = time.perf_counter()
     proba = np.zeros(len(bundle.classes))
     cols = np.asarray(bundle.pipeline.classes_, dtype=int)
@@ -112,8 +114,9 @@ def predict_radiomics_case(bundle: RadiomicsBundle, source: CaseSource, *, slice
     pred = int(np.argmax(proba))
     feats, z_max = ([], None) if not explain else contributions(bundle.pipeline, x, bundle.feature_names,
                                                                 int(np.flatnonzero(cols == pred)[0]))
-    for f in feats:  # "c1_glcm_Contrast" -> the sequence of channel 1
-        f["sequence"] = bundle.ingest.channels[int(f["feature"].split("_", 1)[0][1:])]
+    for f in feats:  # "c1_glcm_Contrast" -> the sequence of channel 1; "roi_sem_solidity" -> the outline
+        head = f["feature"].split("_", 1)[0]
+        f["sequence"] = bundle.ingest.channels[int(head[1:])] if head[1:].isdigit() else "ROI outline"
     t3 = time.perf_counter()
     ms = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "total": t3 - t0}
     return CasePrediction(case=source.patient_id, grade=bundle.classes[pred],
@@ -179,6 +182,6 @@ def warm_up_radiomics(bundle: RadiomicsBundle) -> float:
     chans = len(bundle.ingest.channels)
     crop = rng.integers(0, 256, size=(s, s) if chans == 1 else (s, s, chans), dtype=np.uint8)
     t0 = time.perf_counter()
-    x = case_features(bundle, crop, mask)
+    x = case_features(bundle, crop, mask, float(mask.sum()))
     bundle.pipeline.predict_proba(x)
     return (time.perf_counter() - t0) * 1e3

@@ -1,9 +1,10 @@
 """Train the ``radiomics`` model on every patient of a cohort: what ``gliograde train`` does for ``recommended``.
 
-The same model the preset's CV evaluates (:func:`gliograde.experiment_select.selected_unit`): PyRadiomics
-features of every channel inside the ROI, then the classifier and feature count chosen by patient-level
-inner CV (:func:`gliograde.selection.select_candidate`) over the preset's grid, now on all the training
-patients, and the chosen candidate refitted on all of them (:func:`fit_selected`, shared with the CV).
+The same model the preset's CV evaluates (:func:`gliograde.experiment_select.selected_unit`): the ROI
+features of ``SelectionCfg.features`` (PyRadiomics, semantic) of every channel, then the classifier and
+feature count chosen by patient-level inner CV (:func:`gliograde.selection.select_candidate`) over the
+preset's grid, now on all the training patients, and the chosen candidate refitted on all of them
+(:func:`fit_selected`, shared with the CV).
 
     gliograde train ../shared/data/tcga-lgg --out runs/model        # preset recommended (default)
 
@@ -97,10 +98,12 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
     Raises:
         InputError: fewer than 2 patients of a grade for the inner CV, or an empty ROI.
     """
-    from gliograde.baselines.features import extract_features, resolve_backend
+    from gliograde.baselines.features import resolve_backend
+    from gliograde.feature_sets import feature_matrix
 
     t0 = time.perf_counter()
-    X, names = extract_features(cohort.images, cohort.masks, bin_width=sel.bin_width)
+    X, names = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(), sel.features,
+                              bin_width=sel.bin_width)
     t1 = time.perf_counter()
     model, res = fit_selected(X, cohort.labels, cohort.patient_ids, sel, n_radiomics=X.shape[1], seed=seed)
     t2 = time.perf_counter()

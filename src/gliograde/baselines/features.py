@@ -140,6 +140,8 @@ def _make_pyradiomics(bin_width: float, classes: Sequence[str]) -> Any:
     from radiomics import featureextractor, getFeatureClasses
 
     radiomics.setVerbosity(logging.WARNING)  # it logs every feature class of every ROI at INFO
+    # importing it sets its logger to DEBUG, whose records then reach the root handler: keep warnings only
+    logging.getLogger("radiomics").setLevel(logging.WARNING)
     ext = featureextractor.RadiomicsFeatureExtractor(
         binWidth=bin_width, force2D=True, force2Ddimension=0, label=1, additionalInfo=False)
     ext.disableAllFeatures()

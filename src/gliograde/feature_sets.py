@@ -1,0 +1,72 @@
+"""The ROI feature matrix of the selecting models: one or more feature families, side by side.
+
+One function computes it for CV (:mod:`gliograde.experiment_select`), training
+(:mod:`gliograde.train_radiomics`) and prediction (:mod:`gliograde.predict_radiomics`), so the three
+always agree on the columns. Families (``SelectionCfg.features``):
+
+* ``radiomics``: PyRadiomics first-order, GLCM, GLRLM, GLSZM and 2D-shape features of every channel
+  (:func:`gliograde.baselines.features.extract_features`), ``c<i>_<class>_<name>``;
+* ``semantic``: size, outline shape and intensity in reference-tissue units
+  (:func:`gliograde.baselines.semantic.semantic_features`), ``roi_sem_<name>`` and ``c<i>_sem_<name>``.
+
+>>> check_families(("semantic", "radiomics"))
+('semantic', 'radiomics')
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from gliograde.errors import InputError
+
+if TYPE_CHECKING:
+    from gliograde.baselines.features import Backend
+
+FAMILIES = ("radiomics", "semantic")
+
+
+def check_families(families: Sequence[str]) -> tuple[str, ...]:
+    """The families, validated (known, at least one, no repeats)."""
+    fams = tuple(families)
+    bad = [f for f in fams if f not in FAMILIES]
+    if bad or not fams or len(set(fams)) != len(fams):
+        raise InputError(f"selection.features {list(fams)}: give one or more of {list(FAMILIES)}, each once")
+    return fams
+
+
+def family_matrix(family: str, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                  roi_area_px: Sequence[float] | npt.NDArray[np.generic], *, bin_width: float = 8.0,
+                  backend: str = "auto") -> tuple[npt.NDArray[np.float64], list[str]]:
+    """(N, F) features of one family for N crops (N, C, H, W) uint8 with masks (N, H, W) bool."""
+    if family == "radiomics":
+        from gliograde.baselines.features import extract_features
+
+        X, names = extract_features(images, masks, backend=cast("Backend", backend), bin_width=bin_width)
+        return np.asarray(X, dtype=np.float64), list(names)
+    if family == "semantic":
+        from gliograde.baselines.semantic import semantic_features
+
+        return semantic_features(images, masks, roi_area_px)
+    raise InputError(f"unknown feature family {family!r}; choose from {list(FAMILIES)}")
+
+
+def feature_matrix(images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                   roi_area_px: Sequence[float] | npt.NDArray[np.generic], families: Sequence[str], *,
+                   bin_width: float = 8.0, backend: str = "auto") -> tuple[npt.NDArray[np.float64], list[str]]:
+    """Every family's features, joined column-wise in the order given.
+
+    Args:
+        images: (N, C, H, W) uint8 preprocessed crops; masks: (N, H, W) bool ROI.
+        roi_area_px: (N,) native-slice tumour pixels (used by ``semantic``).
+        families: subset of :data:`FAMILIES`.
+        bin_width, backend: of the ``radiomics`` family.
+
+    Returns:
+        (N, F) float64 and the F column names.
+    """
+    blocks = [family_matrix(f, images, masks, roi_area_px, bin_width=bin_width, backend=backend)
+              for f in check_families(families)]
+    return np.hstack([b[0] for b in blocks]), [n for b in blocks for n in b[1]]

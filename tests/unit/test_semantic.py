@@ -1,0 +1,107 @@
+"""Semantic ROI features: known shapes and intensities give the values their definitions say, the feature
+families join in one order everywhere, and a bundle trained with them predicts the same columns."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from fakedata import write_slice_cohort
+
+from gliograde.baselines.semantic import CENTRE, UNIT, feature_names, semantic_features
+from gliograde.bundle import MODEL_JSON, load_any_bundle
+from gliograde.cli import main
+from gliograde.data.dataset import load_cohort
+from gliograde.data.ingest_run import run_ingest
+from gliograde.errors import InputError, MaskMismatchError
+from gliograde.feature_sets import check_families, feature_matrix
+from gliograde.predict import predict
+from gliograde.presets import get_ingest
+
+
+def _disk(size: int = 64, r: float = 20.0) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < r ** 2
+
+
+def _named(X: np.ndarray, names: list[str]) -> dict[str, float]:
+    return dict(zip(names, X[0].tolist(), strict=True))
+
+
+def test_shape_features_of_a_disk_and_a_square() -> None:
+    disk, square = _disk(), np.zeros((64, 64), bool)
+    square[10:40, 10:40] = True
+    img = np.full((2, 1, 64, 64), 128, np.uint8)
+    X, names = semantic_features(img, np.stack([disk, square]), [1000, 900])
+    d, s = _named(X[:1], names), _named(X[1:], names)
+    assert d["roi_sem_solidity"] > 0.97 and d["roi_sem_eccentricity"] < 0.1
+    assert d["roi_sem_compactness"] == pytest.approx(1.0, abs=0.12)
+    assert d["roi_sem_radial_cv"] < 0.03 and d["roi_sem_n_components"] == 1
+    assert s["roi_sem_extent"] == pytest.approx(1.0) and s["roi_sem_compactness"] > d["roi_sem_compactness"] + 0.1
+    assert d["roi_sem_log_area"] == pytest.approx(np.log1p(1000))
+    assert s["roi_sem_log_area"] == pytest.approx(np.log1p(900))
+
+
+def test_intensity_features_are_in_reference_units() -> None:
+    """With robust scaling one IQR of the reference tissue is UNIT grey levels around CENTRE."""
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    img = np.full((1, 2, 32, 32), CENTRE, np.uint8)
+    img[0, 0][mask] = CENTRE + 3 * UNIT  # channel 0: the whole ROI 3 IQR above the reference: "bright"
+    img[0, 1, 8:16, 8:24] = CENTRE - 3 * UNIT  # channel 1: half the ROI 3 IQR below: "dark"
+    f = _named(*semantic_features(img, mask[None], [256]))
+    assert f["c0_sem_mean"] == pytest.approx(3.0) and f["c0_sem_frac_bright"] == 1.0 and f["c0_sem_std"] == 0.0
+    assert f["c1_sem_median"] == pytest.approx(-1.5) and f["c1_sem_frac_dark"] == 0.5 and f["c1_sem_frac_bright"] == 0
+    assert f["c1_sem_iqr"] == pytest.approx(3.0)
+
+
+def test_bad_input_is_refused() -> None:
+    img = np.zeros((1, 1, 16, 16), np.uint8)
+    with pytest.raises(MaskMismatchError, match="empty ROI"):
+        semantic_features(img, np.zeros((1, 16, 16), bool), [0])
+    with pytest.raises(MaskMismatchError, match="need images"):
+        semantic_features(img, np.ones((1, 8, 8), bool), [1])
+    with pytest.raises(InputError, match="each once"):
+        check_families(["semantic", "semantic"])
+    with pytest.raises(InputError, match="one or more of"):
+        check_families(["texture"])
+
+
+def test_families_join_in_the_order_given() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.integers(60, 200, size=(3, 2, 40, 40), dtype=np.uint8)
+    masks = np.stack([_disk(40, r) for r in (8, 12, 15)])
+    areas = masks.sum((1, 2))
+    sem, sem_names = semantic_features(img, masks, areas)
+    X, names = feature_matrix(img, masks, areas, ("semantic", "radiomics"), backend="skimage")
+    assert names[: len(sem_names)] == sem_names == feature_names(2) and len(set(names)) == len(names)
+    np.testing.assert_array_equal(X[:, : sem.shape[1]], sem)
+    assert any(n.startswith("c1_glcm_") for n in names)
+
+
+def test_bundle_with_semantic_features_predicts_the_same_columns(tmp_path: Path) -> None:
+    raw = write_slice_cohort(tmp_path / "raw", [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(10)], size=48,
+                             channels=3)
+    rec = get_ingest("recommended")
+    small = dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess, size=48))
+    run_ingest(raw, tmp_path / "cohort", small, figures=False, progress=False)
+    cfg = {"cv": {"selection": {"inner_folds": 2, "select_k": [3], "classifiers": ["logreg"],
+                                "features": ["radiomics", "semantic"]}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["-q", "train", str(tmp_path / "cohort"), "--out", str(tmp_path / "b"),
+                 "--config", str(tmp_path / "c.yaml")]) == 0
+    meta = json.loads((tmp_path / "b" / MODEL_JSON).read_text())
+    assert meta["feature_families"] == ["radiomics", "semantic"] and "roi_sem_solidity" in meta["feature_names"]
+    bundle = load_any_bundle(tmp_path / "b")
+    cohort = load_cohort(tmp_path / "cohort")
+    X, _ = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(),
+                          meta["feature_families"], bin_width=meta["bin_width"])
+    folder = min(p for p in raw.iterdir() if p.is_dir())
+    res = predict(bundle, [folder], out=tmp_path / "pred", keep_ids=True)[0]
+    assert res.status == "ok", res.message
+    row = int(np.flatnonzero(cohort.patient_ids == "P-00")[0])  # the first folder is patient P-00's
+    want = bundle.pipeline.predict_proba(X[row: row + 1])[0]  # type: ignore[union-attr]
+    np.testing.assert_allclose([res.probabilities[g] for g in bundle.classes], want, atol=1e-9)
