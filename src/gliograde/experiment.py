@@ -5,12 +5,18 @@ Commands::
     gliograde cv runs/tcga --out runs/cv-tcga --preset quick --folds 10          # honest (default)
     gliograde cv runs/synth --out runs/cv-paper --protocol paper                 # the study's leaky protocol
     gliograde cv runs/synth --out runs/cv --protocol both                        # honest + paper side by side
+    gliograde cv runs/tcga --out runs/rep --preset recommended --repeats 5       # 5 x 10 folds, seeds 0..4
 
 Each (configuration, fold) is one unit whose patient-level predictions are written to
 ``work/<config>/fold<k>/predictions.csv`` when it finishes; rerunning the same command skips the
 finished units (and a unit interrupted mid-training resumes from its checkpoint), so the final
 results equal an uninterrupted run's. Artefacts: ``folds.json``, ``predictions.csv``,
 ``history/<config>/fold<k>.csv``, ``metrics.json``, ``figures/``, ``report.html``.
+
+Repeated CV (``CVCfg.repeats`` = R > 1): repeat r splits the patients again with fold seed ``seed + r``
+and its models get the seeds of a single run with ``--seed seed + r``. Repeat 0 is the single run,
+file for file; repeat r >= 1 adds ``folds_r<r>.json``, ``work/<config>/r<r>/fold<k>/`` and
+``history/<config>/r<r>/``, and ``predictions.csv`` gains a ``repeat`` column (only when R > 1).
 """
 from __future__ import annotations
 
@@ -69,19 +75,38 @@ def run_cv(exp: Experiment) -> pd.DataFrame:
     if unknown:
         raise InputError(f"--configs: unknown configuration(s) {unknown}; choose from {list(KNOWN_CONFIGS)}")
     exp.out.mkdir(parents=True, exist_ok=True)
-    folds = _folds(exp)
-    save_folds(exp.out / "folds.json", folds, n_splits=len(folds), seed=exp.cv.seed, protocol=exp.cv.protocol)
+    folds = repeated_folds(exp)
     _provenance(exp)
-    units = [(c, f) for c in exp.cv.configs for f in folds]
+    units = [(c, f) for c in exp.cv.configs for rep in folds for f in rep]
     bar = tqdm(units, desc=f"cv {exp.cv.protocol}", unit="fold", disable=None if exp.progress else True)
     for config, fold in bar:
-        bar.set_postfix_str(f"{config} fold {fold['fold'] + 1}/{len(folds)}")
+        where = f" repeat {fold['repeat'] + 1}/{exp.cv.repeats}" if exp.cv.repeats > 1 else ""
+        bar.set_postfix_str(f"{config}{where} fold {fold['fold'] + 1}/{len(folds[0])}")
         _run_unit(exp, config, fold)
-    preds = pd.concat([pd.read_csv(_unit_dir(exp, c, f) / "predictions.csv", dtype={"patient_id": str})
-                       for c, f in units], ignore_index=True)
+    preds = pd.concat([_unit_predictions(exp, c, f) for c, f in units], ignore_index=True)
     preds.to_csv(exp.out / "predictions.csv", index=False)
-    write_selection(exp, folds)
+    write_selection(exp, [f for rep in folds for f in rep])
     return preds
+
+
+def repeated_folds(exp: Experiment) -> list[list[Fold]]:
+    """The folds of every repeat, each fold carrying its ``"repeat"``; writes ``folds.json`` (repeat 0)
+    and ``folds_r<r>.json`` (repeat r, fold seed ``cv.seed + r``), refusing a run folder of other folds."""
+    out: list[list[Fold]] = []
+    for r in range(exp.cv.repeats):
+        seed = exp.cv.seed + r
+        folds = _folds(exp, seed)
+        name = "folds.json" if r == 0 else f"folds_r{r}.json"
+        save_folds(exp.out / name, folds, n_splits=len(folds), seed=seed, protocol=exp.cv.protocol)
+        out.append([{**f, "repeat": r} for f in folds])  # after saving: repeat 0's folds.json is unchanged
+    return out
+
+
+def _unit_predictions(exp: Experiment, config: str, fold: Fold) -> pd.DataFrame:
+    table = pd.read_csv(_unit_dir(exp, config, fold) / "predictions.csv", dtype={"patient_id": str})
+    if exp.cv.repeats > 1:
+        table.insert(1, "repeat", int(fold["repeat"]))
+    return table
 
 
 def write_selection(exp: Experiment, folds: list[Fold]) -> dict[str, object] | None:
@@ -99,21 +124,29 @@ def write_selection(exp: Experiment, folds: list[Fold]) -> dict[str, object] | N
         "method": sel.method, "inner_folds": sel.inner_folds, "candidates": {
             "classifiers": list(sel.classifiers), "select_k": [k or "all" for k in sel.select_k]},
         "configs": configs}
+    if exp.cv.repeats > 1:
+        doc["repeats"] = exp.cv.repeats
     for name in names:
-        per_fold = [json.loads((_unit_dir(exp, name, f) / SELECTION_FILE).read_text()) for f in folds]
+        per_fold = [_unit_selection(exp, name, f) for f in folds]
         chosen = pd.Series([p["chosen"] for p in per_fold]).value_counts()
         configs[name] = {"folds": per_fold, "chosen_counts": chosen.to_dict()}
     (exp.out / SELECTION_FILE).write_text(json.dumps(doc, indent=1))
     return doc
 
 
-def _folds(exp: Experiment) -> list[Fold]:
+def _unit_selection(exp: Experiment, config: str, fold: Fold) -> dict[str, object]:
+    """A unit's ``selection.json``; with R > 1 repeats it leads with the unit's ``repeat``."""
+    doc: dict[str, object] = json.loads((_unit_dir(exp, config, fold) / SELECTION_FILE).read_text())
+    return {"repeat": int(fold["repeat"]), **doc} if exp.cv.repeats > 1 else doc
+
+
+def _folds(exp: Experiment, seed: int) -> list[Fold]:
     c = exp.cohort
     if exp.cv.protocol == "paper":
         t = n_transforms(exp.augment)
-        return paper_folds(len(c) * t, np.repeat(c.labels, t), exp.cv.folds, exp.cv.seed)
+        return paper_folds(len(c) * t, np.repeat(c.labels, t), exp.cv.folds, seed)
     sites = c.sites if exp.cv.protocol == "site" else None
-    return make_folds(c.patient_ids, c.labels, exp.cv.folds, exp.cv.seed, sites=sites)
+    return make_folds(c.patient_ids, c.labels, exp.cv.folds, seed, sites=sites)
 
 
 def _provenance(exp: Experiment) -> None:
@@ -125,14 +158,20 @@ def _provenance(exp: Experiment) -> None:
                    fingerprint=fingerprint_files(files, root=c.root))
 
 
+def _repeat_dir(folder: Path, fold: Fold) -> Path:
+    """``folder`` for repeat 0 (the single run's layout), ``folder/r<r>`` for repeat r >= 1."""
+    r = int(fold.get("repeat", 0))
+    return folder / f"r{r}" if r else folder
+
+
 def _unit_dir(exp: Experiment, config: str, fold: Fold) -> Path:
-    return exp.out / "work" / config / f"fold{fold['fold']}"
+    return _repeat_dir(exp.out / "work" / config, fold) / f"fold{fold['fold']}"
 
 
 def _run_unit(exp: Experiment, config: str, fold: Fold) -> None:
     unit = _unit_dir(exp, config, fold)
     if (unit / "predictions.csv").is_file():
-        logger.info("%s fold %d: done earlier, skipped", config, fold["fold"])
+        logger.info("%s repeat %d fold %d: done earlier, skipped", config, fold.get("repeat", 0), fold["fold"])
         return
     unit.mkdir(parents=True, exist_ok=True)
     if config in HANDCRAFTED:
@@ -180,14 +219,18 @@ def copy_history(exp: Experiment, config: str, fold: Fold, unit: Path) -> None:
     """Keep the per-epoch history where the report looks for it."""
     src = unit / "history.csv"
     if src.is_file():
-        dst = exp.out / "history" / config / f"fold{fold['fold']}.csv"
+        dst = _repeat_dir(exp.out / "history" / config, fold) / f"fold{fold['fold']}.csv"
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
 
 
 def fold_seed(exp: Experiment, fold: Fold) -> int:
-    """One seed per fold, shared by the configurations (so they differ only in what they ablate)."""
-    return int(exp.cv.seed) * 1000 + int(fold["fold"])
+    """One seed per fold, shared by the configurations (so they differ only in what they ablate).
+
+    Repeat r of a run with seed s uses the seeds of a single run with seed s + r (its folds too), so
+    repeat 0 keeps the single run's seeds and every repeat can be rerun on its own with ``--seed s + r``.
+    """
+    return (int(exp.cv.seed) + int(fold.get("repeat", 0))) * 1000 + int(fold["fold"])
 
 
 def n_transforms(augment: AugmentCfg) -> int:

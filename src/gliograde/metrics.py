@@ -251,3 +251,26 @@ def summarise_folds(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             for c, d in per_fold[0]["per_class"].items()
         }
     return out
+
+
+def describe(values: Sequence[float]) -> dict[str, Any]:
+    """Spread of one metric over repeats of a cross-validation: every value, mean, sample SD, min, max.
+
+    NaN values (metric undefined in that repeat) are kept in ``values`` but left out of the summary;
+    ``n`` says how many counted. SD (ddof = 1) is NaN with fewer than two values.
+
+    Args:
+        values: (R,) one value per repeat, in repeat order.
+
+    Returns:
+        ``{"values": [float] * R, "mean", "sd", "min", "max": float, "n": int}``.
+
+    >>> d = describe([0.6, 0.7, float("nan")])
+    >>> round(d["mean"], 3), round(d["sd"], 4), d["min"], d["max"], d["n"]
+    (0.65, 0.0707, 0.6, 0.7, 2)
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    kept = v[~np.isnan(v)]
+    out: dict[str, Any] = {"values": v.tolist(), **_mean_sd(kept.tolist())}
+    out["min"], out["max"] = (float(kept.min()), float(kept.max())) if kept.size else (math.nan, math.nan)
+    return out

@@ -27,7 +27,7 @@ import pandas as pd
 
 from gliograde.errors import GliogradeError, InputError
 from gliograde.metrics import accuracy as accuracy_metric
-from gliograde.metrics import compute_metrics, summarise_folds
+from gliograde.metrics import compute_metrics, describe, summarise_folds
 from gliograde.report_format import results_table as results_table  # re-exported: public API of this module
 from gliograde.report_format import to_jsonable as to_jsonable
 from gliograde.stats import bootstrap_ci, delong_multiclass, expected_calibration_error, reliability_curve, roc_auc_fast
@@ -44,8 +44,13 @@ class RunNotFoundError(GliogradeError, FileNotFoundError):
     """A run folder lacks predictions.csv; the message says which command writes it."""
 
 
-def load_predictions(run_dir: Path) -> tuple[pd.DataFrame, tuple[int, ...]]:
+def load_predictions(run_dir: Path, *, all_repeats: bool = False) -> tuple[pd.DataFrame, tuple[int, ...]]:
     """Read and check ``run_dir/predictions.csv``.
+
+    Args:
+        run_dir: the run folder.
+        all_repeats: keep the rows of every repeat of a repeated CV (``repeat`` column, int). By default
+            only repeat 0 is kept and the ``repeat`` column dropped, so the table reads like a single run's.
 
     Returns:
         The table (``patient_id`` as str, ``fold`` and ``label`` as int, a ``protocol`` column filled from
@@ -85,6 +90,12 @@ def load_predictions(run_dir: Path) -> tuple[pd.DataFrame, tuple[int, ...]]:
     if "protocol" not in df.columns:
         df["protocol"] = _read_json(Path(run_dir) / "folds.json").get("protocol", "unknown")
     df["protocol"] = df["protocol"].fillna("unknown").astype(str)
+    if "repeat" in df.columns:
+        if df["repeat"].isna().any() or (df["repeat"] < 0).any():
+            raise InputError(f"{path}: the repeat column has empty or negative values; rerun `gliograde cv`")
+        df = df.astype({"repeat": int})
+        if not all_repeats:
+            df = df[df["repeat"] == 0].drop(columns="repeat").reset_index(drop=True)
     return df.astype({"fold": int, "label": int}), classes
 
 
@@ -145,15 +156,51 @@ def _delong_vs(d: pd.DataFrame, ref: pd.DataFrame, classes: tuple[int, ...]) -> 
             "per_class": {c: {k: r[k] for k in ("diff", "z", "p", "p_holm")} for c, r in res["per_class"].items()}}
 
 
+def summarise_repeats(d: pd.DataFrame, classes: tuple[int, ...]) -> dict[str, Any]:
+    """Pooled patient-level AUC and accuracy of each repeat of one config, and their spread.
+
+    Args:
+        d: one config's predictions with a ``repeat`` column; rows of a patient within a repeat
+            (paper protocol: augmented copies) are averaged first.
+        classes: the grades.
+
+    Returns:
+        ``{"n": R, "repeat": [r...], "auc": describe(...), "accuracy": describe(...)}``
+        (:func:`gliograde.metrics.describe`: values, mean, sd, min, max, n).
+    """
+    reps: list[int] = []
+    per: dict[str, list[float]] = {"auc": [], "accuracy": []}
+    for _, g in d.groupby("repeat", sort=True):
+        pat = _patient_level(g, classes)
+        m = compute_metrics(pat["label"].to_numpy(np.int64), pat[[f"p_{c}" for c in classes]].to_numpy(), classes)
+        reps.append(int(g["repeat"].iloc[0]))
+        for k in per:
+            per[k].append(m[k])
+    return {"n": len(reps), "repeat": reps, **{k: describe(v) for k, v in per.items()}}
+
+
 def summarise_predictions(df: pd.DataFrame, classes: tuple[int, ...], reference: str = "full",
                           n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """The metrics.json dict for one protocol's prediction table (see :func:`summarise_run`)."""
+    """The metrics.json dict for one protocol's prediction table (see :func:`summarise_run`).
+
+    With a ``repeat`` column (repeated CV), every figure is computed on repeat 0 as for a single run,
+    plus ``n_repeats`` and, per config, ``repeats`` (:func:`summarise_repeats`) when R > 1.
+    """
+    every = df
+    if "repeat" in df.columns:
+        df = df[df["repeat"] == 0]
+        if df.empty:
+            raise InputError(f"predictions hold repeats {sorted(every['repeat'].unique())} but not repeat 0; "
+                             "rerun `gliograde cv` to rewrite predictions.csv")
+    n_repeats = int(every["repeat"].nunique()) if "repeat" in every.columns else 1
     protocols = df["protocol"].unique().tolist()
     configs = _ordered(df["config"].unique().tolist(), CONFIG_ORDER)
     out: dict[str, Any] = {"protocol": protocols[0] if len(protocols) == 1 else "+".join(protocols),
                            "classes": list(classes), "reference": reference, "n_boot": n_boot, "seed": seed,
                            "n_patients": int(df["patient_id"].nunique()), "n_folds": int(df["fold"].nunique()),
                            "configs": {}}
+    if n_repeats > 1:
+        out["n_repeats"] = n_repeats
     for name in configs:
         logger.info("summarising %s (%s)", name, out["protocol"])
         d = df[df["config"] == name]
@@ -166,6 +213,8 @@ def summarise_predictions(df: pd.DataFrame, classes: tuple[int, ...], reference:
                                            "one of the two configs and were left out")
             except ValueError as err:
                 res["warnings"].append(f"DeLong vs {reference}: {err}")
+        if n_repeats > 1:
+            res["repeats"] = summarise_repeats(every[every["config"] == name], classes)
         out["configs"][name] = res
     if reference not in configs:
         logger.warning("reference config %r not in predictions (%s): no DeLong tests", reference, configs)
@@ -180,7 +229,8 @@ def summarise_run(run_dir: Path, reference: str = "full", n_boot: int = 2000, *,
     out-of-fold metrics (``pooled_auc`` always present, NaN -> null when undefined, ``pooled_auc_ci``
     and ``pooled_accuracy_ci`` from a patient-level percentile bootstrap), ``pooled_per_class``,
     pooled ``confusion``, ``ece`` and ``reliability``, and ``delong_vs_<reference>`` on patient-level
-    pooled predictions (rows of a patient averaged, patients matched by id).
+    pooled predictions (rows of a patient averaged, patients matched by id). A repeated CV is summarised
+    on repeat 0, plus ``repeats``: each repeat's pooled patient-level AUC and accuracy and their spread.
 
     Args:
         run_dir: the run folder.
@@ -192,7 +242,7 @@ def summarise_run(run_dir: Path, reference: str = "full", n_boot: int = 2000, *,
     Returns:
         ``{"protocol", "classes", "reference", "n_boot", "seed", "n_patients", "n_folds", "configs": {...}}``
     """
-    df, classes = load_predictions(run_dir)
+    df, classes = load_predictions(run_dir, all_repeats=True)
     present = _ordered(df["protocol"].unique().tolist(), PROTOCOL_ORDER)
     chosen = protocol or present[0]
     if chosen not in present:
@@ -204,7 +254,7 @@ def _comparisons(run_dir: Path, compare: Path | None, primary: str, reference: s
                  seed: int) -> dict[str, dict[str, Any]]:
     """Other protocols: extra protocols in predictions.csv, RUN/compare/<name>/, and --compare."""
     out: dict[str, dict[str, Any]] = {}
-    df, classes = load_predictions(run_dir)
+    df, classes = load_predictions(run_dir, all_repeats=True)
     for proto in df["protocol"].unique().tolist():
         if proto != primary:
             out[proto] = summarise_predictions(df[df["protocol"] == proto], classes, reference, n_boot, seed)

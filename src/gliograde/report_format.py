@@ -38,15 +38,31 @@ def fmt_ci(point: Any, ci: Any, percent: bool = False) -> str:
     return f"{_fmt(point)} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
+def fmt_spread(d: Mapping[str, Any] | None) -> str:
+    """'0.634 ± 0.058 (0.546–0.685)' from a :func:`gliograde.metrics.describe` dict ('n/a' when None)."""
+    if not d:
+        return "n/a"
+    return f"{fmt_mean_sd(d)} ({_fmt(d.get('min'))}–{_fmt(d.get('max'))})"
+
+
 def table_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
-    """Rows of the study-style summary table (header first), shared by the text table and the HTML."""
+    """Rows of the study-style summary table (header first), shared by the text table and the HTML.
+
+    A repeated CV (``n_repeats`` > 1) adds the column "AUC over R repeats: mean ± SD (min–max)" of the
+    pooled patient-level AUC of each repeat; the other columns are repeat 0's.
+    """
     ref = metrics.get("reference", "full")
+    n_rep = int(metrics.get("n_repeats") or 1)
     rows = [["config", "accuracy (mean ± SD)", "AUC (mean ± SD)", "pooled AUC [95% CI]", f"DeLong p vs {ref}", "ECE"]]
+    if n_rep > 1:
+        rows[0].append(f"AUC over {n_rep} repeats: mean ± SD (min–max)")
     for name, c in metrics["configs"].items():
         dl = c.get(f"delong_vs_{ref}")
         p = "reference" if name == ref else (_fmt_p(dl["p"]) if dl else "n/a")
         rows.append([name, fmt_mean_sd(c["accuracy"], percent=True), fmt_mean_sd(c["auc"]),
                      fmt_ci(c["pooled_auc"], c.get("pooled_auc_ci")), p, _fmt(c.get("ece"))])
+        if n_rep > 1:
+            rows[-1].append(fmt_spread((c.get("repeats") or {}).get("auc")))
     return rows
 
 
@@ -63,8 +79,11 @@ def results_table(metrics: Mapping[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    n_rep = int(metrics.get("n_repeats") or 1)
+    folds = f"{metrics.get('n_folds')} folds" + (f" x {n_rep} repeats" if n_rep > 1 else "")
+    over = "folds of repeat 0" if n_rep > 1 else "folds"
     title = (f"protocol {metrics.get('protocol')}, grades {metrics.get('classes')}, {metrics.get('n_patients')} "
-             f"patients, {metrics.get('n_folds')} folds (accuracy/AUC: mean ± SD over folds)")
+             f"patients, {folds} (accuracy/AUC: mean ± SD over {over})")
     others = [results_table({k: v for k, v in m.items() if k != "comparisons"})
               for m in (metrics.get("comparisons") or {}).values()]
     return "\n\n".join(["\n".join([title, *lines]), *others])

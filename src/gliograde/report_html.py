@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gliograde.report import _read_json
-from gliograde.report_format import _fmt, _scale, fmt_ci, fmt_mean_sd, results_table, table_rows
+from gliograde.report_format import _fmt, _scale, fmt_ci, fmt_mean_sd, fmt_spread, results_table, table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,26 @@ def _summary(metrics: Mapping[str, Any]) -> str:
             "they were obtained under the leaky paper protocol and are not results of this run.</p>")
 
 
+def _repeats(run_dir: Path, metrics: Mapping[str, Any]) -> str:
+    """Repeated CV: each repeat's pooled patient-level AUC and accuracy, with their spread."""
+    n_rep = int(metrics.get("n_repeats") or 1)
+    if n_rep < 2:
+        return ""
+    seed = _read_json(run_dir / "folds.json").get("seed")
+    reps = next(c["repeats"]["repeat"] for c in metrics["configs"].values() if c.get("repeats"))
+    head = [f"repeat {r}" + (f" (seed {seed + r})" if isinstance(seed, int) else "") for r in reps]
+    rows = [["config", "metric", *head, "mean ± SD (min–max)"]]
+    for name, c in metrics["configs"].items():
+        for key, label in (("auc", "pooled AUC"), ("accuracy", "pooled accuracy")):
+            d = (c.get("repeats") or {}).get(key) or {}
+            rows.append([name, label, *(_fmt(v) for v in d.get("values", [])), fmt_spread(d)])
+    return (f"<h2>Repeated cross-validation ({n_rep} repeats)</h2>" + _table(rows) +
+            "<p class=note>The same cross-validation repeated on different patient splits (fold seed = the run's "
+            "seed + repeat). Each value is pooled over that repeat's out-of-fold predictions, one averaged "
+            "prediction per patient; SD is the sample SD over repeats. The tables above are repeat 0's. A wide "
+            "range means a single split's result depends on which patients share a fold.</p>")
+
+
 def _per_grade(metrics: Mapping[str, Any]) -> str:
     rows = [["config", "grade", "accuracy (OvR)", "sensitivity", "specificity", "AUC (OvR)", "pooled sens.",
              "pooled spec.", "pooled AUC"]]
@@ -135,7 +155,8 @@ def _provenance(run_dir: Path, metrics: Mapping[str, Any]) -> str:
     rows = [["item", "value"], ["run folder", str(run_dir)], ["command", info.get("command", "n/a")],
             ["seed", str(info.get("seed", "n/a"))], ["data fingerprint (sha256)", fp.get("sha256", "n/a")],
             ["input files", str(fp.get("n_files", "n/a"))],
-            ["folds", f"{folds.get('n_splits', metrics.get('n_folds'))} (seed {folds.get('seed', 'n/a')})"],
+            ["folds", f"{folds.get('n_splits', metrics.get('n_folds'))} (seed {folds.get('seed', 'n/a')})"
+                      + (f" x {metrics['n_repeats']} repeats (seed + repeat)" if metrics.get("n_repeats") else "")],
             ["bootstrap", f"{metrics.get('n_boot')} resamples, seed {metrics.get('seed')}"],
             *([k, v] for k, v in (info.get("versions") or {}).items())]
     cfg = run_dir / "config.yaml"
@@ -155,11 +176,13 @@ def _selection(metrics: Mapping[str, Any]) -> str:
     sel = metrics.get("selection")
     if not sel:
         return ""
-    rows = [["config", "fold", "chosen", "best inner AUC"]]
+    rep = int(sel.get("repeats") or 1) > 1
+    rows = [["config", *(["repeat"] if rep else []), "fold", "chosen", "best inner AUC"]]
     for config, entry in (sel.get("configs") or {}).items():
         for f in entry.get("folds", []):
             inner = f.get("inner_auc") or {}
-            rows.append([config, str(f.get("fold")), str(f.get("chosen")), _fmt(inner.get(f.get("chosen")))])
+            rows.append([config, *([str(f.get("repeat"))] if rep else []), str(f.get("fold")), str(f.get("chosen")),
+                         _fmt(inner.get(f.get("chosen")))])
     return (f"<h2>Model selection</h2><p>{_esc(sel.get('how', ''))}</p>" + _table(rows)
             + "<p class=note>Chosen inside each training fold only; the test fold was used once, for the final "
               "predictions. Every candidate's inner AUC is in selection.json.</p>")
@@ -168,10 +191,13 @@ def _selection(metrics: Mapping[str, Any]) -> str:
 def render_html(run_dir: Path, metrics: Mapping[str, Any], figures: list[Path]) -> str:
     """The whole report as one HTML string: inline CSS, figures as base64 data URIs, no external links."""
     title = f"gliograde cross-validation report: {run_dir.name}"
+    n_rep = int(metrics.get("n_repeats") or 1)
     head = (f"<h1>{_esc(title)}</h1><p>Protocol <b>{_esc(metrics['protocol'])}</b>; grades "
-            f"{_esc(metrics['classes'])}; {metrics['n_patients']} patients; {metrics['n_folds']} folds.</p>")
+            f"{_esc(metrics['classes'])}; {metrics['n_patients']} patients; {metrics['n_folds']} folds"
+            f"{f' x {n_rep} repeats' if n_rep > 1 else ''}.</p>")
     body = "".join([
-        head, _summary(metrics), f"<pre>{_esc(results_table(metrics))}</pre>", _per_grade(metrics),
+        head, _summary(metrics), _repeats(run_dir, metrics), f"<pre>{_esc(results_table(metrics))}</pre>",
+        _per_grade(metrics),
         _figures("ROC curves", figures, "roc_",
                  "Pooled out-of-fold one-vs-rest ROC per grade (cf. the study's Figure 6)."),
         _figures("Calibration", figures, "reliability_", "Top-label reliability: bar = accuracy per confidence bin; "

@@ -79,5 +79,6 @@ def resolve_cv(args: argparse.Namespace) -> tuple[CVCfg, TrainCfg, AugmentCfg]:
     selection = merge(selection, {"method": getattr(args, "selection", None)})
     cv = from_dict(CVCfg, {**merge(merge(base, yaml_cv), {
         "folds": args.folds, "protocol": args.protocol, "configs": configs, "seed": args.seed,
-        "handcrafted_classifier": args.handcrafted_classifier, "n_boot": args.n_boot}), "selection": selection})
+        "handcrafted_classifier": args.handcrafted_classifier, "n_boot": args.n_boot,
+        "repeats": getattr(args, "repeats", None)}), "selection": selection})
     return cv, train, augment

@@ -5,10 +5,15 @@
     gliograde cv runs/synth --out runs/cv --protocol both --folds 5     # honest + the study's leaky protocol
     gliograde cv runs/tcga --out runs/site --protocol site              # leave one hospital out
     gliograde cv ../shared/data/tcga-lgg --out runs/rec --preset recommended   # best real-data recipe
+    gliograde cv ../shared/data/tcga-lgg --out runs/rep --preset recommended --repeats 5   # 5 x 10 folds
 
 A preset may carry ingest settings (used when COHORT is raw) and CV defaults: ``recommended`` ingests
 T1, FLAIR and T1c scaled by the brain outside the tumour and runs the ``radiomics`` configuration, whose
 classifier and feature count are chosen inside each training fold (``selection.json``).
+
+``--repeats R`` repeats the cross-validation on R different patient splits (fold seeds SEED..SEED+R-1),
+so a result is not one lucky split: the tables stay those of repeat 0 (the single run), and metrics.json,
+the printed table and report.html add each repeat's pooled AUC and accuracy with their mean, SD, min, max.
 
 Rerunning the same command resumes: finished (configuration, fold) units are skipped.
 """
@@ -41,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
     p.add_argument("--selection", choices=("inner_cv", "inner_split", "none"), default=None,
                    help="how radiomics/fusion choose classifier and feature count inside each training fold "
                         "(default: inner_cv, 5 inner folds)")
+    p.add_argument("--repeats", type=int, default=None, metavar="R",
+                   help="repeated CV: R splits with fold seeds SEED..SEED+R-1, reported as mean ± SD (min-max) "
+                        "of the pooled AUC; not with --protocol site (default: 1)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
     return p
 
