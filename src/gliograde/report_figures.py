@@ -14,7 +14,7 @@ import pandas as pd
 
 from gliograde.metrics import roc_curves
 from gliograde.report import _arrays, load_predictions
-from gliograde.report_format import _fmt
+from gliograde.report_format import fmt_value
 
 if TYPE_CHECKING:  # matplotlib loads inside write_figures(), after choosing the Agg backend
     from matplotlib.axes import Axes
@@ -43,8 +43,8 @@ def write_figures(run_dir: Path, metrics: Mapping[str, Any]) -> list[Path]:
     for name, c in metrics["configs"].items():
         y, p = _arrays(df[df["config"] == name], classes)
         written.append(_roc_one(y, p, classes, name, fig_dir / f"roc_{name}.png"))
-        written.append(_reliability(c["reliability"], c["ece"], name, fig_dir / f"reliability_{name}.png"))
-        written.append(_confusion(np.asarray(c["confusion"]), classes, name, fig_dir / f"confusion_{name}.png"))
+        written.append(plot_reliability(c["reliability"], c["ece"], name, fig_dir / f"reliability_{name}.png"))
+        written.append(plot_confusion(np.asarray(c["confusion"]), classes, name, fig_dir / f"confusion_{name}.png"))
         hist = _history(run_dir / "history" / name)
         if hist is not None:
             written.append(_training(hist, name, fig_dir / f"training_{name}.png"))
@@ -53,7 +53,7 @@ def write_figures(run_dir: Path, metrics: Mapping[str, Any]) -> list[Path]:
 
 # ---------------------------------------------------------------- figures (matplotlib, Agg backend)
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.savefig(path, dpi=90)
@@ -61,14 +61,14 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _subplots(ncols: int = 1) -> tuple[Figure, Any]:
+def new_figure(ncols: int = 1) -> tuple[Figure, Any]:
     """A figure and its axes: one ``Axes`` for ``ncols == 1``, else an array of them."""
     import matplotlib.pyplot as plt
 
     return plt.subplots(1, ncols, figsize=(4.6 * ncols, 4.0), layout="constrained")
 
 
-def _roc_axes(ax: Axes, title: str) -> None:
+def roc_axes(ax: Axes, title: str) -> None:
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01), title=title)
     ax.legend(loc="lower right", fontsize=8)
@@ -77,15 +77,15 @@ def _roc_axes(ax: Axes, title: str) -> None:
 def _roc_one(
     y: npt.NDArray[np.int64], p: npt.NDArray[np.float64], classes: tuple[int, ...], name: str, path: Path
 ) -> Path:
-    fig, ax = _subplots()
+    fig, ax = new_figure()
     curves = roc_curves(y, p, classes)
     if len(classes) == 2:  # both one-vs-rest curves carry the same AUC: show the higher grade's
         curves = {g: v for g, v in curves.items() if g == classes[1]}
     for g, (fpr, tpr, auc) in curves.items():
         rest = str(classes[0]) if len(classes) == 2 else "rest"
         ax.plot(fpr, tpr, lw=1.8, label=f"grade {g} vs {rest} (AUC {auc:.3f})")
-    _roc_axes(ax, f"{name}: pooled out-of-fold ROC")
-    return _save(fig, path)
+    roc_axes(ax, f"{name}: pooled out-of-fold ROC")
+    return save_figure(fig, path)
 
 
 def _macro_roc(
@@ -100,21 +100,21 @@ def _macro_roc(
 
 
 def _roc_all(df: pd.DataFrame, classes: tuple[int, ...], metrics: Mapping[str, Any], path: Path) -> Path:
-    fig, ax = _subplots()
+    fig, ax = new_figure()
     for name, c in metrics["configs"].items():
         fpr, tpr = _macro_roc(*_arrays(df[df["config"] == name], classes), classes)
-        ax.plot(fpr, tpr, lw=1.6, label=f"{name} (pooled AUC {_fmt(c['pooled_auc'])})")
+        ax.plot(fpr, tpr, lw=1.6, label=f"{name} (pooled AUC {fmt_value(c['pooled_auc'])})")
     kind = "binary" if len(classes) == 2 else "macro one-vs-rest"
-    _roc_axes(ax, f"pooled out-of-fold ROC ({kind})")
-    return _save(fig, path)
+    roc_axes(ax, f"pooled out-of-fold ROC ({kind})")
+    return save_figure(fig, path)
 
 
 def _floats(values: list[Any]) -> npt.NDArray[np.float64]:
     return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def _reliability(rel: Mapping[str, Any], ece: Any, name: str, path: Path) -> Path:
-    fig, ax = _subplots()
+def plot_reliability(rel: Mapping[str, Any], ece: Any, name: str, path: Path) -> Path:
+    fig, ax = new_figure()
     edges = np.asarray(rel["edges"])
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     acc, conf = _floats(rel["accuracy"]), _floats(rel["confidence"])
@@ -126,13 +126,13 @@ def _reliability(rel: Mapping[str, Any], ece: Any, name: str, path: Path) -> Pat
             ax.text(x, a + 0.02, str(n), ha="center", fontsize=7)
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="perfect calibration")
     ax.set(xlabel="top-label confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.08),
-           title=f"{name}: reliability (ECE {_fmt(ece)})")
+           title=f"{name}: reliability (ECE {fmt_value(ece)})")
     ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _confusion(cm: npt.NDArray[np.int64], classes: tuple[int, ...], name: str, path: Path) -> Path:
-    fig, ax = _subplots()
+def plot_confusion(cm: npt.NDArray[np.int64], classes: tuple[int, ...], name: str, path: Path) -> Path:
+    fig, ax = new_figure()
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
@@ -143,7 +143,7 @@ def _confusion(cm: npt.NDArray[np.int64], classes: tuple[int, ...], name: str, p
     ticks = [f"grade {c}" for c in classes]
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=ticks, yticklabels=ticks,
            xlabel="predicted", ylabel="true", title=f"{name}: pooled confusion")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _history(folder: Path) -> pd.DataFrame | None:
@@ -154,7 +154,7 @@ def _history(folder: Path) -> pd.DataFrame | None:
 
 
 def _training(hist: pd.DataFrame, name: str, path: Path) -> Path:
-    fig, axes = _subplots(2)
+    fig, axes = new_figure(2)
     stats = hist.drop(columns="fold").groupby("epoch").agg(["mean", "std"])
     for ax, kind in zip(axes, ("loss", "acc"), strict=True):
         for split in ("train", "val"):
@@ -165,6 +165,6 @@ def _training(hist: pd.DataFrame, name: str, path: Path) -> Path:
                 ax.fill_between(stats.index, mean - sd, mean + sd, alpha=0.2)
         ax.set(xlabel="epoch", ylabel=kind, title=f"{name}: {kind} (mean ± SD over {hist['fold'].nunique()} folds)")
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 

@@ -11,19 +11,19 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
-def _fmt(x: Any, spec: str = ".3f") -> str:
+def fmt_value(x: Any, spec: str = ".3f") -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
 def _fmt_p(p: Any) -> str:
-    return "<0.001" if isinstance(p, float) and p < 0.001 else _fmt(p)
+    return "<0.001" if isinstance(p, float) and p < 0.001 else fmt_value(p)
 
 
 def fmt_mean_sd(d: Mapping[str, Any], percent: bool = False) -> str:
     """'97.9 ± 1.0 %' or '0.912 ± 0.050' from a {"mean", "sd"} dict."""
     if percent:
-        return f"{_fmt(_scale(d.get('mean')), '.1f')} ± {_fmt(_scale(d.get('sd')), '.1f')} %"
-    return f"{_fmt(d.get('mean'))} ± {_fmt(d.get('sd'))}"
+        return f"{fmt_value(_scale(d.get('mean')), '.1f')} ± {fmt_value(_scale(d.get('sd')), '.1f')} %"
+    return f"{fmt_value(d.get('mean'))} ± {fmt_value(d.get('sd'))}"
 
 
 def _scale(x: Any) -> Any:
@@ -34,15 +34,15 @@ def fmt_ci(point: Any, ci: Any, percent: bool = False) -> str:
     """'0.912 [0.853, 0.960]' (or percentages)."""
     lo, hi = (ci or [None, None])[:2]
     if percent:
-        return f"{_fmt(_scale(point), '.1f')} % [{_fmt(_scale(lo), '.1f')}, {_fmt(_scale(hi), '.1f')}]"
-    return f"{_fmt(point)} [{_fmt(lo)}, {_fmt(hi)}]"
+        return f"{fmt_value(_scale(point), '.1f')} % [{fmt_value(_scale(lo), '.1f')}, {fmt_value(_scale(hi), '.1f')}]"
+    return f"{fmt_value(point)} [{fmt_value(lo)}, {fmt_value(hi)}]"
 
 
 def fmt_spread(d: Mapping[str, Any] | None) -> str:
     """'0.634 ± 0.058 (0.546–0.685)' from a :func:`gliograde.metrics.describe` dict ('n/a' when None)."""
     if not d:
         return "n/a"
-    return f"{fmt_mean_sd(d)} ({_fmt(d.get('min'))}–{_fmt(d.get('max'))})"
+    return f"{fmt_mean_sd(d)} ({fmt_value(d.get('min'))}–{fmt_value(d.get('max'))})"
 
 
 def table_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
@@ -60,7 +60,7 @@ def table_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
         dl = c.get(f"delong_vs_{ref}")
         p = "reference" if name == ref else (_fmt_p(dl["p"]) if dl else "n/a")
         rows.append([name, fmt_mean_sd(c["accuracy"], percent=True), fmt_mean_sd(c["auc"]),
-                     fmt_ci(c["pooled_auc"], c.get("pooled_auc_ci")), p, _fmt(c.get("ece"))])
+                     fmt_ci(c["pooled_auc"], c.get("pooled_auc_ci")), p, fmt_value(c.get("ece"))])
         if n_rep > 1:
             rows[-1].append(fmt_spread((c.get("repeats") or {}).get("auc")))
     return rows

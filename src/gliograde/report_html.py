@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gliograde.report import _read_json
-from gliograde.report_format import _fmt, _scale, fmt_ci, fmt_mean_sd, fmt_spread, results_table, table_rows
+from gliograde.report_format import _scale, fmt_ci, fmt_mean_sd, fmt_spread, fmt_value, results_table, table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ GAP_TEXT = ("Why the paper protocol scores higher: (1) leakage. Augmented copies
             "graded on recognising images, not on generalising to new patients. (2) Early stopping on the test "
             "fold picks the epoch that happens to score best on the test data, a selection that adds an "
             "optimistic bias. Only the honest numbers estimate performance on new patients.")
-_CSS = """body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;
+CSS = """body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eef1f5}
 td:first-child,th:first-child{text-align:left}.ref{background:#fff5dc;color:#6b4a00}
@@ -42,24 +42,24 @@ img{max-width:49%;margin:2px;border:1px solid #eee}.note{color:#555;font-size:.9
 pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:.82em}h2{border-bottom:1px solid #ddd}"""
 
 
-def _esc(x: Any) -> str:
+def esc(x: Any) -> str:
     import html
 
     return html.escape(str(x))
 
 
-def _table(rows: list[list[str]], ref_col: int | None = None) -> str:
-    head = "".join(f"<th{' class=ref' if i == ref_col else ''}>{_esc(c)}</th>" for i, c in enumerate(rows[0]))
-    body = "".join("<tr>" + "".join(f"<td{' class=ref' if i == ref_col else ''}>{_esc(c)}</td>"
+def html_table(rows: list[list[str]], ref_col: int | None = None) -> str:
+    head = "".join(f"<th{' class=ref' if i == ref_col else ''}>{esc(c)}</th>" for i, c in enumerate(rows[0]))
+    body = "".join("<tr>" + "".join(f"<td{' class=ref' if i == ref_col else ''}>{esc(c)}</td>"
                                     for i, c in enumerate(r)) + "</tr>" for r in rows[1:])
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _img(path: Path) -> str:
+def img_tag(path: Path) -> str:
     import base64
 
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{_esc(path.stem)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{esc(path.stem)}" src="data:image/png;base64,{data}">'
 
 
 def _summary(metrics: Mapping[str, Any]) -> str:
@@ -67,7 +67,7 @@ def _summary(metrics: Mapping[str, Any]) -> str:
     rows[0] += ["pooled accuracy [95% CI]", "publication (reported, not ours)"]
     for r, c in zip(rows[1:], metrics["configs"].values(), strict=True):
         r += [fmt_ci(c["pooled_accuracy"], c.get("pooled_accuracy_ci"), percent=True), PAPER_REFERENCE.get(r[0], "")]
-    return ("<h2>Results</h2>" + _table(rows, ref_col=len(rows[0]) - 1) +
+    return ("<h2>Results</h2>" + html_table(rows, ref_col=len(rows[0]) - 1) +
             "<p class=note>Accuracy and AUC: mean ± sample SD over folds. Pooled: all out-of-fold predictions "
             "together, 95% percentile bootstrap CI over patients. DeLong: paired test on patient-level pooled "
             "predictions. The last column holds the publication's reported figures, for orientation only; "
@@ -86,8 +86,8 @@ def _repeats(run_dir: Path, metrics: Mapping[str, Any]) -> str:
     for name, c in metrics["configs"].items():
         for key, label in (("auc", "pooled AUC"), ("accuracy", "pooled accuracy")):
             d = (c.get("repeats") or {}).get(key) or {}
-            rows.append([name, label, *(_fmt(v) for v in d.get("values", [])), fmt_spread(d)])
-    return (f"<h2>Repeated cross-validation ({n_rep} repeats)</h2>" + _table(rows) +
+            rows.append([name, label, *(fmt_value(v) for v in d.get("values", [])), fmt_spread(d)])
+    return (f"<h2>Repeated cross-validation ({n_rep} repeats)</h2>" + html_table(rows) +
             "<p class=note>The same cross-validation repeated on different patient splits (fold seed = the run's "
             "seed + repeat). Each value is pooled over that repeat's out-of-fold predictions, one averaged "
             "prediction per patient; SD is the sample SD over repeats. The tables above are repeat 0's. A wide "
@@ -102,9 +102,10 @@ def _per_grade(metrics: Mapping[str, Any]) -> str:
             pooled = c["pooled_per_class"][g]
             rows.append([name, str(g), *(fmt_mean_sd(d[k], percent=k != "auc") for k in
                                          ("accuracy", "sensitivity", "specificity", "auc")),
-                         _fmt(_scale(pooled["sensitivity"]), ".1f"), _fmt(_scale(pooled["specificity"]), ".1f"),
-                         _fmt(pooled["auc"])])
-    return ("<h2>Per grade (one-vs-rest)</h2>" + _table(rows) +
+                         fmt_value(_scale(pooled["sensitivity"]), ".1f"),
+                         fmt_value(_scale(pooled["specificity"]), ".1f"),
+                         fmt_value(pooled["auc"])])
+    return ("<h2>Per grade (one-vs-rest)</h2>" + html_table(rows) +
             "<p class=note>Mean ± SD over folds; sensitivity and specificity in %.</p>")
 
 
@@ -112,15 +113,15 @@ def _figures(title: str, paths: list[Path], prefix: str, note: str = "") -> str:
     chosen = [p for p in paths if p.name.startswith(prefix)]
     if not chosen:
         return ""
-    return f"<h2>{_esc(title)}</h2>" + (f"<p class=note>{_esc(note)}</p>" if note else "") + "".join(map(_img, chosen))
+    return f"<h2>{esc(title)}</h2>" + (f"<p class=note>{esc(note)}</p>" if note else "") + "".join(map(img_tag, chosen))
 
 
 def _protocols(metrics: Mapping[str, Any]) -> str:
     primary = metrics["protocol"]
     others = metrics.get("comparisons", {})
-    parts = ["<h2>Protocol</h2>", f"<p><b>{_esc(primary)}</b>: {_esc(PROTOCOL_TEXT.get(primary, 'not described'))}</p>"]
+    parts = ["<h2>Protocol</h2>", f"<p><b>{esc(primary)}</b>: {esc(PROTOCOL_TEXT.get(primary, 'not described'))}</p>"]
     if not others:
-        parts.append(f"<p class=note>{_esc(PROTOCOL_TEXT['paper'] if primary != 'paper' else PROTOCOL_TEXT['honest'])} "
+        parts.append(f"<p class=note>{esc(PROTOCOL_TEXT['paper'] if primary != 'paper' else PROTOCOL_TEXT['honest'])} "
                      "(not run here; use <code>--compare OTHER_RUN</code> to put both side by side).</p>")
         return "".join(parts)
     runs = {primary: metrics, **others}
@@ -133,8 +134,8 @@ def _protocols(metrics: Mapping[str, Any]) -> str:
                 else ["n/a", "n/a"]
         rows.append(row)
     for label, m in others.items():
-        parts.append(f"<p><b>{_esc(label)}</b>: {_esc(PROTOCOL_TEXT.get(m['protocol'], 'not described'))}</p>")
-    parts.append(_table(rows) + _gap_sentences(metrics, others) + f"<p>{_esc(GAP_TEXT)}</p>")
+        parts.append(f"<p><b>{esc(label)}</b>: {esc(PROTOCOL_TEXT.get(m['protocol'], 'not described'))}</p>")
+    parts.append(html_table(rows) + _gap_sentences(metrics, others) + f"<p>{esc(GAP_TEXT)}</p>")
     return "".join(parts)
 
 
@@ -146,7 +147,7 @@ def _gap_sentences(metrics: Mapping[str, Any], others: Mapping[str, Any]) -> str
             if o and c["accuracy"]["mean"] is not None and o["accuracy"]["mean"] is not None:
                 gap = 100 * (o["accuracy"]["mean"] - c["accuracy"]["mean"])
                 out.append(f"{name}: {label} accuracy is {gap:+.1f} points vs {metrics['protocol']}.")
-    return f"<p>{_esc(' '.join(out))}</p>" if out else ""
+    return f"<p>{esc(' '.join(out))}</p>" if out else ""
 
 
 def _provenance(run_dir: Path, metrics: Mapping[str, Any]) -> str:
@@ -160,15 +161,15 @@ def _provenance(run_dir: Path, metrics: Mapping[str, Any]) -> str:
             ["bootstrap", f"{metrics.get('n_boot')} resamples, seed {metrics.get('seed')}"],
             *([k, v] for k, v in (info.get("versions") or {}).items())]
     cfg = run_dir / "config.yaml"
-    cfg_text = f"<pre>{_esc(cfg.read_text())}</pre>" if cfg.is_file() else "<p>config.yaml: not found</p>"
-    return "<h2>Provenance</h2>" + _table(rows) + "<h3>Resolved config</h3>" + cfg_text
+    cfg_text = f"<pre>{esc(cfg.read_text())}</pre>" if cfg.is_file() else "<p>config.yaml: not found</p>"
+    return "<h2>Provenance</h2>" + html_table(rows) + "<h3>Resolved config</h3>" + cfg_text
 
 
 def _warnings(metrics: Mapping[str, Any]) -> str:
     lines = [f"{n}: {w}" for n, c in metrics["configs"].items() for w in c.get("warnings", [])]
     if not lines:
         return ""
-    return "<h2>Warnings</h2><ul>" + "".join(f"<li>{_esc(x)}</li>" for x in lines) + "</ul>"
+    return "<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
 
 
 def _selection(metrics: Mapping[str, Any]) -> str:
@@ -182,8 +183,8 @@ def _selection(metrics: Mapping[str, Any]) -> str:
         for f in entry.get("folds", []):
             inner = f.get("inner_auc") or {}
             rows.append([config, *([str(f.get("repeat"))] if rep else []), str(f.get("fold")), str(f.get("chosen")),
-                         _fmt(inner.get(f.get("chosen")))])
-    return (f"<h2>Model selection</h2><p>{_esc(sel.get('how', ''))}</p>" + _table(rows)
+                         fmt_value(inner.get(f.get("chosen")))])
+    return (f"<h2>Model selection</h2><p>{esc(sel.get('how', ''))}</p>" + html_table(rows)
             + "<p class=note>Chosen inside each training fold only; the test fold was used once, for the final "
               "predictions. Every candidate's inner AUC is in selection.json.</p>")
 
@@ -192,11 +193,11 @@ def render_html(run_dir: Path, metrics: Mapping[str, Any], figures: list[Path]) 
     """The whole report as one HTML string: inline CSS, figures as base64 data URIs, no external links."""
     title = f"gliograde cross-validation report: {run_dir.name}"
     n_rep = int(metrics.get("n_repeats") or 1)
-    head = (f"<h1>{_esc(title)}</h1><p>Protocol <b>{_esc(metrics['protocol'])}</b>; grades "
-            f"{_esc(metrics['classes'])}; {metrics['n_patients']} patients; {metrics['n_folds']} folds"
+    head = (f"<h1>{esc(title)}</h1><p>Protocol <b>{esc(metrics['protocol'])}</b>; grades "
+            f"{esc(metrics['classes'])}; {metrics['n_patients']} patients; {metrics['n_folds']} folds"
             f"{f' x {n_rep} repeats' if n_rep > 1 else ''}.</p>")
     body = "".join([
-        head, _summary(metrics), _repeats(run_dir, metrics), f"<pre>{_esc(results_table(metrics))}</pre>",
+        head, _summary(metrics), _repeats(run_dir, metrics), f"<pre>{esc(results_table(metrics))}</pre>",
         _per_grade(metrics),
         _figures("ROC curves", figures, "roc_",
                  "Pooled out-of-fold one-vs-rest ROC per grade (cf. the study's Figure 6)."),
@@ -206,6 +207,6 @@ def render_html(run_dir: Path, metrics: Mapping[str, Any], figures: list[Path]) 
         _figures("Training curves", figures, "training_", "Mean ± SD over folds (cf. the study's Figure 5)."),
         _selection(metrics), _protocols(metrics), _warnings(metrics), _provenance(run_dir, metrics),
     ])
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title>"
-            f"<style>{_CSS}</style></head><body>{body}</body></html>")
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
+            f"<style>{CSS}</style></head><body>{body}</body></html>")
 

@@ -65,7 +65,15 @@ def resolve_selection(args: argparse.Namespace, default: str = TRAIN_DEFAULT_PRE
     """The selection grid: the preset's CV defaults overlaid by the YAML's ``cv: selection:`` section."""
     base = dict(get_cv_defaults(preset_name(args, default)).get("selection") or {})
     over = dict((load_yaml(args.config).get("cv") or {}).get("selection") or {})
-    return from_dict(SelectionCfg, merge(base, over))
+    return from_dict(SelectionCfg, merge(merge(base, over), {"features": _features(args)}))
+
+
+def _features(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """``--features radiomics,semantic`` as a validated tuple (None when the flag is not given)."""
+    from gliograde.feature_sets import check_families
+
+    raw = getattr(args, "features", None)
+    return None if raw is None else check_families([f.strip() for f in raw.split(",") if f.strip()])
 
 
 def resolve_cv(args: argparse.Namespace) -> tuple[CVCfg, TrainCfg, AugmentCfg]:
@@ -76,7 +84,7 @@ def resolve_cv(args: argparse.Namespace) -> tuple[CVCfg, TrainCfg, AugmentCfg]:
     base = get_cv_defaults(preset_name(args, CV_DEFAULT_PRESET))
     yaml_cv = dict(yaml_cfg.get("cv") or {})
     selection = merge(dict(base.pop("selection", None) or {}), dict(yaml_cv.pop("selection", None) or {}))
-    selection = merge(selection, {"method": getattr(args, "selection", None)})
+    selection = merge(selection, {"method": getattr(args, "selection", None), "features": _features(args)})
     cv = from_dict(CVCfg, {**merge(merge(base, yaml_cv), {
         "folds": args.folds, "protocol": args.protocol, "configs": configs, "seed": args.seed,
         "handcrafted_classifier": args.handcrafted_classifier, "n_boot": args.n_boot,

@@ -88,11 +88,11 @@ def test_bundle_with_semantic_features_predicts_the_same_columns(tmp_path: Path)
     rec = get_ingest("recommended")
     small = dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess, size=48))
     run_ingest(raw, tmp_path / "cohort", small, figures=False, progress=False)
-    cfg = {"cv": {"selection": {"inner_folds": 2, "select_k": [3], "classifiers": ["logreg"],
-                                "features": ["radiomics", "semantic"]}}}
+    cfg = {"cv": {"selection": {"inner_folds": 2, "select_k": [3], "classifiers": ["logreg"]}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["-q", "train", str(tmp_path / "cohort"), "--out", str(tmp_path / "b"),
-                 "--config", str(tmp_path / "c.yaml")]) == 0
+    args = ["-q", "train", str(tmp_path / "cohort"), "--out", str(tmp_path / "b"), "--config", str(tmp_path / "c.yaml")]
+    assert main([*args, "--features", "radiomics,texture"]) == 2 and not (tmp_path / "b" / MODEL_JSON).exists()
+    assert main([*args, "--features", "radiomics,semantic"]) == 0
     meta = json.loads((tmp_path / "b" / MODEL_JSON).read_text())
     assert meta["feature_families"] == ["radiomics", "semantic"] and "roi_sem_solidity" in meta["feature_names"]
     bundle = load_any_bundle(tmp_path / "b")

@@ -49,3 +49,11 @@ def add_train_flags(p: argparse.ArgumentParser, *, default_preset: str = "modern
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     p.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1 (default: auto)")
     add_config(p)
+
+
+def add_features(p: argparse.ArgumentParser) -> None:
+    """``--features``: the ROI feature families of the radiomics model (``SelectionCfg.features``)."""
+    p.add_argument("--features", default=None, metavar="F[,F]",
+                   help="ROI feature families of the radiomics/fusion model, comma-separated from radiomics "
+                        "(PyRadiomics texture) and semantic (size, outline shape, intensity in reference-tissue "
+                        "units) (default: the preset's, radiomics)")

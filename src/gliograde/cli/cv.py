@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gliograde.cli._common import add_train_flags
+from gliograde.cli._common import add_features, add_train_flags
 from gliograde.presets import CV_DEFAULT_PRESET as DEFAULT_PRESET
 
 
@@ -50,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
                    help="repeated CV: R splits with fold seeds SEED..SEED+R-1, reported as mean ± SD (min-max) "
                         "of the pooled AUC; not with --protocol site (default: 1)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
+    add_features(p)
     return p
 
 

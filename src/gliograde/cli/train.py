@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gliograde.cli._common import add_out, add_train_flags
+from gliograde.cli._common import add_features, add_out, add_train_flags
 from gliograde.presets import TRAIN_DEFAULT_PRESET
 from gliograde.settings import preset_name, resolve_configs, resolve_ingest, resolve_selection
 
@@ -39,8 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
     add_out(p, help_="bundle folder (model, model.json, MODEL_CARD.md; CNN: history and checkpoints)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
+    add_features(p)
     p.add_argument("--kind", choices=("cnn", "radiomics"), default=None,
-                   help="model to train: radiomics (PyRadiomics + inner-CV selection) or cnn "
+                   help="model to train: radiomics (ROI features + inner-CV selection) or cnn "
                         "(default: the preset's; recommended -> radiomics, others -> cnn)")
     p.add_argument("--cv-run", type=Path, default=None,
                    help="CV run folder whose metrics.json goes into model.json and the model card (default: none)")

@@ -1,0 +1,254 @@
+"""External validation: grade a labelled cohort from another site with a trained bundle and measure how it does.
+
+    gliograde validate runs/model ../hospital_b --out runs/val_b          # raw cohort (any ingest layout)
+    gliograde validate runs/model runs/hospital_b_ingested --out runs/val  # already ingested (same settings)
+    gliograde validate runs/model scans/ --labels grades.csv --out runs/val --bootstrap 5000
+
+The cohort is ingested with the bundle's own :class:`~gliograde.config.IngestCfg` (channels, ROI labels,
+intensity scaling, crop), so every patient is preprocessed exactly as at training and as ``gliograde
+predict`` would; a raw cohort is ingested into a temporary folder that is removed afterwards. The model
+is run on the cohort's arrays (CNN: the network on the normalised batch; radiomics: the bundle's
+features and Pipeline via :mod:`gliograde.predict_radiomics`). Grades the model does not know are left
+out with one warning. Metrics: :mod:`gliograde.validate_metrics`; files: :mod:`gliograde.validate_report`.
+
+Identity: patient ids come from the user's labels (ingest never reads a DICOM header field into an id).
+Ids of DICOM patients are still written as ``case-<sha256(id)[:10]>`` unless ``keep_ids``, as
+``gliograde predict`` does, since DICOM exports are often named after the PatientID tag; no source path
+reaches an output.
+
+>>> # res = run_validation(Path("runs/model"), Path("../hospital_b"), Path("runs/val_b"))
+>>> # res.metrics["auc"]["value"], res.metrics["auc"]["ci"]  -> 0.71, [0.55, 0.85]
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gliograde.bundle import Bundle
+from gliograde.bundle_radiomics import RadiomicsBundle
+from gliograde.errors import InputError
+from gliograde.validate_cohort import ValidationCohort, prepare_cohort
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["NoKnownGradeError", "ValidateCfg", "ValidationCohort", "ValidationResult", "predict_arrays",
+           "prepare_cohort", "run_validation", "split_known"]
+
+@dataclass(frozen=True)
+class ValidateCfg:
+    """Settings of one external validation.
+
+    Attributes:
+        n_boot: bootstrap resamples (over patients) for the 95 % CIs; 0 = no CI.
+        seed: seed of the bootstrap.
+        keep_ids: write DICOM patients' ids as given instead of ``case-<sha256[:10]>``.
+        min_per_grade: an AUC is reported only when every grade of the model has at least this many
+            patients (pooled and per site); below it the AUC is undefined, with the reason.
+        n_bins: confidence bins of the ECE and the reliability diagram.
+        batch_size: CNN inference batch.
+        skip_bad: leave out patients whose files cannot be ingested (listed in metrics.json ``skipped``).
+    """
+
+    n_boot: int = 2000
+    seed: int = 0
+    keep_ids: bool = False
+    min_per_grade: int = 5
+    n_bins: int = 10
+    batch_size: int = 16
+    skip_bad: bool = False
+
+
+class NoKnownGradeError(InputError):
+    """After leaving out the grades the model does not know, no patient remains."""
+
+
+@dataclass
+class ValidationResult:
+    """What :func:`run_validation` produced: the per-patient table, metrics.json as a dict, files written."""
+
+    out: Path
+    table: pd.DataFrame
+    metrics: dict[str, Any]
+    excluded: dict[int, int]
+    files: list[Path]
+
+
+def split_known(labels: npt.ArrayLike, classes: tuple[int, ...]) -> tuple[npt.NDArray[np.bool_], dict[int, int]]:
+    """Which patients have a grade the model knows, and how many of each other grade there are.
+
+    Args:
+        labels: (N,) WHO grades; classes: the model's grades.
+
+    Returns:
+        (keep (N,) bool, {unknown grade: count}).
+
+    >>> split_known([2, 4, 3, 4], (2, 3))
+    (array([ True, False,  True, False]), {4: 2})
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    keep = np.isin(y, np.asarray(classes))
+    grades, counts = np.unique(y[~keep], return_counts=True)
+    return keep, {int(g): int(c) for g, c in zip(grades, counts, strict=True)}
+
+
+def excluded_message(excluded: dict[int, int], classes: tuple[int, ...]) -> str:
+    """One line: how many patients of which grade(s) were left out, and why.
+
+    >>> excluded_message({4: 4}, (2, 3))
+    'left out 4 patient(s) of grade 4: the model grades 2, 3 only'
+    """
+    n = sum(excluded.values())
+    which = ", ".join(f"grade {g}" if len(excluded) == 1 else f"grade {g} ({c})" for g, c in excluded.items())
+    return f"left out {n} patient(s) of {which}: the model grades {', '.join(map(str, classes))} only"
+
+
+def _predict_cnn(bundle: Bundle, images: npt.NDArray[np.uint8], batch_size: int) -> npt.NDArray[np.float64]:
+    import torch
+
+    from gliograde.engine import normalise_batch
+
+    if images.shape[1] != bundle.in_chans:
+        raise InputError(f"{bundle.path}: the cohort has {images.shape[1]} channel(s) but the model was trained on "
+                         f"{bundle.in_chans} ({'+'.join(bundle.ingest.channels)}); give those sequences")
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            x = normalise_batch(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])), bundle.spec,
+                                bundle.input_size)
+            out.append(bundle.model(x).float().softmax(1).double().numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def _predict_radiomics(bundle: RadiomicsBundle, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                       areas: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    from gliograde.predict_radiomics import case_features, contributions
+
+    cols = np.asarray(bundle.pipeline.classes_, dtype=int)
+    proba = np.zeros((len(images), len(bundle.classes)))
+    z_max = np.zeros(len(images))
+    for i in range(len(images)):
+        crop = images[i, 0] if images.shape[1] == 1 else np.moveaxis(images[i], 0, -1)
+        x = case_features(bundle, crop, masks[i], float(areas[i]))
+        proba[i, cols] = bundle.pipeline.predict_proba(x)[0]
+        target = int(np.flatnonzero(cols == int(np.argmax(proba[i])))[0])
+        z_max[i] = contributions(bundle.pipeline, x, bundle.feature_names, target)[1]
+    return proba, z_max
+
+
+def predict_arrays(bundle: Bundle | RadiomicsBundle, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                   roi_area_px: npt.ArrayLike, batch_size: int = 16
+                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+    """The bundle's probabilities for preprocessed crops (what ``predict_case`` gives on the raw case).
+
+    Args:
+        bundle: a CNN or radiomics bundle.
+        images: (N, C, S, S) uint8 crops preprocessed with ``bundle.ingest``; masks: (N, S, S) bool.
+        roi_area_px: (N,) tumour pixels on the native slice (radiomics ``semantic`` features).
+        batch_size: CNN batch.
+
+    Returns:
+        (proba (N, K) float64 in ``bundle.classes`` order, rows sum to 1; max |z| (N,) of the selected
+        features against the training patients for radiomics bundles, else None).
+    """
+    if len(images) == 0:
+        return np.zeros((0, len(bundle.classes))), None
+    if isinstance(bundle, RadiomicsBundle):
+        return _predict_radiomics(bundle, images, masks, np.asarray(roi_area_px, dtype=np.float64))
+    return _predict_cnn(bundle, images, batch_size), None
+
+
+def prediction_table(cohort: ValidationCohort, keep: npt.NDArray[np.bool_], classes: tuple[int, ...],
+                     proba: npt.NDArray[np.float64], z_max: npt.NDArray[np.float64] | None,
+                     keep_ids: bool) -> pd.DataFrame:
+    """predictions.csv: patient_id, site, label, p_<grade>..., pred[, unlike_training, max_abs_z]."""
+    from gliograde.metrics import predict_grades
+    from gliograde.predict_cases import case_alias
+    from gliograde.predict_radiomics import FAR_Z
+
+    t = cohort.table[keep].reset_index(drop=True)
+    ids = [case_alias(p, False) if d and not keep_ids else p for p, d in zip(t["patient_id"], t["dicom"], strict=True)]
+    out = pd.DataFrame({"patient_id": ids, "site": t["site"], "label": t["label"]})
+    for k, g in enumerate(classes):
+        out[f"p_{g}"] = proba[:, k]
+    out["pred"] = predict_grades(proba, classes) if len(out) else []
+    if z_max is not None:
+        out["unlike_training"] = z_max > FAR_Z
+        out["max_abs_z"] = np.round(z_max, 3)
+    return out
+
+
+def _ingest_and_predict(bundle: Bundle | RadiomicsBundle, data: Path, cfg: ValidateCfg, labels: Path | None,
+                        progress: bool) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], dict[str, float]]:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:
+        cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad)
+    t1 = time.perf_counter()
+    keep, excluded = split_known(cohort.table["label"], bundle.classes)
+    if not keep.any():  # one line, the error alone
+        raise NoKnownGradeError(
+            f"{cohort.labels_file}: no patient has a grade the model knows "
+            f"({excluded_message(excluded, bundle.classes)}); validate on patients of grade "
+            f"{' or '.join(map(str, bundle.classes))}, or with a model trained on grade(s) "
+            f"{', '.join(map(str, excluded))}")
+    if excluded:
+        logger.warning(excluded_message(excluded, bundle.classes))
+    proba, z_max = predict_arrays(bundle, cohort.images[keep], cohort.masks[keep],
+                                  cohort.table["roi_area_px"].to_numpy()[keep], cfg.batch_size)
+    table = prediction_table(cohort, keep, bundle.classes, proba, z_max, cfg.keep_ids)
+    return cohort, table, excluded, {"ingest": t1 - t0, "predict": time.perf_counter() - t1}
+
+
+def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = ValidateCfg(), *,
+                   labels: Path | None = None, progress: bool = True) -> ValidationResult:
+    """Validate a bundle on a labelled cohort and write predictions.csv, metrics.json, figures/,
+    report.html, config.yaml and run.json into ``out``.
+
+    Args:
+        bundle_dir: folder written by ``gliograde train``.
+        data: labelled cohort (see :func:`prepare_cohort`).
+        out: output folder (created; files of an earlier validation there are replaced).
+        cfg: bootstrap, id and AUC settings.
+        labels: labels CSV to use instead of the cohort's own grades.
+        progress: show the ingest progress bar.
+
+    Returns:
+        A :class:`ValidationResult`.
+
+    Raises:
+        NoKnownGradeError: no patient left after leaving out unknown grades. InputError: see
+        :func:`prepare_cohort` and :func:`gliograde.bundle.load_any_bundle`.
+    """
+    from gliograde.bundle import load_any_bundle
+    from gliograde.validate_metrics import training_estimates, validation_metrics
+    from gliograde.validate_report import write_outputs
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is a file; choose another --out folder")
+    bundle = load_any_bundle(Path(bundle_dir))
+    cohort, table, excluded, seconds = _ingest_and_predict(bundle, Path(data), cfg, labels, progress)
+    t0 = time.perf_counter()
+    metrics = validation_metrics(table, bundle.classes, cfg)
+    seconds["metrics"] = time.perf_counter() - t0
+    metrics.update({"excluded": {str(g): c for g, c in excluded.items()}, "skipped": cohort.skipped,
+                    "excluded_note": excluded_message(excluded, bundle.classes) if excluded else None,
+                    "training_estimates": training_estimates(bundle.meta),
+                    "model": {"path": str(bundle.path), "kind": "radiomics" if isinstance(bundle, RadiomicsBundle)
+                              else "cnn", "fingerprint": bundle.fingerprint, "classes": list(bundle.classes)},
+                    "seconds": {k: round(v, 2) for k, v in seconds.items()}})
+    fingerprint = dict(cohort.fingerprint)
+    if bool(cohort.table["dicom"].any()) and not cfg.keep_ids:
+        fingerprint.pop("files", None)  # file names of DICOM exports can carry identifiers
+    fingerprint["bundle_sha256"] = bundle.fingerprint
+    config = {"bundle": str(bundle_dir), "data": str(data), "labels": str(labels) if labels else None,
+              "validate": cfg, "ingest": bundle.ingest}
+    files = write_outputs(out, table, metrics, bundle.classes, cfg, config=config, fingerprint=fingerprint)
+    return ValidationResult(out=out, table=table, metrics=metrics, excluded=excluded, files=files)

@@ -1,0 +1,215 @@
+"""Load a labelled cohort for external validation, preprocessed exactly as the bundle's training data.
+
+A raw cohort (any layout ``gliograde ingest`` reads) is ingested with the bundle's own
+:class:`~gliograde.config.IngestCfg` into a scratch folder; an already ingested cohort is accepted when
+it was ingested with the same settings. Either way one row per patient is kept: the representative
+(largest) tumour cross-section, the slice ``gliograde predict`` uses.
+
+>>> # cohort = prepare_cohort(Path("../hospital_b"), load_any_bundle(Path("runs/model")), work=Path(tmp))
+>>> # cohort.images.shape -> (N, C, S, S) uint8; cohort.table.columns -> patient_id, site, label, ...
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gliograde.bundle import Bundle
+from gliograde.bundle_radiomics import RadiomicsBundle
+from gliograde.config import IngestCfg
+from gliograde.errors import CohortError, GliogradeError, InputError
+
+logger = logging.getLogger(__name__)
+
+#: IngestCfg fields that change what the model sees; an ingested cohort must match the bundle on all of them.
+PREPROCESSING_FIELDS = ("channels", "roi_labels", "slice_index", "preprocess")
+
+
+@dataclass
+class ValidationCohort:
+    """One row per patient, ready for the model.
+
+    Attributes:
+        table: patient_id (as labelled), site, label (WHO grade), roi_area_px (native slice), dicom (bool).
+        images: (N, C, S, S) uint8 preprocessed crops, the bundle's channels; masks: (N, S, S) bool.
+        labels_file: the file the grades came from (named in messages).
+        fingerprint: ``{"sha256", "n_files", "files"}`` of the input files (see :mod:`gliograde.runinfo`).
+        skipped: labelled patients the ``skip_bad`` ingest left out (their problems were logged).
+    """
+
+    table: pd.DataFrame
+    images: npt.NDArray[np.uint8]
+    masks: npt.NDArray[np.bool_]
+    labels_file: Path
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _is_ingested(data: Path) -> bool:
+    return data.is_dir() and (data / "manifest.csv").is_file() and (data / "cache").is_dir()
+
+
+def _check_same_preprocessing(root: Path, have: IngestCfg, want: IngestCfg) -> None:
+    diff = [f for f in PREPROCESSING_FIELDS if getattr(have, f) != getattr(want, f)]
+    if diff:
+        detail = "; ".join(f"{f}: cohort {getattr(have, f)} vs model {getattr(want, f)}" for f in diff)
+        raise InputError(f"{root}: ingested with other settings than the model was trained on ({detail}); "
+                         "give the raw cohort instead (validate ingests it with the model's settings)")
+
+
+def _stage_labels(data: Path, labels: Path, work: Path) -> Path:
+    """A cohort folder with ``labels`` as its labels.csv and symlinks to the patient folders it lists.
+
+    Folders of ``data`` that ``labels`` does not list are left out, so a labels file can pick a subset.
+    """
+    from gliograde.data.layouts import patient_folder, read_labels
+
+    staged = work / "staged"
+    staged.mkdir(parents=True)
+    subdirs = sorted(p.name for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
+    lab, _ = read_labels(labels)  # problems are reported by the ingest itself
+    for pid, folder in zip(lab["patient_id"], lab["folder"], strict=True):
+        src = data / (folder or patient_folder(str(pid), subdirs))
+        if src.is_dir() and not (staged / src.name).exists():
+            (staged / src.name).symlink_to(src.resolve(), target_is_directory=True)
+    shutil.copyfile(labels, staged / "labels.csv")
+    return staged
+
+
+def _unstage(err: GliogradeError, staged: Path, data: Path, labels: Path) -> GliogradeError:
+    """The same error with the scratch folder's paths replaced by the user's."""
+    def fix(msg: str) -> str:
+        return msg.replace(str(staged / "labels.csv"), str(labels)).replace(str(staged), str(data))
+
+    if isinstance(err, CohortError):
+        return CohortError([fix(p) for p in err.problems])
+    return type(err)(fix(str(err)))
+
+
+def _ingest_raw(data: Path, cfg: IngestCfg, labels: Path | None, work: Path, progress: bool,
+                skip_bad: bool = False) -> tuple[Path, Path, dict[str, Any], list[str]]:
+    """Ingest a raw cohort into ``work``; returns (cohort folder, labels file, fingerprint, skipped patients)."""
+    from gliograde.data.ingest import ingest
+
+    staged = _stage_labels(data, labels, work) if labels is not None and data.is_dir() else data
+    try:
+        result = ingest(staged, work / "cohort", dataclasses.replace(cfg, layout="auto", skip_bad=skip_bad),
+                        progress=progress)
+    except GliogradeError as err:
+        if labels is None or staged == data:
+            raise
+        raise _unstage(err, staged, data, labels) from err
+    labels_file = labels if labels is not None else (data / "labels.csv" if data.is_dir() else data)
+    for problem in result.problems:  # only reached with skip_bad: each left-out patient's problem, to the log
+        logger.warning("left out (--skip-bad): %s", problem)
+    return work / "cohort", labels_file, dict(result.fingerprint), _left_out(labels_file, result.manifest)
+
+
+def _left_out(labels_file: Path, manifest: pd.DataFrame) -> list[str]:
+    """Labelled patients the ingest left out (``skip_bad``); none when the labels cannot be listed."""
+    from gliograde.data.layouts import read_labels
+
+    try:
+        lab, _ = read_labels(labels_file)
+    except (FileNotFoundError, GliogradeError):
+        return []
+    return sorted(set(lab["patient_id"].astype(str)) - set(manifest["patient_id"].astype(str)))
+
+
+def _ingested_fingerprint(root: Path, manifest: pd.DataFrame) -> dict[str, Any]:
+    from gliograde.runinfo import fingerprint_files
+
+    files = [root / "manifest.csv", *(root / p for p in manifest["cache_path"]),
+             *(root / p for p in manifest["cache_mask_path"])]
+    return fingerprint_files(files, root=root)
+
+
+def _one_row_per_patient(manifest: pd.DataFrame) -> npt.NDArray[np.intp]:
+    """Manifest rows of the representative slices (the largest cross-section, what predict uses)."""
+    if "representative" in manifest.columns:
+        rep = manifest["representative"].astype(str).str.lower().isin(("true", "1"))
+        if rep.groupby(manifest["patient_id"]).sum().eq(1).all():
+            return np.flatnonzero(rep.to_numpy())
+    best = manifest.groupby("patient_id", sort=False)["roi_area_px"].idxmax()
+    return np.sort(best.to_numpy().astype(np.intp))
+
+
+def _apply_labels(table: pd.DataFrame, labels: Path) -> pd.DataFrame:
+    """Grades (and sites, where given) of ``labels`` replace the cohort's, matched by patient_id."""
+    from gliograde.data.layouts import read_labels
+
+    lab, problems = read_labels(labels)
+    if problems:
+        raise CohortError(problems)
+    missing = sorted(set(table["patient_id"]) - set(lab["patient_id"]))
+    if missing:
+        raise InputError(f"{labels}: no row for {len(missing)} patient(s) of the cohort ({', '.join(missing[:5])}"
+                         f"{', ...' if len(missing) > 5 else ''}); add them (patient_id, who_grade) or leave them out")
+    grade = dict(zip(lab["patient_id"], lab["grade"], strict=True))
+    site = {p: s for p, s in zip(lab["patient_id"], lab["site"], strict=True) if s}
+    out = table.copy()
+    out["label"] = out["patient_id"].map(grade).astype(int)
+    out["site"] = [site.get(p, s) for p, s in zip(out["patient_id"], out["site"], strict=True)]
+    return out
+
+
+def _is_dicom(source: str) -> bool:
+    from gliograde.data.io import is_image, is_nifti
+
+    p = Path(source)
+    return not (is_image(p) or is_nifti(p))
+
+
+def prepare_cohort(data: Path, bundle: Bundle | RadiomicsBundle, *, labels: Path | None = None,
+                   work: Path, progress: bool = True, skip_bad: bool = False) -> ValidationCohort:
+    """Ingest ``data`` with the bundle's settings (or check an ingested cohort matches them) and load it.
+
+    Args:
+        data: raw cohort (slices / nifti / dicom folder with labels.csv, or a manifest CSV) or a folder
+            written by ``gliograde ingest``.
+        bundle: the loaded bundle; its ``ingest`` settings are used.
+        labels: labels CSV (patient_id/case_id, who_grade/grade[, site/institution][, folder]) used instead
+            of ``data``'s own grades; for a raw folder it plays the part of labels.csv.
+        work: scratch folder for the ingest (the caller removes it).
+        progress: show the ingest progress bar.
+        skip_bad: leave out patients whose files are unreadable or inconsistent (listed in ``skipped``)
+            instead of stopping; a raw cohort only.
+
+    Returns:
+        A :class:`ValidationCohort`, one row per patient.
+
+    Raises:
+        InputError, CohortError: unreadable or inconsistent data, labels or settings (message names the fix).
+    """
+    from gliograde.bundle import read_ingest_cfg
+    from gliograde.data.dataset import load_cohort
+
+    data = Path(data)
+    if labels is not None and not Path(labels).is_file():
+        raise InputError(f"{labels}: labels file not found; give a CSV with patient_id and who_grade columns")
+    if _is_ingested(data):
+        _check_same_preprocessing(data, read_ingest_cfg(data), bundle.ingest)
+        root, labels_file = data, labels or data / "manifest.csv"
+        fingerprint: dict[str, Any] | None = None
+        skipped: list[str] = []
+    else:
+        root, labels_file, fingerprint, skipped = _ingest_raw(data, bundle.ingest, labels, work, progress, skip_bad)
+    cohort = load_cohort(root)
+    rows = _one_row_per_patient(cohort.manifest)
+    m = cohort.manifest.iloc[rows].reset_index(drop=True)
+    sites = m["site"].astype(str) if "site" in m else pd.Series([""] * len(m))
+    table = pd.DataFrame({"patient_id": m["patient_id"].astype(str), "site": sites,
+                          "label": m["grade"].astype(int), "roi_area_px": m["roi_area_px"].astype(float),
+                          "dicom": [_is_dicom(s) for s in m["source_image"]]})
+    if labels is not None and (_is_ingested(data) or data.is_file()):
+        table = _apply_labels(table, Path(labels))
+    return ValidationCohort(table=table, images=cohort.images[rows], masks=cohort.masks[rows],
+                            labels_file=Path(labels_file),
+                            fingerprint=fingerprint or _ingested_fingerprint(root, cohort.manifest), skipped=skipped)

@@ -1,0 +1,156 @@
+"""Files of an external validation: predictions.csv, metrics.json, figures/, report.html, config.yaml, run.json.
+
+Figures reuse the CV report's drawing helpers (:mod:`gliograde.report_figures`), the HTML its styles and
+table/figure embedding (:mod:`gliograde.report_html`): one self-contained page, no links or scripts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from gliograde.report_format import fmt_ci, fmt_value, to_jsonable
+
+if TYPE_CHECKING:
+    from gliograde.validate import ValidateCfg
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS_CSV = "predictions.csv"
+METRICS_JSON = "metrics.json"
+REPORT_HTML = "report.html"
+
+
+def write_outputs(out: Path, table: pd.DataFrame, metrics: Mapping[str, Any], classes: tuple[int, ...],
+                  cfg: ValidateCfg, *, config: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> list[Path]:
+    """Write every validation file into ``out``; returns the paths written."""
+    from gliograde.runinfo import write_run_info
+
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / PREDICTIONS_CSV, index=False)
+    (out / METRICS_JSON).write_text(json.dumps(to_jsonable(metrics), indent=2))
+    write_run_info(out, command="validate", config=dict(config), seed=cfg.seed, fingerprint=fingerprint)
+    figures = write_figures(out / "figures", table, metrics, classes)
+    (out / REPORT_HTML).write_text(render_html(out, metrics, figures, fingerprint))
+    return [out / PREDICTIONS_CSV, out / METRICS_JSON, *figures, out / REPORT_HTML, out / "config.yaml",
+            out / "run.json"]
+
+
+def write_figures(fig_dir: Path, table: pd.DataFrame, metrics: Mapping[str, Any],
+                  classes: tuple[int, ...]) -> list[Path]:
+    """roc.png (only when the AUC is defined), reliability.png and confusion.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gliograde.report_figures import plot_confusion, plot_reliability
+
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if metrics["auc"]["value"] is not None:
+        written.append(_roc(table, classes, metrics, fig_dir / "roc.png"))
+    written.append(plot_reliability(metrics["reliability"], metrics["ece"], "validation", fig_dir / "reliability.png"))
+    written.append(plot_confusion(np.asarray(metrics["confusion"]), classes, "validation", fig_dir / "confusion.png"))
+    return written
+
+
+def _roc(table: pd.DataFrame, classes: tuple[int, ...], metrics: Mapping[str, Any], path: Path) -> Path:
+    from gliograde.metrics import roc_curves
+    from gliograde.report_figures import new_figure, roc_axes, save_figure
+
+    y = table["label"].to_numpy(np.int64)
+    p = table[[f"p_{g}" for g in classes]].to_numpy(np.float64)
+    curves = roc_curves(y, p, classes)
+    if len(classes) == 2:  # both one-vs-rest curves carry the same AUC: show the higher grade's
+        curves = {g: v for g, v in curves.items() if g == classes[1]}
+    fig, ax = new_figure()
+    for g, (fpr, tpr, auc) in curves.items():
+        rest = str(classes[0]) if len(classes) == 2 else "rest"
+        ax.plot(fpr, tpr, lw=1.8, label=f"grade {g} vs {rest} (AUC {auc:.3f})")
+    a = metrics["auc"]
+    roc_axes(ax, f"external validation ROC, n={metrics['n']}\nAUC {fmt_ci(a['value'], a['ci'])}")
+    return save_figure(fig, path)
+
+
+def _auc_text(a: Mapping[str, Any]) -> str:
+    if a["value"] is None:
+        return "undefined (too few patients)" if "at least" in str(a["reason"]) else "undefined"
+    return fmt_ci(a["value"], a["ci"]) if a["ci"] else fmt_value(a["value"])
+
+
+def auc_reasons(metrics: Mapping[str, Any]) -> list[str]:
+    """Why each undefined AUC (pooled, per site) is undefined, one line each."""
+    sets = {"all patients": metrics["auc"], **{f"site {k}": s["auc"] for k, s in metrics["per_site"].items()}}
+    return [f"AUC of {name} {a['reason']}" for name, a in sets.items() if a["reason"]]
+
+
+def summary_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
+    """Header + one row for all patients + one per site: n, AUC [95% CI], accuracy [CI], balanced acc."""
+    rows = [["set", "n", "AUC [95% CI]", "accuracy [95% CI]", "balanced accuracy"]]
+    rows.append(["all", str(metrics["n"]), _auc_text(metrics["auc"]),
+                 fmt_ci(metrics["accuracy"], metrics["accuracy_ci"], percent=True) if metrics["accuracy_ci"]
+                 else f"{fmt_value(100 * metrics['accuracy'], '.1f')} %",
+                 f"{fmt_value(100 * metrics['balanced_accuracy'], '.1f')} %"])
+    for site, s in metrics["per_site"].items():
+        acc = fmt_value(100 * s["accuracy"], ".1f")
+        rows.append([f"site {site}", str(s["n"]), _auc_text(s["auc"]), f"{acc} %", ""])
+    return rows
+
+
+def training_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """The model's own estimates from model.json, one line each (empty when none was recorded)."""
+    est = metrics.get("training_estimates") or {}
+    lines = [f"model.json CV ({est['cv'].get('protocol')}, {est['cv'].get('n_patients')} patients), {name}: pooled "
+             f"AUC {fmt_value(c.get('pooled_auc'))}, mean fold AUC {fmt_value(c.get('auc_mean'))}"
+             for name, c in (est.get("cv") or {}).get("configs", {}).items()]
+    if "inner_cv" in est:
+        i = est["inner_cv"]
+        lines.append(f"model.json inner-CV AUC of the chosen {i['chosen']}: {fmt_value(i['auc'])} ({i['note']})")
+    return lines
+
+
+def _per_grade_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
+    rows = [["grade", "n", "sensitivity", "specificity", "AUC (one-vs-rest)"]]
+    for g, d in metrics["per_grade"].items():
+        rows.append([str(g), str(d["n"]), fmt_value(_pct(d["sensitivity"]), ".1f"),
+                     fmt_value(_pct(d["specificity"]), ".1f"),
+                     fmt_value(d["auc"]) if d["auc"] is not None else "undefined (too few patients)"])
+    return rows
+
+
+def _pct(x: Any) -> Any:
+    return None if x is None else 100 * x
+
+
+def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fingerprint: Mapping[str, Any]) -> str:
+    """report.html as one string: inline CSS, figures as base64 PNGs, no external links."""
+    from gliograde.report_html import CSS, esc, html_table, img_tag
+
+    model = metrics["model"]
+    title = f"gliograde external validation: {out.name}"
+    notes = [metrics.get("excluded_note"), *auc_reasons(metrics), *training_lines(metrics)]
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f"<p>Model <b>{esc(model['path'])}</b> ({esc(model['kind'])}, grades {esc(model['classes'])}), "
+        f"{metrics['n']} patients ({esc(', '.join(f'grade {g}: {n}' for g, n in metrics['counts'].items()))}). "
+        "Research use only; not a medical device.</p>",
+        "<h2>Results</h2>", html_table(summary_rows(metrics)),
+        f"<p class=note>AUC: {esc(metrics['auc']['kind'])}; 95% percentile bootstrap CI over patients "
+        f"({metrics['auc']['n_boot']} resamples). Brier {fmt_value(metrics['brier'])}, "
+        f"ECE {fmt_value(metrics['ece'])}.</p>",
+        "".join(f"<p>{esc(n)}</p>" for n in notes if n),
+        "<h2>Per grade (one-vs-rest)</h2>", html_table(_per_grade_rows(metrics)),
+        "<h2>Figures</h2>", "".join(img_tag(p) for p in figures),
+        "<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in metrics.get("warnings", [])) + "</ul>"
+        if metrics.get("warnings") else "",
+        "<h2>Provenance</h2>", html_table([["item", "value"], ["model fingerprint (sha256)", model["fingerprint"]],
+                                       ["data fingerprint (sha256)", str(fingerprint.get("sha256"))],
+                                       ["input files", str(fingerprint.get("n_files"))],
+                                       ["seconds", esc(metrics.get("seconds"))]]),
+    ]
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")

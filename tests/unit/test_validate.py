@@ -1,0 +1,227 @@
+"""`gliograde validate`: external validation of a bundle on a labelled cohort it never saw.
+
+A tiny radiomics bundle (the recommended preset's kind) and a random-start CNN bundle are validated on
+separate synthetic cohorts; metrics are recomputed by hand from predictions.csv with scikit-learn."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from fakedata import volume, write_dicom_series, write_slice_cohort
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, confusion_matrix, roc_auc_score
+
+from gliograde.bundle import load_any_bundle, write_bundle
+from gliograde.cli import main
+from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, TrainCfg
+from gliograde.data.dataset import load_cohort
+from gliograde.data.ingest_run import run_ingest
+from gliograde.engine import FitResult
+from gliograde.models import create_model
+from gliograde.predict import predict
+from gliograde.presets import get_ingest
+from gliograde.validate import NoKnownGradeError, ValidateCfg, run_validation, split_known
+from gliograde.validate_metrics import brier_score, validation_metrics
+
+TRAIN = [(f"T-{i:02d}", 2 if i % 2 else 3) for i in range(10)]
+VAL = [(f"V-{i:02d}", (2, 3, 3, 2, 4)[i % 5]) for i in range(14)]  # 6 x grade 2, 6 x grade 3, 2 x grade 4
+FAST = {"cv": {"selection": {"inner_folds": 2, "classifiers": ["logreg"], "select_k": [3, 5]}}}
+PHI = (b"Doe", b"Jane", b"PHI-12345", b"19700101")
+
+
+@pytest.fixture(scope="module")
+def rad_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`gliograde train` with the recommended ingest at 48 px and no selection grid (fast)."""
+    tmp = tmp_path_factory.mktemp("rad")
+    raw = write_slice_cohort(tmp / "raw", TRAIN, size=40, channels=3)
+    rec = get_ingest("recommended")
+    run_ingest(raw, tmp / "cohort", dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess, size=48)),
+               figures=False, progress=False)
+    (tmp / "fast.yaml").write_text(yaml.safe_dump(FAST))
+    assert main(["-q", "train", str(tmp / "cohort"), "--out", str(tmp / "b"), "--config", str(tmp / "fast.yaml")]) == 0
+    return tmp / "b"
+
+
+@pytest.fixture(scope="module")
+def val_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another 'hospital': other image size (so other pixels), two sites, grade 4 patients the model never saw."""
+    root = write_slice_cohort(tmp_path_factory.mktemp("val") / "raw", VAL, size=44, channels=3)
+    labels = pd.read_csv(root / "labels.csv")
+    labels["institution"] = ["A" if i < 7 else "B" for i in range(len(labels))]
+    labels.to_csv(root / "labels.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def rad_run(rad_bundle: Path, val_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "val"
+    assert main(["-q", "validate", str(rad_bundle), str(val_raw), "--out", str(out), "--bootstrap", "200",
+                 "--min-per-grade", "3"]) == 0
+    return out
+
+
+def test_metrics_equal_those_computed_by_hand(rad_run: Path) -> None:
+    df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str})
+    m = json.loads((rad_run / "metrics.json").read_text())
+    assert list(df.columns[:5]) == ["patient_id", "site", "label", "p_2", "p_3"]
+    assert {"pred", "unlike_training", "max_abs_z"} <= set(df.columns)
+    assert sorted(df["patient_id"]) == sorted(p for p, g in VAL if g != 4)  # labels-file ids, grade 4 left out
+    y, p3 = df["label"].to_numpy(), df["p_3"].to_numpy()
+    pred = np.where(df[["p_2", "p_3"]].to_numpy().argmax(1) == 1, 3, 2)
+    assert (df["pred"].to_numpy() == pred).all()
+    assert m["n"] == 12 and m["counts"] == {"2": 6, "3": 6}
+    assert m["auc"]["value"] == pytest.approx(roc_auc_score(y == 3, p3))
+    assert m["auc"]["ci"][0] <= m["auc"]["value"] <= m["auc"]["ci"][1]
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert m["brier"] == pytest.approx(brier_score_loss(y == 3, p3))
+    assert m["confusion"] == confusion_matrix(y, pred, labels=[2, 3]).tolist()
+    tp = int(((pred == 3) & (y == 3)).sum())
+    assert m["per_grade"]["3"]["sensitivity"] == pytest.approx(tp / 6)
+    assert m["per_grade"]["2"]["specificity"] == pytest.approx(tp / 6)  # one-vs-rest: grade 2's negatives are 3s
+    site_a = df[df["site"] == "A"]
+    assert m["per_site"]["A"]["n"] == len(site_a)
+    assert m["per_site"]["A"]["auc"]["value"] == pytest.approx(roc_auc_score(site_a["label"] == 3, site_a["p_3"]))
+    assert m["excluded"] == {"4": 2}
+    assert "inner_cv" in m["training_estimates"]  # the model's own estimate, for comparison
+
+
+def test_outputs_and_provenance(rad_run: Path) -> None:
+    names = {p.name for p in rad_run.rglob("*") if p.is_file()}
+    assert names >= {"predictions.csv", "metrics.json", "report.html", "run.json", "config.yaml", "roc.png",
+                     "reliability.png", "confusion.png"}
+    html = (rad_run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")
+    info = json.loads((rad_run / "run.json").read_text())
+    assert info["command"] == "validate" and info["seed"] == 0
+    assert len(info["input_fingerprint"]["sha256"]) == 64 and info["input_fingerprint"]["n_files"] > 14
+    assert "labels.csv" in info["input_fingerprint"]["files"]
+    cfg = yaml.safe_load((rad_run / "config.yaml").read_text())
+    assert cfg["validate"]["n_boot"] == 200 and cfg["ingest"]["channels"] == ["flair", "t1ce"]
+
+
+def test_predictions_equal_gliograde_predict(rad_bundle: Path, val_raw: Path, rad_run: Path) -> None:
+    """Validation preprocesses and grades exactly as `gliograde predict` does on the raw case."""
+    df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str}).set_index("patient_id")
+    bundle = load_any_bundle(rad_bundle)
+    folders = sorted(p for p in val_raw.iterdir() if p.is_dir())[:3]
+    for res, folder in zip(predict(bundle, folders, keep_ids=True), folders, strict=True):
+        pid = folder.name.removesuffix("_2000").replace("_", "-")
+        assert res.status == "ok", res.message
+        np.testing.assert_allclose([df.loc[pid, "p_2"], df.loc[pid, "p_3"]],
+                                   [res.probabilities[2], res.probabilities[3]], atol=1e-9)
+        assert df.loc[pid, "max_abs_z"] == pytest.approx(res.feature_z_max, abs=1e-3)
+
+
+def test_unknown_grades_left_out_with_one_warning(rad_bundle: Path, val_raw: Path, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gliograde.validate"):
+        res = run_validation(rad_bundle, val_raw, tmp_path / "o", ValidateCfg(n_boot=0, min_per_grade=7),
+                             progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gliograde.validate"]
+    assert lines == ["left out 2 patient(s) of grade 4: the model grades 2, 3 only"]
+    assert res.excluded == {4: 2} and 4 not in set(res.table["label"])
+    assert res.metrics["auc"]["value"] is None and "at least 7" in res.metrics["auc"]["reason"]  # 6 per grade
+    assert not (tmp_path / "o" / "figures" / "roc.png").exists()
+
+
+def test_nothing_left_exits_2_naming_the_file(rad_bundle: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    raw = write_slice_cohort(tmp_path / "g4", [("G-1", 4), ("G-2", 4)], size=40)
+    assert main(["validate", str(rad_bundle), str(raw), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(raw / "labels.csv") in err[0] and "grade 4" in err[0] and "model trained" in err[0]
+    with pytest.raises(NoKnownGradeError):
+        run_validation(rad_bundle, raw, tmp_path / "o2", progress=False)
+
+
+def test_labels_file_and_ingested_cohort(rad_bundle: Path, val_raw: Path, rad_run: Path, tmp_path: Path) -> None:
+    """--labels replaces the grades; an ingested cohort must match the model's settings."""
+    bundle = load_any_bundle(rad_bundle)
+    run_ingest(val_raw, tmp_path / "ingested", bundle.ingest, figures=False, progress=False)
+    flipped = pd.read_csv(val_raw / "labels.csv")
+    flipped["who_grade"] = flipped["who_grade"].map({2: 3, 3: 2, 4: 4})
+    flipped.to_csv(tmp_path / "flipped.csv", index=False)
+    res = run_validation(rad_bundle, tmp_path / "ingested", tmp_path / "o", ValidateCfg(n_boot=0, min_per_grade=3),
+                         labels=tmp_path / "flipped.csv", progress=False)
+    before = json.loads((rad_run / "metrics.json").read_text())["auc"]["value"]
+    assert res.metrics["auc"]["value"] == pytest.approx(1 - before)  # same scores, grades swapped
+    other = dataclasses.replace(bundle.ingest, preprocess=dataclasses.replace(bundle.ingest.preprocess, size=32))
+    run_ingest(val_raw, tmp_path / "other", other, figures=False, progress=False)
+    assert main(["validate", str(rad_bundle), str(tmp_path / "other"), "--out", str(tmp_path / "o3")]) == 2
+
+
+def _cnn_bundle(tmp: Path) -> Path:
+    """A random-start CNN bundle on one channel (t1ce), built without training."""
+    raw = write_slice_cohort(tmp / "raw", TRAIN[:4], size=40, channels=3)
+    run_ingest(raw, tmp / "cohort", IngestCfg(channels=("t1ce",), preprocess=PreprocessCfg(size=48)),
+               figures=False, progress=False)
+    torch.manual_seed(0)
+    net = create_model("efficientnet_lite0", 2, weights="none").eval()
+    fit = FitResult(history=[], best_epoch=1, stopped_epoch=1, model=net)
+    cfg = TrainCfg(model="efficientnet_lite0", weights="none", image_size=48, epochs=1)
+    return write_bundle(tmp / "bundle", load_cohort(tmp / "cohort"), cfg, AugmentCfg(mode="none"), fit)
+
+
+def test_cnn_bundle_on_dicom_cohort_leaks_no_phi(tmp_path: Path) -> None:
+    bundle = _cnn_bundle(tmp_path / "cnn")
+    root = tmp_path / "dicom"
+    rows = []
+    for i, grade in enumerate((2, 3, 2, 3)):
+        folder = root / f"Doe_Jane_19700101_{i}"  # exported folder named after DICOM tags
+        vol, seg = volume((24, 24, 8), centre=3, seed=i)
+        write_dicom_series(folder / "dicom", vol)
+        nib.save(nib.Nifti1Image((seg > 0).astype(np.uint8), np.eye(4)), folder / "mask.nii.gz")
+        rows.append(f"PHI-12345-{i},{grade},{folder.name}\n")
+    (root / "labels.csv").write_text("patient_id,who_grade,folder\n" + "".join(rows))
+    out = tmp_path / "out"
+    assert main(["-q", "validate", str(bundle), str(root), "--out", str(out), "--bootstrap", "0"]) == 0
+    for p in (p for p in out.rglob("*") if p.is_file()):
+        data = re.sub(rb"base64,[A-Za-z0-9+/=]+", b"", p.read_bytes())  # random base64 can spell "Doe"
+        assert not any(s in data.replace(str(root).encode(), b"") for s in PHI), p
+    df = pd.read_csv(out / "predictions.csv")
+    assert df["patient_id"].str.match(r"^case-[0-9a-f]{10}$").all() and "max_abs_z" not in df.columns
+    got = predict(load_any_bundle(bundle), [root / f"Doe_Jane_19700101_{i}" for i in range(4)], cam=False)
+    np.testing.assert_allclose(df["p_3"].to_numpy(), [r.probabilities[3] for r in got], atol=1e-5)
+    assert main(["-q", "validate", str(bundle), str(root), "--out", str(tmp_path / "k"), "--bootstrap", "0",
+                 "--keep-ids"]) == 0
+    assert pd.read_csv(tmp_path / "k" / "predictions.csv")["patient_id"].str.startswith("PHI-12345-").all()
+
+
+def test_auc_undefined_with_one_grade_or_too_few() -> None:
+    t = pd.DataFrame({"patient_id": ["a", "b"], "site": "", "label": [2, 3], "p_2": [.7, .4], "p_3": [.3, .6]})
+    m = validation_metrics(t, (2, 3), ValidateCfg(n_boot=100))
+    assert m["auc"]["value"] is None and m["auc"]["ci"] is None and "grade 2: 1, grade 3: 1" in m["auc"]["reason"]
+    assert m["accuracy"] == 1.0 and m["accuracy_ci"] is None and m["per_site"]["unknown"]["n"] == 2
+    one = validation_metrics(t.assign(label=[2, 2]), (2, 3), ValidateCfg(n_boot=0, min_per_grade=1))
+    assert one["auc"]["value"] is None and "grade 3: 0" in one["auc"]["reason"]
+    p = np.array([[.2, .5, .3], [.1, .1, .8]])
+    assert brier_score([3, 4], p, (2, 3, 4)) == pytest.approx(((.04 + .25 + .09) + (.01 + .01 + .04)) / 2)
+    assert split_known([2, 4, 3], (2, 3))[1] == {4: 1}
+
+
+def test_skip_bad_leaves_out_a_broken_patient_and_lists_it(rad_bundle: Path, val_raw: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(val_raw, raw)
+    broken = sorted(p for p in raw.iterdir() if p.is_dir())[0]
+    for mask in broken.glob("*_mask*"):
+        mask.unlink()
+    assert main(["-q", "validate", str(rad_bundle), str(raw), "--out", str(tmp_path / "a"), "--bootstrap", "0"]) == 2
+    assert "--skip-bad" in capsys.readouterr().err
+    assert main(["-q", "validate", str(rad_bundle), str(raw), "--out", str(tmp_path / "b"), "--bootstrap", "0",
+                 "--min-per-grade", "3", "--skip-bad"]) == 0
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert len(m["skipped"]) == 1 and m["skipped"][0] in {p for p, _ in VAL}
+    df = pd.read_csv(tmp_path / "b" / "predictions.csv", dtype={"patient_id": str})
+    assert m["skipped"][0] not in set(df["patient_id"]) and len(df) == m["n"]
