@@ -109,7 +109,7 @@ def check_channels(bundle: AnyBundle, source: CaseSource) -> None:
     """
     need = tuple(bundle.ingest.channels)
     fix = ("add the missing sequence(s), or predict with a bundle trained on what the case has "
-           "(gliograde train --channels ...)")
+           "(`gliograde ingest DATA --out C --channels ...`, then `gliograde train C`)")
     if source.kind == "volume" and set(source.images) != {"image"}:
         have = sorted(source.images)
         missing = [c for c in need if c not in source.images]

@@ -193,7 +193,7 @@ def test_wrong_channels_are_a_per_case_error_with_the_fix(tmp_path: Path) -> Non
     res = predict(rgb_bundle, [root / "c1", grey / "g_3.png"], out=tmp_path / "o", cam=False, keep_ids=True)
     vol, png = res
     assert vol.status == "error" and "['flair', 't1ce']" in vol.message and "t1+flair+t1ce" in vol.message
-    assert "c1_t1.nii.gz" in vol.message and "gliograde train --channels" in vol.message
+    assert "c1_t1.nii.gz" in vol.message and "gliograde ingest DATA --out C --channels" in vol.message
     assert png.status == "error" and "1 channel(s) per slice" in png.message and "t1+flair+t1ce" in png.message
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
     assert summary["status"].tolist() == ["error", "error"]

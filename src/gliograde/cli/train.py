@@ -7,12 +7,12 @@
     gliograde train runs/ingested --out runs/modern --model resnet18 --weights none --epochs 10
 
 Precedence: preset < ``--config`` YAML (sections ``train:``, ``augment:`` and ``ingest:``) < flags. A raw
-cohort is ingested with the preset's ingest settings (``recommended``: T1, FLAIR and T1c channels,
+cohort is ingested with the preset's ingest settings (``recommended``: FLAIR and T1c channels,
 brain-outside-ROI median/IQR scaling). ``recommended`` trains the model its CV evaluates (``--kind
-radiomics``): PyRadiomics features, classifier and feature count chosen by patient-level inner CV on all
-training patients (the YAML's ``cv: selection:`` overrides the grid), refit on all of them; the bundle
-holds ``model.skops`` (no pickle). The other presets fine-tune a CNN (``--kind cnn``); rerunning the
-same command on the same ``--out`` resumes from the last checkpoint.
+radiomics``): ROI features (``--features``: PyRadiomics, semantic), classifier and feature count chosen by
+patient-level inner CV on all training patients (the YAML's ``cv: selection:`` overrides the grid), refit on
+all of them; the bundle holds ``model.skops`` (no pickle). The other presets fine-tune a CNN (``--kind
+cnn``); rerunning the same command on the same ``--out`` resumes from the last checkpoint.
 """
 from __future__ import annotations
 
