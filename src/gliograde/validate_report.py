@@ -150,7 +150,8 @@ def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fing
         "<h2>Provenance</h2>", html_table([["item", "value"], ["model fingerprint (sha256)", model["fingerprint"]],
                                        ["data fingerprint (sha256)", str(fingerprint.get("sha256"))],
                                        ["input files", str(fingerprint.get("n_files"))],
-                                       ["seconds", esc(metrics.get("seconds"))]]),
+                                       ["wall time", ", ".join(f"{k} {v:.2f} s" for k, v in
+                                                               (metrics.get("seconds") or {}).items())]]),
     ]
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
