@@ -315,7 +315,25 @@ def predict(bundle: AnyBundle, cases: list[Path] | list[CaseInput], out: Path | 
     if out is not None:
         write_summary(results, bundle.classes, Path(out) / SUMMARY_CSV)
         _write_timings(results, warm_ms, Path(out) / TIMINGS_JSON)
+        _write_run(bundle, found, Path(out), keep_ids, {"cam": cam, "slice_index": slice_index,
+                                                        "mask_heat": mask_heat})
     return results
+
+
+def _write_run(bundle: AnyBundle, found: list[CaseInput], out: Path, keep_ids: bool, options: dict[str, Any]) -> None:
+    """``config.yaml`` + ``run.json``: the bundle and options, and the sha256 of every case file under the case's
+    alias (``case-<hash>/<k>`` unless ``keep_ids``), so no patient name or path reaches them."""
+    from gliograde.predict_cases import case_files
+    from gliograde.runinfo import fingerprint_named, write_run_info
+
+    named: dict[str, Path] = {}
+    for ci in found:
+        for k, f in enumerate(case_files(ci.source) if ci.source is not None else []):
+            named[f"{ci.alias}/{f.name if keep_ids else f'{k:04d}'}"] = f
+    config = {"bundle": str(bundle.path), "bundle_sha256": bundle.fingerprint, "keep_ids": keep_ids,
+              "cases": [ci.alias for ci in found], **options}
+    argv = None if keep_ids else "withheld: case paths can name patients (--keep-ids records them)"
+    write_run_info(out, command="predict", config=config, seed=None, fingerprint=fingerprint_named(named), argv=argv)
 
 
 def _write_timings(results: list[CasePrediction], warm_ms: float, path: Path) -> None:

@@ -149,3 +149,16 @@ def scrub(message: str, case: CaseInput, keep_ids: bool) -> str:
         if text:
             line = line.replace(text, case.alias)
     return line
+
+
+def case_files(source: CaseSource) -> list[Path]:
+    """Every file a case may be read from (slice images and masks, volumes, DICOM series, mask), sorted."""
+    paths = [p for pair in source.slices.values() for p in pair] + list(source.images.values())
+    paths += [source.mask] if source.mask is not None else []
+    found: set[Path] = set()
+    for p in paths:
+        if p.is_dir():
+            found.update(q for q in p.rglob("*") if q.is_file())
+        else:
+            found.add(p)
+    return sorted(found)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import platform
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -53,11 +53,17 @@ def fingerprint_files(paths: Iterable[Path], root: Path | None = None) -> dict[s
     Returns:
         {"sha256": combined hex digest, "n_files": int, "files": {relpath: sha256}}
     """
-    files: dict[str, str] = {}
+    named = {}
     for p in paths:
         p = Path(p)
-        key = str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else str(p)
-        files[key] = sha256_file(p)
+        named[str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else str(p)] = p
+    return fingerprint_named(named)
+
+
+def fingerprint_named(named: Mapping[str, Path]) -> dict[str, Any]:
+    """:func:`fingerprint_files` with the name recorded for each file given (e.g. an alias instead of a
+    path that could name a patient); the combined digest hashes the sorted (name, file digest) pairs."""
+    files = {key: sha256_file(Path(p)) for key, p in named.items()}
     h = hashlib.sha256()
     for key in sorted(files):
         h.update(f"{key}\0{files[key]}\n".encode())
@@ -84,13 +90,18 @@ def write_run_info(
     config: Any,
     seed: int | None,
     fingerprint: Mapping[str, Any] | None = None,
+    argv: Sequence[str] | str | None = None,
 ) -> None:
-    """Write ``config.yaml`` (resolved config) and ``run.json`` (seed, versions, fingerprint, argv) into ``out``."""
+    """Write ``config.yaml`` (resolved config) and ``run.json`` (seed, versions, fingerprint, argv) into ``out``.
+
+    ``argv`` replaces the command line recorded (default ``sys.argv``): a command whose arguments can name
+    patients (``predict``) records a note instead.
+    """
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(to_plain(config), sort_keys=False))
     info = {
         "command": command,
-        "argv": sys.argv,
+        "argv": list(sys.argv) if argv is None else argv if isinstance(argv, str) else list(argv),
         "seed": seed,
         "versions": package_versions(),
         "platform": platform.platform(),

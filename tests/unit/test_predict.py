@@ -150,7 +150,11 @@ def test_dicom_case_leaks_no_phi(tmp_path: Path, bundle_dir: Path) -> None:
     out = tmp_path / "out"
     assert main(["predict", str(bundle_dir), str(case), "--out", str(out)]) == 0
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"prediction.json", "overlay.png", "summary.csv"}
+    assert {p.name for p in files} >= {"prediction.json", "overlay.png", "summary.csv", "run.json", "config.yaml"}
+    run = json.loads((out / "run.json").read_text())
+    fp = run["input_fingerprint"]
+    assert run["command"] == "predict" and len(fp["sha256"]) == 64
+    assert fp["n_files"] == len(list(case.rglob("*.*"))) and all(k.startswith("case-") for k in fp["files"])
     for p in files:
         data = p.read_bytes()
         assert not any(s in data for s in PHI), p
