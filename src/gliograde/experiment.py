@@ -121,7 +121,7 @@ def write_selection(exp: Experiment, folds: list[Fold]) -> dict[str, object] | N
                 f"inner validation patients drawn from the outer training patients only "
                 f"({sel.inner_folds}-fold StratifiedGroupKFold for inner_cv, one stratified split for "
                 "inner_split); the best is refitted on all training patients. Test patients are never seen."),
-        "method": sel.method, "inner_folds": sel.inner_folds, "candidates": {
+        "method": sel.method, "inner_folds": sel.inner_folds, "features": list(sel.features), "candidates": {
             "classifiers": list(sel.classifiers), "select_k": [k or "all" for k in sel.select_k]},
         "configs": configs}
     if exp.cv.repeats > 1:

@@ -184,7 +184,8 @@ def _selection(metrics: Mapping[str, Any]) -> str:
             inner = f.get("inner_auc") or {}
             rows.append([config, *([str(f.get("repeat"))] if rep else []), str(f.get("fold")), str(f.get("chosen")),
                          fmt_value(inner.get(f.get("chosen")))])
-    return (f"<h2>Model selection</h2><p>{esc(sel.get('how', ''))}</p>" + html_table(rows)
+    feats = "ROI features: " + " + ".join(sel.get("features") or ["radiomics"]) + ". "
+    return (f"<h2>Model selection</h2><p>{esc(feats + sel.get('how', ''))}</p>" + html_table(rows)
             + "<p class=note>Chosen inside each training fold only; the test fold was used once, for the final "
               "predictions. Every candidate's inner AUC is in selection.json.</p>")
 
