@@ -192,3 +192,33 @@ def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
 
 def replace_ns(ns: argparse.Namespace, **kw) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(ns), **kw})
+
+
+def test_repeated_cv_selection_never_sees_the_units_test_patients(cohort, tmp_path, monkeypatch):
+    """Under --repeats every unit's inner fits and refit see only that repeat's training patients."""
+    import gliograde.experiment_select as es
+
+    rad = np.c_[np.arange(len(cohort), dtype=float), np.random.default_rng(1).normal(size=(len(cohort), 4))]
+    monkeypatch.setattr(es, "radiomics_matrix", lambda exp: rad)
+    current: dict[str, object] = {}
+    seen: list[tuple[int, int, set[str]]] = []
+    real_unit, real_fit = es.selected_unit, FusionClassifier.fit
+
+    def unit_spy(exp, config, fold, unit):
+        current["fold"] = fold
+        return real_unit(exp, config, fold, unit)
+
+    def fit_spy(self, X, y):
+        f = current["fold"]
+        pats = set(cohort.patient_ids[X[:, 0].astype(int)])
+        assert pats and pats <= set(f["train"]) and not pats & set(f["test"])
+        seen.append((int(f["repeat"]), int(f["fold"]), pats))
+        return real_fit(self, X, y)
+
+    monkeypatch.setattr(es, "selected_unit", unit_spy)
+    monkeypatch.setattr(FusionClassifier, "fit", fit_spy)
+    sel = SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(0, 2))
+    cv = CVCfg(folds=2, protocol="honest", configs=("radiomics",), n_boot=20, selection=sel, repeats=2)
+    run_cv(Experiment(cohort, tmp_path / "run", cv, get_preset("quick"), AugmentCfg(mode="none"), progress=False))
+    assert {(r, k) for r, k, _ in seen} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert len(seen) == 4 * (2 * 3 + 1)
