@@ -63,11 +63,12 @@ def _cached(path: Path, n: int, compute: Callable[[], npt.ArrayLike]) -> npt.NDA
 def roi_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
     """(N, F) ROI features of every row: the families of ``selection.features`` side by side
     (:func:`gliograde.feature_sets.feature_matrix`; PyRadiomics cached, the rest cheap to recompute)."""
-    from gliograde.feature_sets import check_families, family_matrix
+    from gliograde.feature_sets import check_families, cohort_channels, family_matrix
 
     c = exp.cohort
     blocks = [radiomics_matrix(exp) if f == "radiomics" else
-              family_matrix(f, c.images, c.masks, c.manifest["roi_area_px"].to_numpy())[0]
+              family_matrix(f, c.images, c.masks, c.manifest["roi_area_px"].to_numpy(),
+                            channels=cohort_channels(c.manifest))[0]
               for f in check_families(exp.cv.selection.features)]
     return np.hstack(blocks)
 

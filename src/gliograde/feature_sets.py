@@ -7,7 +7,9 @@ always agree on the columns. Families (``SelectionCfg.features``):
 * ``radiomics``: PyRadiomics first-order, GLCM, GLRLM, GLSZM and 2D-shape features of every channel
   (:func:`gliograde.baselines.features.extract_features`), ``c<i>_<class>_<name>``;
 * ``semantic``: size, outline shape and intensity in reference-tissue units
-  (:func:`gliograde.baselines.semantic.semantic_features`), ``roi_sem_<name>`` and ``c<i>_sem_<name>``.
+  (:func:`gliograde.baselines.semantic.semantic_features`), ``roi_sem_<name>`` and ``c<i>_sem_<name>``, plus
+  ``enh_sem_<name>`` when pre- and post-contrast T1 are both channels;
+* ``enhancement``: those three contrast-enhancement features alone (needs ``t1`` and ``t1ce`` channels).
 
 >>> check_families(("semantic", "radiomics"))
 ('semantic', 'radiomics')
@@ -19,13 +21,14 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from gliograde.errors import InputError
 
 if TYPE_CHECKING:
     from gliograde.baselines.features import Backend
 
-FAMILIES = ("radiomics", "semantic")
+FAMILIES = ("radiomics", "semantic", "enhancement")
 
 
 def check_families(families: Sequence[str]) -> tuple[str, ...]:
@@ -39,8 +42,10 @@ def check_families(families: Sequence[str]) -> tuple[str, ...]:
 
 def family_matrix(family: str, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
                   roi_area_px: Sequence[float] | npt.NDArray[np.generic], *, bin_width: float = 8.0,
-                  backend: str = "auto") -> tuple[npt.NDArray[np.float64], list[str]]:
-    """(N, F) features of one family for N crops (N, C, H, W) uint8 with masks (N, H, W) bool."""
+                  backend: str = "auto", channels: Sequence[str] | None = None,
+                  ) -> tuple[npt.NDArray[np.float64], list[str]]:
+    """(N, F) features of one family for N crops (N, C, H, W) uint8 with masks (N, H, W) bool; ``channels``
+    names the sequences (the semantic family adds T1c - T1 enhancement when both are there)."""
     if family == "radiomics":
         from gliograde.baselines.features import extract_features
 
@@ -49,13 +54,23 @@ def family_matrix(family: str, images: npt.NDArray[np.uint8], masks: npt.NDArray
     if family == "semantic":
         from gliograde.baselines.semantic import semantic_features
 
-        return semantic_features(images, masks, roi_area_px)
+        return semantic_features(images, masks, roi_area_px, channels)
+    if family == "enhancement":
+        from gliograde.baselines.semantic import enhancement_channels, semantic_features
+
+        if enhancement_channels(channels) is None:
+            raise InputError(f"feature family 'enhancement' needs the t1 and t1ce channels, the cohort has "
+                             f"{list(channels or [])}; ingest with --channels t1,flair,t1ce (or t1,t1ce)")
+        X, names = semantic_features(images, masks, roi_area_px, channels)
+        keep = [i for i, n in enumerate(names) if n.startswith("enh_")]
+        return X[:, keep], [names[i] for i in keep]
     raise InputError(f"unknown feature family {family!r}; choose from {list(FAMILIES)}")
 
 
 def feature_matrix(images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
                    roi_area_px: Sequence[float] | npt.NDArray[np.generic], families: Sequence[str], *,
-                   bin_width: float = 8.0, backend: str = "auto") -> tuple[npt.NDArray[np.float64], list[str]]:
+                   bin_width: float = 8.0, backend: str = "auto", channels: Sequence[str] | None = None,
+                   ) -> tuple[npt.NDArray[np.float64], list[str]]:
     """Every family's features, joined column-wise in the order given.
 
     Args:
@@ -63,10 +78,18 @@ def feature_matrix(images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
         roi_area_px: (N,) native-slice tumour pixels (used by ``semantic``).
         families: subset of :data:`FAMILIES`.
         bin_width, backend: of the ``radiomics`` family.
+        channels: sequence name of each channel (``IngestCfg.channels``), for the ``semantic`` family.
 
     Returns:
         (N, F) float64 and the F column names.
     """
-    blocks = [family_matrix(f, images, masks, roi_area_px, bin_width=bin_width, backend=backend)
+    blocks = [family_matrix(f, images, masks, roi_area_px, bin_width=bin_width, backend=backend, channels=channels)
               for f in check_families(families)]
     return np.hstack([b[0] for b in blocks]), [n for b in blocks for n in b[1]]
+
+
+def cohort_channels(manifest: pd.DataFrame) -> tuple[str, ...] | None:
+    """The sequence names of an ingested cohort's channels (manifest ``channels``, e.g. ``flair+t1ce``)."""
+    if "channels" not in manifest or manifest.empty:
+        return None
+    return tuple(str(manifest["channels"].iloc[0]).split("+"))

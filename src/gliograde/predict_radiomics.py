@@ -52,7 +52,7 @@ def case_features(bundle: RadiomicsBundle, crop: npt.NDArray[np.uint8], mask: np
     image = crop[None, None] if crop.ndim == 2 else np.moveaxis(crop, -1, 0)[None]
     X, names = feature_matrix(np.ascontiguousarray(image), mask[None], [area_px],
                               bundle.meta.get("feature_families", ["radiomics"]), bin_width=bundle.bin_width,
-                              backend=bundle.meta.get("feature_backend", "auto"))
+                              backend=bundle.meta.get("feature_backend", "auto"), channels=bundle.ingest.channels)
     if tuple(names) != bundle.feature_names:
         raise InputError(f"case gives {len(names)} features ({image.shape[1]} channel(s)) but the model was trained on "
                          f"{len(bundle.feature_names)} ({'+'.join(bundle.ingest.channels)}); give those sequences")
@@ -114,9 +114,10 @@ def predict_radiomics_case(bundle: RadiomicsBundle, source: CaseSource, *, slice
     pred = int(np.argmax(proba))
     feats, z_max = ([], None) if not explain else contributions(bundle.pipeline, x, bundle.feature_names,
                                                                 int(np.flatnonzero(cols == pred)[0]))
-    for f in feats:  # "c1_glcm_Contrast" -> the sequence of channel 1; "roi_sem_solidity" -> the outline
+    for f in feats:  # "c1_glcm_Contrast" -> channel 1's sequence; "roi_sem_..." the outline; "enh_sem_..." T1c - T1
         head = f["feature"].split("_", 1)[0]
-        f["sequence"] = bundle.ingest.channels[int(head[1:])] if head[1:].isdigit() else "ROI outline"
+        f["sequence"] = (bundle.ingest.channels[int(head[1:])] if head[1:].isdigit()
+                         else {"roi": "ROI outline", "enh": "t1ce - t1"}.get(head, head))
     t3 = time.perf_counter()
     ms = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "total": t3 - t0}
     return CasePrediction(case=source.patient_id, grade=bundle.classes[pred],

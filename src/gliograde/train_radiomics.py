@@ -99,11 +99,11 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
         InputError: fewer than 2 patients of a grade for the inner CV, or an empty ROI.
     """
     from gliograde.baselines.features import resolve_backend
-    from gliograde.feature_sets import feature_matrix
+    from gliograde.feature_sets import cohort_channels, feature_matrix
 
     t0 = time.perf_counter()
     X, names = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(), sel.features,
-                              bin_width=sel.bin_width)
+                              bin_width=sel.bin_width, channels=cohort_channels(cohort.manifest))
     t1 = time.perf_counter()
     model, res = fit_selected(X, cohort.labels, cohort.patient_ids, sel, n_radiomics=X.shape[1], seed=seed)
     t2 = time.perf_counter()

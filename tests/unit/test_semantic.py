@@ -105,3 +105,21 @@ def test_bundle_with_semantic_features_predicts_the_same_columns(tmp_path: Path)
     row = int(np.flatnonzero(cohort.patient_ids == "P-00")[0])  # the first folder is patient P-00's
     want = bundle.pipeline.predict_proba(X[row: row + 1])[0]  # type: ignore[union-attr]
     np.testing.assert_allclose([res.probabilities[g] for g in bundle.classes], want, atol=1e-9)
+
+
+def test_enhancement_needs_t1_and_t1ce_and_measures_the_subtraction() -> None:
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    img = np.full((1, 3, 32, 32), CENTRE, np.uint8)  # t1, flair, t1ce all at the reference
+    img[0, 2, 8:12, 8:24] = CENTRE + 2 * UNIT  # a quarter of the ROI enhances by 2 units on t1ce
+    X, names = semantic_features(img, mask[None], [256], ("t1", "flair", "t1ce"))
+    f = _named(X, names)
+    assert f["enh_sem_frac1"] == pytest.approx(0.25) and f["enh_sem_mean"] == pytest.approx(0.5)
+    assert names == feature_names(3, enhancement=True)
+    assert not any(n.startswith("enh_") for n in semantic_features(img[:, 1:], mask[None], [256], ("flair", "t1ce"))[1])
+    Xe, ne = feature_matrix(img, mask[None], [256], ["enhancement"], channels=("t1", "flair", "t1ce"))
+    assert ne == ["enh_sem_frac1", "enh_sem_mean", "enh_sem_p90"] and Xe[0, 0] == pytest.approx(0.25)
+    with pytest.raises(InputError, match="needs the t1 and t1ce channels"):
+        feature_matrix(img[:, 1:], mask[None], [256], ["enhancement"], channels=("flair", "t1ce"))
+    with pytest.raises(MaskMismatchError, match="channel names"):
+        semantic_features(img, mask[None], [256], ("flair", "t1ce"))

@@ -10,7 +10,11 @@ PyRadiomics texture features are many and abstract; these are few and named afte
 * intensity of each channel inside the ROI, in units of the reference tissue: ``c<i>_sem_mean``, ``_median``,
   ``_p10``, ``_p90``, ``_std``, ``_iqr``, ``_skew``, and the fraction of the ROI brighter than 2 units above the
   reference (``_frac_bright``: enhancement on post-contrast T1, marked hyperintensity on FLAIR) or darker than
-  2 units below it (``_frac_dark``: necrosis or cyst).
+  2 units below it (``_frac_dark``: necrosis or cyst);
+* enhancement, when both pre-contrast T1 (``t1``) and post-contrast T1 (``t1ce``) are channels: the
+  subtraction ``z(t1ce) - z(t1)`` inside the ROI, each in its own reference units: ``enh_sem_frac1`` (fraction
+  of the ROI enhancing by more than 1 unit), ``enh_sem_mean``, ``enh_sem_p90``. Contrast enhancement is the
+  classic imaging sign separating grade 3 from grade 2 gliomas.
 
 The intensity unit is ``(v - 128) / 32``: with ``PreprocessCfg(intensity="robust")`` ingest maps the reference
 region's median to 128 and one inter-quartile range to 32 grey levels, so 1 unit = one IQR of the patient's
@@ -42,15 +46,33 @@ CENTRE, UNIT = 128.0, 32.0
 BRIGHT = 2.0
 SHAPE_NAMES = ("log_area", "solidity", "eccentricity", "compactness", "extent", "radial_cv", "n_components")
 CHANNEL_NAMES = ("mean", "median", "p10", "p90", "std", "iqr", "skew", "frac_bright", "frac_dark")
+ENHANCEMENT_NAMES = ("frac1", "mean", "p90")
 
 
-def feature_names(n_channels: int) -> list[str]:
-    """The column names for ``n_channels`` channels: shape first, then each channel's intensity features.
+def feature_names(n_channels: int, enhancement: bool = False) -> list[str]:
+    """The column names for ``n_channels`` channels: shape, each channel's intensity, then [enhancement].
 
-    >>> feature_names(2)[:2], len(feature_names(2))
-    (['roi_sem_log_area', 'roi_sem_solidity'], 25)
+    >>> feature_names(2)[:2], len(feature_names(2)), feature_names(3, enhancement=True)[-1]
+    (['roi_sem_log_area', 'roi_sem_solidity'], 25, 'enh_sem_p90')
     """
-    return [f"roi_sem_{n}" for n in SHAPE_NAMES] + [f"c{c}_sem_{n}" for c in range(n_channels) for n in CHANNEL_NAMES]
+    return ([f"roi_sem_{n}" for n in SHAPE_NAMES] + [f"c{c}_sem_{n}" for c in range(n_channels) for n in CHANNEL_NAMES]
+            + ([f"enh_sem_{n}" for n in ENHANCEMENT_NAMES] if enhancement else []))
+
+
+def enhancement_channels(channels: Sequence[str] | None) -> tuple[int, int] | None:
+    """(index of ``t1``, index of ``t1ce``) when both are channels, else None.
+
+    >>> enhancement_channels(["t1", "flair", "t1ce"]), enhancement_channels(["flair", "t1ce"])
+    ((0, 2), None)
+    """
+    names = list(channels or [])
+    return (names.index("t1"), names.index("t1ce")) if "t1" in names and "t1ce" in names else None
+
+
+def enhancement_features(pre: npt.NDArray[np.uint8], post: npt.NDArray[np.uint8]) -> list[float]:
+    """The :data:`ENHANCEMENT_NAMES` of the ROI's pre- and post-contrast grey levels (1-D each)."""
+    e = (post.astype(np.float64) - pre.astype(np.float64)) / UNIT  # z(post) - z(pre): the centres cancel
+    return [float((e > 1.0).mean()), float(e.mean()), float(np.percentile(e, 90))]
 
 
 def shape_features(mask: npt.NDArray[np.bool_], area_px: float) -> list[float]:
@@ -76,16 +98,18 @@ def intensity_features(values: npt.NDArray[np.uint8]) -> list[float]:
 
 def semantic_features(images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
                       roi_area_px: Sequence[float] | npt.NDArray[np.generic],
-                      ) -> tuple[npt.NDArray[np.float64], list[str]]:
+                      channels: Sequence[str] | None = None) -> tuple[npt.NDArray[np.float64], list[str]]:
     """Semantic features of N ingested crops.
 
     Args:
         images: (N, C, H, W) uint8 preprocessed crops (ingest's cache).
         masks: (N, H, W) bool ROI of each crop.
         roi_area_px: (N,) tumour pixels of each row on its native slice (``manifest.roi_area_px``).
+        channels: the sequence name of each channel (``IngestCfg.channels``); with ``t1`` and ``t1ce`` the
+            enhancement features are added.
 
     Returns:
-        (N, 7 + 9 C) float64 features and their names (:func:`feature_names`).
+        (N, 7 + 9 C [+ 3]) float64 features and their names (:func:`feature_names`).
 
     Raises:
         MaskMismatchError: shapes disagree or a mask is empty.
@@ -96,6 +120,12 @@ def semantic_features(images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_
     empty = [i for i in range(len(masks)) if not masks[i].any()]
     if empty:
         raise MaskMismatchError(f"rows {empty[:5]} have an empty ROI; every row needs a tumour mask")
+    enh = enhancement_channels(channels)
+    if channels is not None and len(channels) != images.shape[1]:
+        raise MaskMismatchError(f"semantic features: {len(channels)} channel names {list(channels)} for "
+                                f"{images.shape[1]} image channels")
     rows = [shape_features(m, float(a)) + [v for c in range(img.shape[0]) for v in intensity_features(img[c][m])]
+            + (enhancement_features(img[enh[0]][m], img[enh[1]][m]) if enh else [])
             for img, m, a in zip(images, masks, roi_area_px, strict=True)]
-    return np.asarray(rows, dtype=np.float64).reshape(len(images), -1), feature_names(images.shape[1])
+    return (np.asarray(rows, dtype=np.float64).reshape(len(images), -1),
+            feature_names(images.shape[1], enhancement=enh is not None))

@@ -55,5 +55,5 @@ def add_features(p: argparse.ArgumentParser) -> None:
     """``--features``: the ROI feature families of the radiomics model (``SelectionCfg.features``)."""
     p.add_argument("--features", default=None, metavar="F[,F]",
                    help="ROI feature families of the radiomics/fusion model, comma-separated from radiomics "
-                        "(PyRadiomics texture) and semantic (size, outline shape, intensity in reference-tissue "
-                        "units) (default: the preset's, radiomics)")
+                        "(PyRadiomics texture), semantic (size, outline shape, intensity in reference-tissue "
+                        "units) and enhancement (T1c - T1 inside the ROI; needs both) (default: the preset's)")
