@@ -24,7 +24,7 @@ test-fast: install
 
 lint: install
 	$(PY) -m mypy
-	$(PY) -m ruff check --select E,F,W,I,B,UP --line-length 120 src benchmarks
+	$(PY) -m ruff check --select E,F,W,I,B,UP --line-length 120 src benchmarks tests
 
 demo: install
 	bash scripts/demo.sh $(DEMO_OUT)

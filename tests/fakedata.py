@@ -1,13 +1,13 @@
-"""Writers of small but real cohort files (PNG/TIFF, NIfTI, DICOM) into tmp_path, like torchvision's inject_fake_data."""
+"""Writers of small but real cohort files (PNG/TIFF, NIfTI, DICOM) into tmp_path,
+like torchvision's inject_fake_data."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from conftest import disk_slice
+from PIL import Image
 
 
 def write_slice_cohort(root: Path, patients: list[tuple[str, int]], *, n_slices: int = 3, size: int = 32,

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["NoKnownGradeError", "ValidateCfg", "ValidationCohort", "ValidationResult", "predict_arrays",
            "prepare_cohort", "run_validation", "split_known"]
 
+
 @dataclass(frozen=True)
 class ValidateCfg:
     """Settings of one external validation.

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import disk_slice
 from torchvision.transforms import v2
 
-from conftest import disk_slice
 from gliograde.augment import (
     GEOMETRIC,
     SVHN_POLICY,
@@ -23,7 +23,7 @@ from gliograde.errors import InputError, MaskMismatchError
 
 
 def _batch(n: int = 3, c: int = 1, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    imgs, masks = zip(*(disk_slice(size, radius=size // 4, seed=s) for s in range(n)))
+    imgs, masks = zip(*(disk_slice(size, radius=size // 4, seed=s) for s in range(n)), strict=False)
     x = torch.from_numpy(np.stack(imgs))[:, None].repeat(1, c, 1, 1)
     if c > 1:  # make channels differ so a channel mix-up would show
         x = x // torch.arange(1, c + 1, dtype=torch.uint8)[None, :, None, None]

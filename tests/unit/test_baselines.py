@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import disk_slice
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from conftest import disk_slice
 from gliograde.baselines import (
-    HandcraftedBaseline, RadiomicsFeatures, RoiSamples, extract_features, make_classifier,
+    HandcraftedBaseline,
+    RadiomicsFeatures,
+    RoiSamples,
+    extract_features,
+    make_classifier,
     pyradiomics_available,
 )
 from gliograde.baselines.features import discretise
@@ -58,7 +62,7 @@ def hand_glcm_contrast(levels: np.ndarray, mask: np.ndarray) -> float:
 def test_golden_values_against_hand_computation(backend: str) -> None:
     img, mask = golden_slice()
     X, names = extract_features(img[None, None], mask[None], backend=backend, bin_width=8)
-    f = dict(zip(names, X[0]))
+    f = dict(zip(names, X[0], strict=False))
     v = img[mask].astype(float)
     levels = np.zeros(img.shape, np.int64)
     levels[mask] = np.floor((v - (v.min() - v.min() % 8)) / 8) + 1
@@ -76,7 +80,7 @@ def test_golden_regression_values(backend: str) -> None:
     """Frozen values (PyRadiomics 3.0.1 and the skimage backend agreed on all of them)."""
     img, mask = golden_slice()
     X, names = extract_features(img[None, None], mask[None], backend=backend, bin_width=8)
-    f = dict(zip(names, X[0]))
+    f = dict(zip(names, X[0], strict=False))
     golden = {"c0_firstorder_Mean": 126.03355704697987, "c0_glcm_Contrast": 20.2274684270953,
               "c0_glcm_Correlation": 0.47304394226336266, "c0_glrlm_RunPercentage": 0.9312080536912751,
               "c0_glszm_ZonePercentage": 0.7449664429530202,
@@ -90,12 +94,12 @@ def test_skimage_backend_matches_pyradiomics_on_shared_features() -> None:
     img, mask = disk_slice(48, 10, seed=3)
     a, na = extract_features(img[None, None], mask[None], backend="pyradiomics")
     b, nb = extract_features(img[None, None], mask[None], backend="skimage")
-    ref = dict(zip(na, a[0]))
+    ref = dict(zip(na, a[0], strict=False))
     # perimeter-based shape features differ by definition (mesh vs pixel-edge perimeter)
     shared = [n for n in nb if n in ref and not any(s in n for s in ("Perimeter", "Sphericity",
                                                                       "MaximumDiameter"))]
     assert len(shared) >= 40
-    np.testing.assert_allclose([dict(zip(nb, b[0]))[n] for n in shared], [ref[n] for n in shared],
+    np.testing.assert_allclose([dict(zip(nb, b[0], strict=False))[n] for n in shared], [ref[n] for n in shared],
                                rtol=1e-8)
 
 
@@ -167,7 +171,7 @@ def test_transformer_sklearn_contract_and_feature_names() -> None:
     samples, _ = disks([0, 50], n_per=2)
     t = RadiomicsFeatures(backend="skimage", bin_width=4, feature_classes=("firstorder", "shape2D"))
     assert clone(t).get_params() == t.get_params()
-    X = t.fit(samples).transform(list(zip(samples.images, samples.masks)))
+    X = t.fit(samples).transform(list(zip(samples.images, samples.masks, strict=False)))
     names = t.get_feature_names_out()
     assert X.shape == (4, len(names)) and t.backend_ == "skimage"
     assert all(n.startswith(("c0_firstorder_", "c0_shape2D_")) for n in names)

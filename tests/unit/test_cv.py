@@ -102,7 +102,7 @@ def test_honest_protocol_never_augments_a_test_patient(tiny_cohort, tmp_path, mo
 
     folds = json.loads((tmp_path / "run" / "folds.json").read_text())["folds"]
     assert len(seen) == 2
-    for f, idx in zip(folds, seen):
+    for f, idx in zip(folds, seen, strict=False):
         assert not set(tiny_cohort.patient_ids[idx]) & set(f["test"])
     assert set(preds["config"]) == {"full", "handcrafted"}
     assert preds.groupby("config")["patient_id"].nunique().tolist() == [20, 20]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import disk_slice
 from PIL import Image
 
 from gliograde import engine
@@ -16,7 +17,6 @@ from gliograde.config import TrainCfg
 from gliograde.engine import fit, inner_split, lr_at, normalise_batch, plot_history
 from gliograde.errors import InputError
 from gliograde.models import ModelSpec, create_model
-from conftest import disk_slice
 
 SPEC = ModelSpec("m", 8, (0.5, 0.25, 0.0), (0.5, 0.5, 1.0), "fc", "layer4")
 # Full fine-tuning of a small CNN with SGD + momentum, tiny images: seconds on CPU.
@@ -38,7 +38,7 @@ def _train(cfg: TrainCfg, out: Path | None = None, model_seed: int = 0, val: boo
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=False))
 
 
 def _strip(history: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -51,7 +51,7 @@ def test_normalise_batch_shapes_and_values(c: int) -> None:
     out = normalise_batch(x, SPEC, 8)
     assert out.shape == (2, 3, 8, 8) and out.dtype == torch.float32
     assert out.is_contiguous(memory_format=torch.channels_last)
-    expected = [(1 - m) / s for m, s in zip(SPEC.mean, SPEC.std)]
+    expected = [(1 - m) / s for m, s in zip(SPEC.mean, SPEC.std, strict=False)]
     assert torch.allclose(out[0, :, 3, 3], torch.tensor(expected))
     assert normalise_batch(torch.zeros(1, c, 8, 8, dtype=torch.uint8), SPEC, 8).shape == (1, 3, 8, 8)
     with pytest.raises(ValueError, match="uint8"):

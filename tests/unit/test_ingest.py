@@ -74,7 +74,7 @@ def test_dicom_layout_sorted_rescaled(tmp_path, mask_kind):
         nib.save(nib.Nifti1Image((seg > 0).astype(np.uint8), np.eye(4)), root / "PX" / "mask.nii.gz")
     else:
         (root / "PX" / "mask").mkdir()
-        for p, k in zip(paths, range(8)):  # paths[k] holds anatomical slice k
+        for p, k in zip(paths, range(8), strict=False):  # paths[k] holds anatomical slice k
             Image.fromarray(((seg[..., k] > 0) * 255).astype(np.uint8)).save(root / "PX" / "mask" / f"{p.stem}.png")
     (root / "labels.csv").write_text("patient_id,grade\nPX,III\n")
     assert detect_layout(root) == "dicom"
@@ -90,7 +90,7 @@ def test_dicom_layout_sorted_rescaled(tmp_path, mask_kind):
 def test_manifest_layout(tmp_path):
     root = write_slice_cohort(tmp_path / "c", PATIENTS)
     lines = ["patient_id,grade,image,mask,site"]
-    for folder, (pid, g) in zip(sorted(p.name for p in root.iterdir() if p.is_dir()), PATIENTS):
+    for folder, (pid, g) in zip(sorted(p.name for p in root.iterdir() if p.is_dir()), PATIENTS, strict=False):
         for n in range(3):
             lines.append(f"{pid},{g},c/{folder}/{folder}_{n}.png,c/{folder}/{folder}_{n}_mask.png,S{g}")
     csv = tmp_path / "cohort.csv"
@@ -143,9 +143,12 @@ BAD = {
     "shape": (_shape, "mask shape"),
     "empty": (_empty, "empty mask"),
     "nonbinary": (_nonbinary, "not binary"),
-    "grade": (lambda r: _labels(r, HEADER + "P-01,5,P_01_2000\nP-02,3,P_02_2000\nP-03,4,P_03_2000\n"), "unknown grade '5'"),
-    "duplicate": (lambda r: _labels(r, HEADER + "P-01,2,P_01_2000\nP-01,2,P_01_2000\nP-02,3,P_02_2000\nP-03,4,P_03_2000\n"), "duplicate patient id P-01"),
-    "no images": (lambda r: _labels(r, HEADER + "P-01,2,P_01_2000\nP-02,3,P_02_2000\nP-03,4,P_03_2000\nP-09,2,P_09_2000\n"), "has no image folder"),
+    "grade": (lambda r: _labels(r, HEADER + "P-01,5,P_01_2000\nP-02,3,P_02_2000\nP-03,4,P_03_2000\n"),
+              "unknown grade '5'"),
+    "duplicate": (lambda r: _labels(r, HEADER + "P-01,2,P_01_2000\nP-01,2,P_01_2000\nP-02,3,P_02_2000\n"
+                                             "P-03,4,P_03_2000\n"), "duplicate patient id P-01"),
+    "no images": (lambda r: _labels(r, HEADER + "P-01,2,P_01_2000\nP-02,3,P_02_2000\nP-03,4,P_03_2000\n"
+                                             "P-09,2,P_09_2000\n"), "has no image folder"),
     "no label": (lambda r: _labels(r, HEADER + "P-01,2,P_01_2000\nP-02,3,P_02_2000\n"), "images with no label"),
 }
 
@@ -248,7 +251,8 @@ def test_nifti_sequence_spellings(tmp_path):
     (root / "BraTS-GLI-00001-000").mkdir(parents=True)
     vol, seg = volume(centre=4)
     for suffix, data in (("t1c", vol), ("t2f", vol), ("seg", seg)):
-        nib.save(nib.Nifti1Image(data, np.eye(4)), root / "BraTS-GLI-00001-000" / f"BraTS-GLI-00001-000-{suffix}.nii.gz")
+        case = root / "BraTS-GLI-00001-000"
+        nib.save(nib.Nifti1Image(data, np.eye(4)), case / f"BraTS-GLI-00001-000-{suffix}.nii.gz")
     (root / "labels.csv").write_text("case_id,who_grade\nBraTS-GLI-00001-000,4\n")
     m = ingest(root, tmp_path / "out", IngestCfg(channels=("flair", "t1ce")), progress=False).manifest
     assert list(m["slice_index"]) == [4]

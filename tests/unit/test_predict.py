@@ -116,7 +116,8 @@ def test_predict_png_case_cli(tmp_path: Path, bundle_dir: Path) -> None:
     img[10:26, 12:26] = 200
     Image.fromarray(img).save(tmp_path / "scan.png")
     Image.fromarray(mask).save(tmp_path / "scan_mask.png")
-    assert main(["predict", str(bundle_dir), str(tmp_path / "scan.png"), "--out", str(tmp_path / "o"), "--keep-ids"]) == 0
+    out = str(tmp_path / "o")
+    assert main(["predict", str(bundle_dir), str(tmp_path / "scan.png"), "--out", out, "--keep-ids"]) == 0
     doc = _check_case_output(tmp_path / "o", "scan")
     assert doc["slice_index"] == 0 and doc["case"] == "scan"
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
@@ -129,7 +130,8 @@ def test_predict_nifti_case_uses_largest_section(tmp_path: Path, bundle_dir: Pat
     assert res[0].status == "ok", res[0].message
     assert res[0].slice_index == 5 and res[0].case == case_alias("Brats_X_1", keep_ids=False)
     _check_case_output(tmp_path / "o", res[0].case)
-    one_file = predict(load_bundle(bundle_dir), [root / "Brats_X_1" / "Brats_X_1_t1ce.nii.gz"], cam=False, keep_ids=True)[0]
+    one_file = predict(load_bundle(bundle_dir), [root / "Brats_X_1" / "Brats_X_1_t1ce.nii.gz"], cam=False,
+                       keep_ids=True)[0]
     assert one_file.status == "ok" and one_file.slice_index == 5  # its _seg found beside it
     flair = predict(load_bundle(bundle_dir), [root / "Brats_X_1" / "Brats_X_1_flair.nii.gz"], cam=False)[0]
     assert flair.status == "error" and "has sequences ['flair']" in flair.message and "trained on t1ce" in flair.message
@@ -311,7 +313,8 @@ def test_cam_equals_library_full_backward(name: str, layer_name: str, method: st
 
 @pytest.mark.slow
 def test_real_data_train_bundle_predict(tmp_path: Path, shared_data: Path) -> None:
-    """Acceptance: train on 20 TCGA-LGG patients (size 64, 1 epoch, random start), predict a BraTS case and a PNG case."""
+    """Acceptance: train on 20 TCGA-LGG patients (size 64, 1 epoch, random start), predict a BraTS case and a PNG
+    case."""
     import time
 
     from gliograde.data.layouts import read_labels
@@ -325,7 +328,8 @@ def test_real_data_train_bundle_predict(tmp_path: Path, shared_data: Path) -> No
     keep = labels.groupby("grade", group_keys=False).head(7).head(20)
     for folder in keep["folder"]:
         (sub / folder).symlink_to(src / folder)
-    pd.read_csv(src / "labels.csv").set_index("folder").loc[keep["folder"]].reset_index().to_csv(sub / "labels.csv", index=False)
+    chosen = pd.read_csv(src / "labels.csv").set_index("folder").loc[keep["folder"]].reset_index()
+    chosen.to_csv(sub / "labels.csv", index=False)
     run_ingest(sub, tmp_path / "cohort", IngestCfg(preprocess=PreprocessCfg(size=SIZE)), figures=False, progress=False)
     cohort = load_cohort(tmp_path / "cohort")
     cfg = TrainCfg(model="efficientnet_lite0", weights="none", image_size=SIZE, epochs=1, batch_size=16,

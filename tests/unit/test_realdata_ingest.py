@@ -27,6 +27,6 @@ def test_brats_argmax_of_segmentation_area(shared_data, tmp_path):
     root = shared_data / "brats-volumes"
     m = ingest(root, tmp_path / "b", IngestCfg(), progress=False).manifest
     assert list(m["grade"]) == [4, 4, 4, 4, 2, 3]
-    for case, k in zip(m["patient_id"], m["slice_index"]):
+    for case, k in zip(m["patient_id"], m["slice_index"], strict=False):
         seg = np.asarray(nib.load(root / case / f"{case}_seg.nii.gz").dataobj)
         assert k == int(np.argmax((seg > 0).sum(axis=(0, 1))))
