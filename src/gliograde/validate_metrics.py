@@ -136,7 +136,8 @@ def validation_metrics(table: pd.DataFrame, classes: tuple[int, ...], cfg: Valid
         ``{"n", "classes", "counts": {grade: n}, "accuracy", "accuracy_ci", "balanced_accuracy",
         "auc": auc_block, "per_grade": {grade: {"n", "sensitivity", "specificity", "auc"}}, "brier",
         "ece", "reliability", "confusion" (rows true, columns predicted, ``classes`` order),
-        "per_site": {site: {"n", "counts", "accuracy", "auc"}}, "warnings"}``.
+        "per_site": {site: {"n", "counts", "accuracy", "auc"}}, "unlike_training": {"n", "of", "share"} or
+        None, "warnings"}``.
     """
     y, p = _arrays(table, classes)
     groups = table["patient_id"].to_numpy()
@@ -153,8 +154,17 @@ def validation_metrics(table: pd.DataFrame, classes: tuple[int, ...], cfg: Valid
         "reliability": reliability_curve(y, p, classes, cfg.n_bins),
         "confusion": base["confusion"],
         "per_site": _per_site(table, classes, cfg),
+        "unlike_training": _unlike_training(table),
         "warnings": base["warnings"],
     }
+
+
+def _unlike_training(table: pd.DataFrame) -> dict[str, Any] | None:
+    """How many patients a radiomics bundle flagged as unlike its training data (None for CNN bundles)."""
+    if "unlike_training" not in table:
+        return None
+    n = int(table["unlike_training"].astype(bool).sum())
+    return {"n": n, "of": int(len(table)), "share": round(n / max(len(table), 1), 4)}
 
 
 def training_estimates(meta: dict[str, Any]) -> dict[str, Any]:

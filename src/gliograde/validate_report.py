@@ -88,6 +88,18 @@ def auc_reasons(metrics: Mapping[str, Any]) -> list[str]:
     return [f"AUC of {name} {a['reason']}" for name, a in sets.items() if a["reason"]]
 
 
+def shift_line(metrics: Mapping[str, Any]) -> str | None:
+    """One line on how many patients lie outside the training data (radiomics bundles), or None."""
+    from gliograde.predict_radiomics import FAR_Z
+
+    u = metrics.get("unlike_training")
+    if not u or not u["n"]:
+        return None
+    return (f"{u['n']} of {u['of']} patients ({100 * u['share']:.0f} %) have a selected feature more than {FAR_Z:g} "
+            "training SDs from the training mean (unlike_training): another scanner, protocol or preprocessing; "
+            "harmonise before trusting these numbers")
+
+
 def summary_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """Header + one row for all patients + one per site: n, AUC [95% CI], accuracy [CI], balanced acc."""
     rows = [["set", "n", "AUC [95% CI]", "accuracy [95% CI]", "balanced accuracy"]]
@@ -132,7 +144,7 @@ def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fing
 
     model = metrics["model"]
     title = f"gliograde external validation: {out.name}"
-    notes = [metrics.get("excluded_note"), *auc_reasons(metrics), *training_lines(metrics)]
+    notes = [metrics.get("excluded_note"), shift_line(metrics), *auc_reasons(metrics), *training_lines(metrics)]
     body = [
         f"<h1>{esc(title)}</h1>",
         f"<p>Model <b>{esc(model['path'])}</b> ({esc(model['kind'])}, grades {esc(model['classes'])}), "

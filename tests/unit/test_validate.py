@@ -225,3 +225,16 @@ def test_skip_bad_leaves_out_a_broken_patient_and_lists_it(rad_bundle: Path, val
     assert len(m["skipped"]) == 1 and m["skipped"][0] in {p for p, _ in VAL}
     df = pd.read_csv(tmp_path / "b" / "predictions.csv", dtype={"patient_id": str})
     assert m["skipped"][0] not in set(df["patient_id"]) and len(df) == m["n"]
+
+
+def test_unlike_training_is_counted_from_the_predictions(rad_run: Path) -> None:
+    from gliograde.validate_report import shift_line
+
+    df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str})
+    m = json.loads((rad_run / "metrics.json").read_text())
+    assert m["unlike_training"] == {"n": int(df["unlike_training"].sum()), "of": len(df),
+                                    "share": round(int(df["unlike_training"].sum()) / len(df), 4)}
+    line = shift_line({"unlike_training": {"n": 3, "of": 12, "share": 0.25}})
+    assert line is not None and line.startswith("3 of 12 patients (25 %)")
+    assert shift_line({"unlike_training": {"n": 0, "of": 12, "share": 0.0}}) is None
+    assert shift_line({"unlike_training": None}) is None

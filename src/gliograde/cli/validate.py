@@ -48,7 +48,7 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 
 def _print_summary(res: Any) -> None:
-    from gliograde.validate_report import auc_reasons, summary_rows, training_lines
+    from gliograde.validate_report import auc_reasons, shift_line, summary_rows, training_lines
 
     m = res.metrics
     rows = summary_rows(m)
@@ -63,8 +63,9 @@ def _print_summary(res: Any) -> None:
     if m.get("skipped"):
         print(f"left out {len(m['skipped'])} patient(s) that could not be ingested (--skip-bad): "
               f"{', '.join(m['skipped'][:10])}")
-    for line in [*auc_reasons(m), *training_lines(m)]:  # left-out grades: the library's warning line
-        print(line)
+    for line in [shift_line(m), *auc_reasons(m), *training_lines(m)]:  # left-out grades: the library's warning line
+        if line:
+            print(line)
     print(f"wrote {res.out / 'predictions.csv'}, metrics.json, report.html "
           f"(ingest {m['seconds']['ingest']:.1f} s, predict {m['seconds']['predict']:.1f} s)")
 
