@@ -106,3 +106,25 @@ def write_dicom_series(folder: Path, vol: np.ndarray, *, patient_name: str = "Do
         pydicom.dcmwrite(path, ds, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def recommended_cohort(tmp: Path, patients: list[tuple[str, int]], *, raw_size: int, crop_size: int,
+                       selection: dict[str, object]) -> tuple[Path, Path, list[str]]:
+    """A 3-channel slice cohort in ``tmp/raw``, ingested with the ``recommended`` preset at ``crop_size`` into
+    ``tmp/cohort``, and the ``gliograde train`` argv that fits its radiomics bundle into ``tmp/b`` with the
+    given ``cv: selection:`` grid (a small grid keeps tests fast)."""
+    import dataclasses
+
+    import yaml
+
+    from gliograde.data.ingest_run import run_ingest
+    from gliograde.presets import get_ingest
+
+    raw = write_slice_cohort(tmp / "raw", patients, size=raw_size, channels=3)
+    rec = get_ingest("recommended")
+    run_ingest(raw, tmp / "cohort", dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess,
+                                                                                              size=crop_size)),
+               figures=False, progress=False)
+    (tmp / "selection.yaml").write_text(yaml.safe_dump({"cv": {"selection": selection}}))
+    return raw, tmp / "cohort", ["-q", "train", str(tmp / "cohort"), "--out", str(tmp / "b"),
+                                 "--config", str(tmp / "selection.yaml")]

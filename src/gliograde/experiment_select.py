@@ -62,15 +62,18 @@ def _cached(path: Path, n: int, compute: Callable[[], npt.ArrayLike]) -> npt.NDA
 
 def roi_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
     """(N, F) ROI features of every row: the families of ``selection.features`` side by side
-    (:func:`gliograde.feature_sets.feature_matrix`; PyRadiomics cached, the rest cheap to recompute)."""
+    (:func:`gliograde.feature_sets.feature_matrix`), each computed once per run (``work/<family>.npz``)."""
     from gliograde.feature_sets import check_families, cohort_channels, family_matrix
 
     c = exp.cohort
-    blocks = [radiomics_matrix(exp) if f == "radiomics" else
-              family_matrix(f, c.images, c.masks, c.manifest["roi_area_px"].to_numpy(),
-                            channels=cohort_channels(c.manifest))[0]
-              for f in check_families(exp.cv.selection.features)]
-    return np.hstack(blocks)
+
+    def block(family: str) -> npt.NDArray[np.float64]:
+        if family == "radiomics":
+            return radiomics_matrix(exp)
+        return _cached(exp.out / "work" / f"{family}.npz", len(c), lambda: family_matrix(
+            family, c.images, c.masks, c.manifest["roi_area_px"].to_numpy(), channels=cohort_channels(c.manifest))[0])
+
+    return np.hstack([block(f) for f in check_families(exp.cv.selection.features)])
 
 
 def unit_features(exp: Experiment, config: str) -> tuple[npt.NDArray[np.float64], int]:

@@ -2,24 +2,20 @@
 families join in one order everywhere, and a bundle trained with them predicts the same columns."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from fakedata import write_slice_cohort
+from fakedata import recommended_cohort
 
 from gliograde.baselines.semantic import CENTRE, UNIT, feature_names, semantic_features
 from gliograde.bundle import MODEL_JSON, load_any_bundle
 from gliograde.cli import main
 from gliograde.data.dataset import load_cohort
-from gliograde.data.ingest_run import run_ingest
 from gliograde.errors import InputError, MaskMismatchError
 from gliograde.feature_sets import check_families, feature_matrix
 from gliograde.predict import predict
-from gliograde.presets import get_ingest
 
 
 def _disk(size: int = 64, r: float = 20.0) -> np.ndarray:
@@ -83,14 +79,9 @@ def test_families_join_in_the_order_given() -> None:
 
 
 def test_bundle_with_semantic_features_predicts_the_same_columns(tmp_path: Path) -> None:
-    raw = write_slice_cohort(tmp_path / "raw", [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(10)], size=48,
-                             channels=3)
-    rec = get_ingest("recommended")
-    small = dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess, size=48))
-    run_ingest(raw, tmp_path / "cohort", small, figures=False, progress=False)
-    cfg = {"cv": {"selection": {"inner_folds": 2, "select_k": [3], "classifiers": ["logreg"]}}}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    args = ["-q", "train", str(tmp_path / "cohort"), "--out", str(tmp_path / "b"), "--config", str(tmp_path / "c.yaml")]
+    raw, _, args = recommended_cohort(tmp_path, [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(10)], raw_size=48,
+                                      crop_size=48, selection={"inner_folds": 2, "select_k": [3],
+                                                               "classifiers": ["logreg"]})
     assert main([*args, "--features", "radiomics,texture"]) == 2 and not (tmp_path / "b" / MODEL_JSON).exists()
     assert main([*args, "--features", "radiomics,semantic"]) == 0
     meta = json.loads((tmp_path / "b" / MODEL_JSON).read_text())

@@ -2,14 +2,12 @@
 safe bundle, and `gliograde predict` grades new cases with it (same preprocessing, same features)."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from fakedata import write_slice_cohort
+from fakedata import recommended_cohort
 
 from gliograde.bundle import MODEL_CARD, MODEL_JSON, load_any_bundle, load_bundle
 from gliograde.bundle_radiomics import (
@@ -20,28 +18,22 @@ from gliograde.bundle_radiomics import (
 from gliograde.cli import main
 from gliograde.config import SelectionCfg
 from gliograde.data.dataset import load_cohort
-from gliograde.data.ingest_run import run_ingest
 from gliograde.errors import InputError
 from gliograde.predict import find_cases, predict
 from gliograde.predict_radiomics import contributions
-from gliograde.presets import get_ingest
 from gliograde.selection import grid
 
 PATIENTS = [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(12)]
-SMALL = {"cv": {"selection": {"inner_folds": 3, "select_k": [3, 5]}}}
+SMALL = {"inner_folds": 3, "select_k": [3, 5]}  # the selection grid (cv: selection:)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(raw cohort, ingested cohort, bundle): the recommended ingest at 64 px, then `gliograde train COHORT --out B`."""
     tmp = tmp_path_factory.mktemp("rad")
-    raw = write_slice_cohort(tmp / "raw", PATIENTS, size=48, channels=3)
-    rec = get_ingest("recommended")
-    run_ingest(raw, tmp / "cohort", dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess, size=64)),
-               figures=False, progress=False)
-    (tmp / "small.yaml").write_text(yaml.safe_dump(SMALL))
-    assert main(["-q", "train", str(tmp / "cohort"), "--out", str(tmp / "b"), "--config", str(tmp / "small.yaml")]) == 0
-    return raw, tmp / "cohort", tmp / "b"
+    raw, cohort, train = recommended_cohort(tmp, PATIENTS, raw_size=48, crop_size=64, selection=SMALL)
+    assert main(train) == 0
+    return raw, cohort, tmp / "b"
 
 
 def test_default_train_writes_a_radiomics_bundle(trained: tuple[Path, Path, Path]) -> None:

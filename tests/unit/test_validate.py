@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from fakedata import volume, write_dicom_series, write_slice_cohort
+from fakedata import recommended_cohort, volume, write_dicom_series, write_slice_cohort
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, confusion_matrix, roc_auc_score
 
 from gliograde.bundle import load_any_bundle, write_bundle
@@ -27,13 +27,12 @@ from gliograde.data.ingest_run import run_ingest
 from gliograde.engine import FitResult
 from gliograde.models import create_model
 from gliograde.predict import predict
-from gliograde.presets import get_ingest
 from gliograde.validate import NoKnownGradeError, ValidateCfg, run_validation, split_known
 from gliograde.validate_metrics import brier_score, validation_metrics
 
 TRAIN = [(f"T-{i:02d}", 2 if i % 2 else 3) for i in range(10)]
 VAL = [(f"V-{i:02d}", (2, 3, 3, 2, 4)[i % 5]) for i in range(14)]  # 6 x grade 2, 6 x grade 3, 2 x grade 4
-FAST = {"cv": {"selection": {"inner_folds": 2, "classifiers": ["logreg"], "select_k": [3, 5]}}}
+FAST = {"inner_folds": 2, "classifiers": ["logreg"], "select_k": [3, 5]}  # the selection grid (cv: selection:)
 PHI = (b"Doe", b"Jane", b"PHI-12345", b"19700101")
 
 
@@ -41,12 +40,7 @@ PHI = (b"Doe", b"Jane", b"PHI-12345", b"19700101")
 def rad_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`gliograde train` with the recommended ingest at 48 px and no selection grid (fast)."""
     tmp = tmp_path_factory.mktemp("rad")
-    raw = write_slice_cohort(tmp / "raw", TRAIN, size=40, channels=3)
-    rec = get_ingest("recommended")
-    run_ingest(raw, tmp / "cohort", dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess, size=48)),
-               figures=False, progress=False)
-    (tmp / "fast.yaml").write_text(yaml.safe_dump(FAST))
-    assert main(["-q", "train", str(tmp / "cohort"), "--out", str(tmp / "b"), "--config", str(tmp / "fast.yaml")]) == 0
+    assert main(recommended_cohort(tmp, TRAIN, raw_size=40, crop_size=48, selection=FAST)[2]) == 0
     return tmp / "b"
 
 
