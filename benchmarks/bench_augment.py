@@ -19,7 +19,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from gliograde.augment import _gather_index, build_transforms, expand, expanded_nbytes
+from gliograde.augment.policy import (
+    _gather_index,
+    build_transforms,
+    expand,
+    expanded_nbytes,
+)
 
 N_CASES, SIZE, TARGET_S, RUNS = 117, 227, 5.0, 3
 

@@ -5,7 +5,7 @@ on training), input 224 (the model's default) and 128 (the ``quick`` preset), pr
 defaults (crop 227). Evidence: LayerCAM at ``blocks.4`` (explain.EVIDENCE_LAYERS), as ``gliograde predict``.
 Case: one 256x256 slice + mask PNG (the TCGA-LGG format), read from disk each run. Threads: 1, as
 ``gliograde predict``'s default, and the torch default for comparison. Median of ``repeats``
-runs after :func:`gliograde.predict.warm_up` and 2 more runs. The 1-minute load average is recorded: on a
+runs after :func:`gliograde.prediction.run.warm_up` and 2 more runs. The 1-minute load average is recorded: on a
 shared box, other processes inflate every figure. Targets: <= 150 ms per case with the evidence map,
 <= 60 ms without.
 """
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gliograde.bundle import Bundle
+from gliograde.bundles.cnn import Bundle
 from gliograde.config import IngestCfg
 from gliograde.data.layouts import CaseSource
 from gliograde.models import create_model
-from gliograde.predict import predict_case, warm_up
+from gliograde.prediction.run import predict_case, warm_up
 
 TARGET_CAM_MS, TARGET_NO_CAM_MS = 150.0, 60.0
 

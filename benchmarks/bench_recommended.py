@@ -3,7 +3,7 @@
 Training = what ``gliograde train`` does by default: ingest with the preset's settings (FLAIR + T1c,
 brain-outside-ROI median/IQR scaling), PyRadiomics features of every channel, the inner-CV choice of
 classifier and feature count over the preset's grid (patient-level, 5 folds) and the final fit on every
-patient (:func:`gliograde.train_radiomics.fit_radiomics`), then writing the bundle (skops).
+patient (:func:`gliograde.training.radiomics.fit_radiomics`), then writing the bundle (skops).
 """
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from gliograde.bundle_radiomics import write_radiomics_bundle
+from gliograde.bundles.radiomics import write_radiomics_bundle
 from gliograde.config import SelectionCfg, from_dict
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
 from gliograde.presets import get_cv_defaults, get_ingest
-from gliograde.train_radiomics import fit_radiomics
+from gliograde.training.radiomics import fit_radiomics
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tcga-lgg"
 TARGET_S = 15 * 60.0

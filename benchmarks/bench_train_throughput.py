@@ -2,7 +2,7 @@
 
 Same model, weights, batch size and uint8 data for both. The reference normalises every image
 in a ``Dataset.__getitem__`` (like ``ToTensor`` + ``Normalize``), batches with a ``DataLoader``
-and keeps NCHW; ours (:func:`gliograde.engine.train_one_epoch`) normalises whole uint8 batches
+and keeps NCHW; ours (:func:`gliograde.training.engine.train_one_epoch`) normalises whole uint8 batches
 on the fly in channels_last. Each figure is the median of 3 short runs after one warm-up batch;
 ours and the reference alternate so that load from other processes hits both alike.
 
@@ -21,8 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gliograde.config import TrainCfg
-from gliograde.engine import _autocast, normalise_batch, resolve_device, train_one_epoch
 from gliograde.models import ModelSpec, create_model
+from gliograde.training.engine import (
+    _autocast,
+    normalise_batch,
+    resolve_device,
+    train_one_epoch,
+)
 
 # (model, input size, batch size, images per timed run on CPU; x8 on CUDA)
 CASES = (("alexnet", 227, 32, 64), ("efficientnet_lite0", 224, 16, 32))

@@ -7,6 +7,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from gliograde.predict import predict  # noqa: E402  (the stable API: gliograde.predict(...))
+from gliograde.prediction.run import predict  # noqa: E402  (the stable API: gliograde.predict(...))
 
 __all__ = ["__version__", "predict"]

@@ -144,7 +144,7 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AugmentCfg:
-    """The study's AutoAugment-SVHN augmentation (see :mod:`gliograde.augment` and ``docs/augment.md``).
+    """The study's AutoAugment-SVHN augmentation (see :mod:`gliograde.augment.policy` and ``docs/augment.md``).
 
     Attributes:
         mode: ``fixed`` = the study's deterministic expansion (every training image in all 57
@@ -170,7 +170,7 @@ class AugmentCfg:
 
 @dataclass(frozen=True)
 class TrainCfg:
-    """How to train one model (see :mod:`gliograde.engine` and :mod:`gliograde.presets`).
+    """How to train one model (see :mod:`gliograde.training.engine` and :mod:`gliograde.presets`).
 
     Attributes:
         preset: name of the preset these values started from (``paper``, ``modern``, ``quick``).
@@ -220,7 +220,7 @@ class TrainCfg:
 @dataclass(frozen=True)
 class SelectionCfg:
     """Honest model selection and fusion for the ``radiomics`` and ``fusion`` configurations
-    (see :mod:`gliograde.selection`, :mod:`gliograde.fusion`).
+    (see :mod:`gliograde.selection`, :mod:`gliograde.baselines.fusion`).
 
     Every choice is made inside each outer training fold, on inner validation patients drawn from
     the training patients only; what each fold chose is written to ``selection.json``.
@@ -233,7 +233,7 @@ class SelectionCfg:
         select_k: candidate numbers of features kept by ANOVA F (0 = all).
         cnn_components: PCA components of the CNN penultimate features in ``fusion`` (fitted per fold).
         bin_width: grey-level bin width of the radiomics texture features.
-        features: feature families computed inside the ROI (:mod:`gliograde.feature_sets`): ``radiomics``
+        features: feature families computed inside the ROI (:mod:`gliograde.baselines.feature_sets`): ``radiomics``
             (PyRadiomics texture, first order and 2D shape of each channel) and/or ``semantic`` (size, outline
             shape and intensity in reference-tissue units: :mod:`gliograde.baselines.semantic`).
     """
@@ -249,7 +249,7 @@ class SelectionCfg:
 
 @dataclass(frozen=True)
 class CVCfg:
-    """The cross-validated experiment (see :mod:`gliograde.cv`).
+    """The cross-validated experiment (see :mod:`gliograde.experiment.splits`).
 
     Attributes:
         folds: number of folds (``site`` protocol: one fold per site, this is ignored).
@@ -257,7 +257,7 @@ class CVCfg:
             on an inner split of training patients), ``paper`` (the study's: augment everything first,
             split augmented images at random, early-stop on the test fold: leaks on purpose) or
             ``site`` (leave one acquisition site out, honest otherwise); ``both`` runs ``honest`` and
-            ``paper`` side by side (:func:`gliograde.experiment_run.run_cv_command` splits it).
+            ``paper`` side by side (:func:`gliograde.experiment.run.run_cv_command` splits it).
         configs: which configurations to run on the same folds: ``full``, ``no-pretrain``, ``no-aug``,
             ``handcrafted`` (radiomics + SVM/logistic regression), ``handcrafted-mlp`` (the study's ANN),
             ``radiomics`` (radiomics, classifier and feature count chosen per fold by ``selection``) and

@@ -4,7 +4,7 @@ The ONNX model takes what the preprocessing produces, so a deployment needs no P
 
     input  ``image``: (N, C, S, S) **uint8** in [0, 255]; C = the bundle's ``in_chans`` (1 for a grey crop),
                       S = the bundle's ``input_size`` (resize the preprocessed crop to S first when the
-                      ingest size differs: bilinear, antialiased, as :func:`gliograde.engine.normalise_batch`);
+                      ingest size differs: bilinear, antialiased, as :func:`gliograde.training.engine.normalise_batch`);
     output ``probabilities``: (N, K) float32, softmax over the bundle's classes (model.json ``classes``).
 The batch axis N is dynamic. The TorchScript-based exporter (``dynamo=False``) is used: it needs no onnxscript.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gliograde.bundle import Bundle
+from gliograde.bundles.cnn import Bundle
 from gliograde.models import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def export_onnx(bundle: Bundle, out: Path, opset: int = 17) -> Path:
     """Write ``out`` (ONNX) and ``out.with_suffix('.json')`` (classes, input spec) for ``bundle``.
 
     Args:
-        bundle: from :func:`gliograde.bundle.load_bundle`.
+        bundle: from :func:`gliograde.bundles.cnn.load_bundle`.
         out: the .onnx file to write.
         opset: ONNX opset version.
 

@@ -2,7 +2,7 @@
 
 Each model carries its defaults in a :class:`ModelSpec` (input size, mean/std, the classifier
 layer replaced for the new head, the Grad-CAM target layer), and preprocessing is resolved from
-it (see :func:`gliograde.engine.normalise_batch`).
+it (see :func:`gliograde.training.engine.normalise_batch`).
 
 >>> sorted(list_models())
 ['alexnet', 'convnext_tiny', 'efficientnet_lite0', 'resnet18', 'resnet50']

@@ -83,7 +83,7 @@ PRESET_AUGMENT: dict[str, dict[str, Any]] = {
 
 
 #: What ``gliograde train`` fits for a preset (others: ``cnn``). ``recommended`` trains the model its CV
-#: evaluates: the ``radiomics`` configuration with the same inner-CV selection (gliograde.train_radiomics).
+#: evaluates: the ``radiomics`` configuration with the same inner-CV selection (gliograde.training.radiomics).
 PRESET_TRAIN_KIND: dict[str, Literal["cnn", "radiomics"]] = {"recommended": "radiomics"}
 
 

@@ -93,7 +93,7 @@ def inner_splits(
     """
     pids, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
     if method == "inner_split":
-        from gliograde.engine import inner_split
+        from gliograde.training.engine import inner_split
 
         tr, va = inner_split(pids, y, val_fraction, seed)
         return [(np.asarray(tr, np.int64), np.asarray(va, np.int64))]

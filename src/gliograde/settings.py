@@ -70,7 +70,7 @@ def resolve_selection(args: argparse.Namespace, default: str = TRAIN_DEFAULT_PRE
 
 def _features(args: argparse.Namespace) -> tuple[str, ...] | None:
     """``--features radiomics,semantic`` as a validated tuple (None when the flag is not given)."""
-    from gliograde.feature_sets import check_families
+    from gliograde.baselines.feature_sets import check_families
 
     raw = getattr(args, "features", None)
     return None if raw is None else check_families([f.strip() for f in raw.split(",") if f.strip()])

@@ -201,7 +201,7 @@ class TrainState(TypedDict):
         epoch: epochs done; best_epoch: 1-based epoch of the best weights (0: none yet).
         best_val_loss: lowest validation loss so far (inf without validation).
         bad_epochs: epochs since the last improvement; finished: no epoch left to train.
-        history: one row per epoch (see :attr:`gliograde.engine.FitResult.history`).
+        history: one row per epoch (see :attr:`gliograde.training.engine.FitResult.history`).
         n_train, n_val: rows trained / validated on; cfg: the plain training config.
     """
 

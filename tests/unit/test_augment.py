@@ -7,7 +7,7 @@ import torch
 from conftest import disk_slice
 from torchvision.transforms import v2
 
-from gliograde.augment import (
+from gliograde.augment.policy import (
     GEOMETRIC,
     SVHN_POLICY,
     AugTransform,

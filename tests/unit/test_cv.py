@@ -8,11 +8,11 @@ import pytest
 from fakedata import write_slice_cohort
 
 from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg
-from gliograde.cv import make_folds, paper_folds, save_folds
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
 from gliograde.errors import InputError
-from gliograde.experiment import Experiment, run_cv
+from gliograde.experiment.core import Experiment, run_cv
+from gliograde.experiment.splits import make_folds, paper_folds, save_folds
 from gliograde.presets import get_preset
 
 
@@ -86,7 +86,7 @@ def _exp(cohort, out, **cv):
 
 
 def test_honest_protocol_never_augments_a_test_patient(tiny_cohort, tmp_path, monkeypatch):
-    import gliograde.augment as augment
+    import gliograde.augment.policy as augment
 
     seen: list[np.ndarray] = []
     real = augment.expand_training
@@ -111,7 +111,7 @@ def test_honest_protocol_never_augments_a_test_patient(tiny_cohort, tmp_path, mo
 
 
 def test_resume_equals_uninterrupted(tiny_cohort, tmp_path, monkeypatch):
-    import gliograde.experiment as experiment
+    import gliograde.experiment.core as experiment
 
     full = run_cv(_exp(tiny_cohort, tmp_path / "a"))
     real, calls = experiment._run_unit, []

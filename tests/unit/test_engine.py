@@ -12,11 +12,17 @@ import torch
 from conftest import disk_slice
 from PIL import Image
 
-from gliograde import engine
 from gliograde.config import TrainCfg
-from gliograde.engine import fit, inner_split, lr_at, normalise_batch, plot_history
 from gliograde.errors import InputError
 from gliograde.models import ModelSpec, create_model
+from gliograde.training import engine
+from gliograde.training.engine import (
+    fit,
+    inner_split,
+    lr_at,
+    normalise_batch,
+    plot_history,
+)
 
 SPEC = ModelSpec("m", 8, (0.5, 0.25, 0.0), (0.5, 0.5, 1.0), "fc", "layer4")
 # Full fine-tuning of a small CNN with SGD + momentum, tiny images: seconds on CPU.

@@ -9,9 +9,9 @@ import pytest
 import torch
 from test_predict import SIZE, make_bundle
 
-from gliograde.bundle import load_bundle
+from gliograde.bundles.cnn import load_bundle
 from gliograde.cli import main
-from gliograde.engine import predict_proba
+from gliograde.training.engine import predict_proba
 
 
 @pytest.mark.parametrize("model,channels", [("efficientnet_lite0", 1), ("efficientnet_lite0", 3), ("resnet18", 1)])

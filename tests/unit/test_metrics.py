@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from gliograde.metrics import accuracy, compute_metrics, predict_grades, roc_auc, roc_curves, summarise_folds
+from gliograde.metrics import (
+    accuracy,
+    compute_metrics,
+    predict_grades,
+    roc_auc,
+    roc_curves,
+    summarise_folds,
+)
 
 # 3-class toy: 9 patients, grades (2, 3, 4); columns p_2, p_3, p_4.
 Y3 = np.array([2, 2, 2, 3, 3, 3, 4, 4, 4])

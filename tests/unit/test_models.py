@@ -7,9 +7,9 @@ import torch
 from safetensors.torch import save_file
 
 from gliograde import weights as W
-from gliograde.engine import normalise_batch
 from gliograde.errors import InputError, WeightsNotFoundError
 from gliograde.models import create_model, get_spec, get_submodule, list_models
+from gliograde.training.engine import normalise_batch
 
 
 def test_registry_lists_the_required_models() -> None:

@@ -14,12 +14,11 @@ from fakedata import volume, write_dicom_series, write_nifti_cohort, write_slice
 from PIL import Image
 from torch import nn
 
-from gliograde.bundle import MODEL_CARD, MODEL_JSON, load_bundle, write_bundle
+from gliograde.bundles.cnn import MODEL_CARD, MODEL_JSON, load_bundle, write_bundle
 from gliograde.cli import main
 from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, TrainCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest_run import run_ingest
-from gliograde.engine import FitResult, predict_proba
 from gliograde.explain import (
     class_activation_map,
     evidence_panel,
@@ -27,7 +26,7 @@ from gliograde.explain import (
     heat_inside,
 )
 from gliograde.models import ModelSpec, create_model
-from gliograde.predict import (
+from gliograde.prediction.run import (
     CaseInput,
     case_alias,
     find_cases,
@@ -35,6 +34,7 @@ from gliograde.predict import (
     predict_case,
     warm_up,
 )
+from gliograde.training.engine import FitResult, predict_proba
 
 SIZE = 64
 PATIENTS = [("P-01", 2), ("P-02", 3), ("P-03", 4), ("P-04", 2)]
@@ -235,7 +235,7 @@ class _BlobNet(nn.Module):
 def test_cam_heat_lies_in_roi(method: str) -> None:
     """The full explain path (crop -> normalise -> CAM -> resize -> heat_inside) keeps heat on the tumour,
     with an L-shaped ROI so a transposed or flipped map would fail."""
-    from gliograde.engine import normalise_batch
+    from gliograde.training.engine import normalise_batch
 
     spec = ModelSpec("blob", SIZE, (0.5,) * 3, (0.5,) * 3, "fc", "features.1")
     mask = np.zeros((SIZE, SIZE), bool)
@@ -318,7 +318,7 @@ def test_real_data_train_bundle_predict(tmp_path: Path, shared_data: Path) -> No
     import time
 
     from gliograde.data.layouts import read_labels
-    from gliograde.train import train_on_cohort
+    from gliograde.training.cnn import train_on_cohort
 
     t0 = time.perf_counter()
     src = shared_data / "tcga-lgg"

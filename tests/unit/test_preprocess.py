@@ -5,7 +5,16 @@ import pytest
 
 from gliograde.config import PreprocessCfg
 from gliograde.errors import MaskMismatchError
-from gliograde.preprocess import Preprocess, apply_roi, crop, crop_box, dilate, grey_to_rgb, resize, to_uint8
+from gliograde.preprocess import (
+    Preprocess,
+    apply_roi,
+    crop,
+    crop_box,
+    dilate,
+    grey_to_rgb,
+    resize,
+    to_uint8,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])

@@ -16,10 +16,15 @@ from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, Select
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
 from gliograde.errors import InputError
-from gliograde.experiment import Experiment, fold_seed, run_cv
+from gliograde.experiment.core import Experiment, fold_seed, run_cv
 from gliograde.metrics import roc_auc
 from gliograde.presets import get_preset
-from gliograde.report import load_predictions, summarise_run, to_jsonable, write_report
+from gliograde.report.cv import (
+    load_predictions,
+    summarise_run,
+    to_jsonable,
+    write_report,
+)
 
 CONFIGS = ("handcrafted", "handcrafted-mlp")  # logreg, and an MLP whose result depends on its seed
 N_PATIENTS, K = 20, 2
@@ -121,7 +126,7 @@ def test_metrics_keep_repeat0_and_add_the_spread_over_repeats(runs, tmp_path):
         assert (block["auc"]["min"], block["auc"]["max"]) == pytest.approx((min(aucs), max(aucs)))
         assert len(block["accuracy"]["values"]) == 2
     assert "AUC over 2 repeats: mean ± SD (min–max)" in html and "Repeated cross-validation (2 repeats)" in html
-    from gliograde.report_format import results_table
+    from gliograde.report.format import results_table
 
     table = results_table(m | {"configs": {k: v | {"repeats": {"auc": {"mean": .5, "sd": .1, "min": .4, "max": .6}}}
                                            for k, v in m["configs"].items()}})
@@ -130,7 +135,7 @@ def test_metrics_keep_repeat0_and_add_the_spread_over_repeats(runs, tmp_path):
 
 
 def test_resume_after_deleting_one_unit_recomputes_only_it(runs, cohort, tmp_path, monkeypatch):
-    import gliograde.experiment_units as units
+    import gliograde.experiment.units as units
 
     b, rep = runs["rep"]
     run = tmp_path / "resumed"
@@ -150,7 +155,7 @@ def test_resume_after_deleting_one_unit_recomputes_only_it(runs, cohort, tmp_pat
 
 
 def test_more_repeats_later_reuse_the_finished_ones(runs, cohort, tmp_path, monkeypatch):
-    import gliograde.experiment_units as units
+    import gliograde.experiment.units as units
 
     a, _ = runs["single"]
     run = tmp_path / "grown"
@@ -192,7 +197,7 @@ def test_settings_map_the_flag(tmp_path):
 
 
 def test_paper_protocol_and_selection_record_every_repeat(cohort, tmp_path, monkeypatch):
-    import gliograde.experiment_select as es
+    import gliograde.experiment.select as es
 
     rad = np.random.default_rng(0).normal(size=(len(cohort), 6)) + cohort.labels[:, None]
     monkeypatch.setattr(es, "radiomics_matrix", lambda exp: rad)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from fakedata import write_slice_cohort
 
+from gliograde.baselines.fusion import FusionClassifier
 from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, SelectionCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
 from gliograde.errors import InputError
-from gliograde.experiment import Experiment, run_cv
-from gliograde.fusion import FusionClassifier
+from gliograde.experiment.core import Experiment, run_cv
 from gliograde.presets import get_cv_defaults, get_ingest, get_preset
 from gliograde.selection import (
     Candidate,
@@ -130,7 +130,7 @@ def cohort(tmp_path_factory):
 
 @pytest.mark.parametrize("protocol", ["honest", "site"])
 def test_no_selection_or_fusion_step_sees_a_test_patient(cohort, tmp_path, monkeypatch, protocol):
-    import gliograde.experiment_select as es
+    import gliograde.experiment.select as es
 
     rng = np.random.default_rng(0)
     rad = np.c_[np.arange(len(cohort), dtype=float), rng.normal(size=(len(cohort), 6))]  # col 0 = row id
@@ -196,7 +196,7 @@ def replace_ns(ns: argparse.Namespace, **kw) -> argparse.Namespace:
 
 def test_repeated_cv_selection_never_sees_the_units_test_patients(cohort, tmp_path, monkeypatch):
     """Under --repeats every unit's inner fits and refit see only that repeat's training patients."""
-    import gliograde.experiment_select as es
+    import gliograde.experiment.select as es
 
     rad = np.c_[np.arange(len(cohort), dtype=float), np.random.default_rng(1).normal(size=(len(cohort), 4))]
     monkeypatch.setattr(es, "radiomics_matrix", lambda exp: rad)

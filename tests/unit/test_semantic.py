@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from fakedata import recommended_cohort
 
+from gliograde.baselines.feature_sets import check_families, feature_matrix
 from gliograde.baselines.semantic import CENTRE, UNIT, feature_names, semantic_features
-from gliograde.bundle import MODEL_JSON, load_any_bundle
+from gliograde.bundles.cnn import MODEL_JSON, load_any_bundle
 from gliograde.cli import main
 from gliograde.data.dataset import load_cohort
 from gliograde.errors import InputError, MaskMismatchError
-from gliograde.feature_sets import check_families, feature_matrix
-from gliograde.predict import predict
+from gliograde.prediction.run import predict
 
 
 def _disk(size: int = 64, r: float = 20.0) -> np.ndarray:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from fakedata import recommended_cohort
 
-from gliograde.bundle import MODEL_CARD, MODEL_JSON, load_any_bundle, load_bundle
-from gliograde.bundle_radiomics import (
+from gliograde.bundles.cnn import MODEL_CARD, MODEL_JSON, load_any_bundle, load_bundle
+from gliograde.bundles.radiomics import (
     MODEL_FILE,
     RadiomicsBundle,
     load_radiomics_bundle,
@@ -19,8 +19,8 @@ from gliograde.cli import main
 from gliograde.config import SelectionCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.errors import InputError
-from gliograde.predict import find_cases, predict
-from gliograde.predict_radiomics import contributions
+from gliograde.prediction.radiomics import contributions
+from gliograde.prediction.run import find_cases, predict
 from gliograde.selection import grid
 
 PATIENTS = [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(12)]
@@ -91,7 +91,7 @@ def test_predict_cli_json_and_overlay(trained: tuple[Path, Path, Path], tmp_path
 
 def test_contributions_follow_logreg_coefficients() -> None:
     """Occlusion to the training mean moves a logistic model's probability in the sign of coef * z."""
-    from gliograde.train_radiomics import fit_selected
+    from gliograde.training.radiomics import fit_selected
 
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 15)
@@ -116,7 +116,7 @@ def test_bundle_loading_is_safe(trained: tuple[Path, Path, Path], tmp_path: Path
 
     import skops.io as sio
 
-    from gliograde.fusion import FusionClassifier
+    from gliograde.baselines.fusion import FusionClassifier
     from gliograde.runinfo import sha256_file
 
     _, _, b = trained

@@ -17,18 +17,29 @@ import pytest
 import torch
 import yaml
 from fakedata import recommended_cohort, volume, write_dicom_series, write_slice_cohort
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, confusion_matrix, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    roc_auc_score,
+)
 
-from gliograde.bundle import load_any_bundle, write_bundle
+from gliograde.bundles.cnn import load_any_bundle, write_bundle
 from gliograde.cli import main
 from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, TrainCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest_run import run_ingest
-from gliograde.engine import FitResult
 from gliograde.models import create_model
-from gliograde.predict import predict
-from gliograde.validate import NoKnownGradeError, ValidateCfg, run_validation, split_known
-from gliograde.validate_metrics import brier_score, validation_metrics
+from gliograde.prediction.run import predict
+from gliograde.training.engine import FitResult
+from gliograde.validation.metrics import brier_score, validation_metrics
+from gliograde.validation.run import (
+    NoKnownGradeError,
+    ValidateCfg,
+    run_validation,
+    split_known,
+)
 
 TRAIN = [(f"T-{i:02d}", 2 if i % 2 else 3) for i in range(10)]
 VAL = [(f"V-{i:02d}", (2, 3, 3, 2, 4)[i % 5]) for i in range(14)]  # 6 x grade 2, 6 x grade 3, 2 x grade 4
@@ -117,10 +128,10 @@ def test_predictions_equal_gliograde_predict(rad_bundle: Path, val_raw: Path, ra
 
 def test_unknown_grades_left_out_with_one_warning(rad_bundle: Path, val_raw: Path, tmp_path: Path,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="gliograde.validate"):
+    with caplog.at_level(logging.WARNING, logger="gliograde.validation.run"):
         res = run_validation(rad_bundle, val_raw, tmp_path / "o", ValidateCfg(n_boot=0, min_per_grade=7),
                              progress=False)
-    lines = [r.getMessage() for r in caplog.records if r.name == "gliograde.validate"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "gliograde.validation.run"]
     assert lines == ["left out 2 patient(s) of grade 4: the model grades 2, 3 only"]
     assert res.excluded == {4: 2} and 4 not in set(res.table["label"])
     assert res.metrics["auc"]["value"] is None and "at least 7" in res.metrics["auc"]["reason"]  # 6 per grade
@@ -222,7 +233,7 @@ def test_skip_bad_leaves_out_a_broken_patient_and_lists_it(rad_bundle: Path, val
 
 
 def test_unlike_training_is_counted_from_the_predictions(rad_run: Path) -> None:
-    from gliograde.validate_report import shift_line
+    from gliograde.validation.report import shift_line
 
     df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str})
     m = json.loads((rad_run / "metrics.json").read_text())

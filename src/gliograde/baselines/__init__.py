@@ -4,7 +4,12 @@
 """
 from __future__ import annotations
 
-from gliograde.baselines.classical import CLASSIFIER_KINDS, PARAM_GRIDS, HandcraftedBaseline, make_classifier
+from gliograde.baselines.classical import (
+    CLASSIFIER_KINDS,
+    PARAM_GRIDS,
+    HandcraftedBaseline,
+    make_classifier,
+)
 from gliograde.baselines.features import (
     FEATURE_CLASSES,
     RadiomicsFeatures,

@@ -35,8 +35,16 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from gliograde.baselines.features import DEFAULT_BIN_WIDTH, FEATURE_CLASSES, Backend, RadiomicsFeatures, RoiInput
-from gliograde.config import ClassifierKind as ClassifierKind  # defined with CVCfg; still importable from here
+from gliograde.baselines.features import (
+    DEFAULT_BIN_WIDTH,
+    FEATURE_CLASSES,
+    Backend,
+    RadiomicsFeatures,
+    RoiInput,
+)
+from gliograde.config import (
+    ClassifierKind as ClassifierKind,  # defined with CVCfg; still importable from here
+)
 from gliograde.errors import InputError
 
 logger = logging.getLogger(__name__)

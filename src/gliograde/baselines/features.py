@@ -34,7 +34,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from gliograde.baselines.features_skimage import channel_features
-from gliograde.baselines.features_skimage import discretise as discretise  # public here since it was defined here
+from gliograde.baselines.features_skimage import (
+    discretise as discretise,  # public here since it was defined here
+)
 from gliograde.errors import InputError, MaskMismatchError
 
 logger = logging.getLogger(__name__)

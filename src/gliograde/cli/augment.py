@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from gliograde.augment import build_transforms, montage
+    from gliograde.augment.policy import build_transforms, montage
     from gliograde.config import AugmentCfg, from_dict, load_yaml, merge
     from gliograde.errors import InputError
     from gliograde.runinfo import fingerprint_files, write_run_info

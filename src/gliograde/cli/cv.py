@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
 
 
 def run(args: argparse.Namespace) -> int:
-    from gliograde.experiment_run import run_cv_command
+    from gliograde.experiment.run import run_cv_command
 
     result = run_cv_command(args)
     print(result.table)

@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from gliograde.bundle import load_bundle
+    from gliograde.bundles.cnn import load_bundle
     from gliograde.export import export_onnx
 
     bundle = load_bundle(args.bundle)

@@ -47,9 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from gliograde.bundle import load_any_bundle
+    from gliograde.bundles.cnn import load_any_bundle
     from gliograde.errors import InputError
-    from gliograde.predict import find_cases, predict
+    from gliograde.prediction.run import find_cases, predict
 
     if args.threads < 1:
         raise InputError(f"--threads {args.threads}: give 1 or more")

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from gliograde.errors import InputError
-    from gliograde.report import results_table, write_report
+    from gliograde.report.cv import results_table, write_report
 
     if args.n_boot < 1:
         raise InputError(f"--n-boot must be >= 1, got {args.n_boot}")

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING
 
 from gliograde.cli._common import add_features, add_out, add_train_flags
 from gliograde.presets import TRAIN_DEFAULT_PRESET
-from gliograde.settings import preset_name, resolve_configs, resolve_ingest, resolve_selection
+from gliograde.settings import (
+    preset_name,
+    resolve_configs,
+    resolve_ingest,
+    resolve_selection,
+)
 
 if TYPE_CHECKING:
     from gliograde.data.dataset import Cohort
@@ -49,8 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _run_radiomics(args: argparse.Namespace, cohort: Cohort) -> int:
-    from gliograde.bundle import read_cv_metrics, read_ingest_cfg
-    from gliograde.train_radiomics import train_radiomics
+    from gliograde.bundles.cnn import read_cv_metrics, read_ingest_cfg
+    from gliograde.training.radiomics import train_radiomics
 
     sel = resolve_selection(args)
     print(f"training radiomics ({preset_name(args)}; {sel.method} over {list(sel.classifiers)} "
@@ -68,9 +73,9 @@ def _run_radiomics(args: argparse.Namespace, cohort: Cohort) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gliograde.experiment_run import cohort_for
+    from gliograde.experiment.run import cohort_for
     from gliograde.presets import get_train_kind
-    from gliograde.train import WEIGHTS, train_on_cohort
+    from gliograde.training.cnn import WEIGHTS, train_on_cohort
 
     kind = args.kind or get_train_kind(preset_name(args))
     cohort = cohort_for(args.cohort, args.out, resolve_ingest(args), progress=not args.quiet)
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {train_cfg.model} ({train_cfg.preset}) on {len(cohort)} slices, "
           f"classes {list(cohort.classes)} -> {args.out}")
     res = train_on_cohort(cohort, train_cfg, aug_cfg, args.out, progress=not args.quiet)
-    from gliograde.bundle import read_cv_metrics, write_bundle
+    from gliograde.bundles.cnn import read_cv_metrics, write_bundle
 
     cv = read_cv_metrics(args.cv_run / "metrics.json") if args.cv_run else None
     write_bundle(args.out, cohort, train_cfg, aug_cfg, res, cv_metrics=cv)

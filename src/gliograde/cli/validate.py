@@ -48,7 +48,12 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 
 def _print_summary(res: Any) -> None:
-    from gliograde.validate_report import auc_reasons, shift_line, summary_rows, training_lines
+    from gliograde.validation.report import (
+        auc_reasons,
+        shift_line,
+        summary_rows,
+        training_lines,
+    )
 
     m = res.metrics
     rows = summary_rows(m)
@@ -72,7 +77,7 @@ def _print_summary(res: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gliograde.errors import InputError
-    from gliograde.validate import ValidateCfg, run_validation
+    from gliograde.validation.run import ValidateCfg, run_validation
 
     if args.bootstrap < 0 or args.min_per_grade < 1:
         raise InputError(f"--bootstrap {args.bootstrap} / --min-per-grade {args.min_per_grade}: give "

@@ -26,7 +26,13 @@ from tqdm import tqdm
 
 from gliograde.config import SLICE_CHANNEL_ORDER, IngestCfg
 from gliograde.data.dataset import MANIFEST
-from gliograde.data.io import Volume, check_finite, read_dicom_series, read_image, read_volume
+from gliograde.data.io import (
+    Volume,
+    check_finite,
+    read_dicom_series,
+    read_image,
+    read_volume,
+)
 from gliograde.data.layouts import CaseSource, find_cases
 from gliograde.data.roi import choose_slices, to_roi
 from gliograde.errors import CohortError, GliogradeError, InputError, MaskMismatchError

@@ -74,9 +74,20 @@ from gliograde.synth.cohort import (
     make_patient,
     patient_rng,
 )
-from gliograde.synth.features import cohort_features, grade_separability, handcrafted_features, oracle_auc
+from gliograde.synth.features import (
+    cohort_features,
+    grade_separability,
+    handcrafted_features,
+    oracle_auc,
+)
 from gliograde.synth.scanner import SITES, acquire, mr_contrasts
-from gliograde.synth.tumour import TumourMaps, TumourParams, apply_tumour, draw_tumour, render_tumour
+from gliograde.synth.tumour import (
+    TumourMaps,
+    TumourParams,
+    apply_tumour,
+    draw_tumour,
+    render_tumour,
+)
 
 __all__ = [
     "DEFAULT_COUNTS", "DEFAULT_DIFFICULTY", "SITES", "Patient", "SynthCfg", "Tissue", "TumourMaps", "TumourParams",

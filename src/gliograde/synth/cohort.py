@@ -33,7 +33,14 @@ from gliograde.synth.anatomy import (
     warp_tissue,
 )
 from gliograde.synth.scanner import SITES, acquire, draw_site, mr_contrasts
-from gliograde.synth.tumour import GRADES, TumourParams, apply_tumour, draw_tumour, mass_effect_push, render_tumour
+from gliograde.synth.tumour import (
+    GRADES,
+    TumourParams,
+    apply_tumour,
+    draw_tumour,
+    mass_effect_push,
+    render_tumour,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gliograde.synth.anatomy import Array, Tissue, bias_field, head_layers, rician, smooth_field, smooth_stack
+from gliograde.synth.anatomy import (
+    Array,
+    Tissue,
+    bias_field,
+    head_layers,
+    rician,
+    smooth_field,
+    smooth_stack,
+)
 
 CHANNELS = ("t1", "flair", "t1ce")
 """Channel order of the PNG slices: [pre-contrast T1, FLAIR, post-contrast T1], as in TCGA-LGG."""

@@ -20,7 +20,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtri
 
-from gliograde.synth.anatomy import PIXEL_ZOOM, SIZE, SLICE_MM, Array, smooth_field, smooth_stack
+from gliograde.synth.anatomy import (
+    PIXEL_ZOOM,
+    SIZE,
+    SLICE_MM,
+    Array,
+    smooth_field,
+    smooth_stack,
+)
 
 GRADES = (2, 3, 4)
 SEVERITY_MEAN = {2: 0.18, 3: 0.50, 4: 0.82}

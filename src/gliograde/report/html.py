@@ -6,8 +6,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gliograde.report import _read_json
-from gliograde.report_format import _scale, fmt_ci, fmt_mean_sd, fmt_spread, fmt_value, results_table, table_rows
+from gliograde.report.cv import _read_json
+from gliograde.report.format import (
+    _scale,
+    fmt_ci,
+    fmt_mean_sd,
+    fmt_spread,
+    fmt_value,
+    results_table,
+    table_rows,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,15 +1,15 @@
 """Grade new cases with a bundle: read, preprocess exactly as in training, predict, explain (LayerCAM evidence).
 
-Cases are found by :mod:`gliograde.predict_cases` (image + mask, TCGA-LGG slice folder, BraTS case folder,
+Cases are found by :mod:`gliograde.prediction.cases` (image + mask, TCGA-LGG slice folder, BraTS case folder,
 NIfTI + mask, DICOM series, or a folder of cases). A ``radiomics`` bundle (the ``recommended`` preset)
-is graded by :mod:`gliograde.predict_radiomics`: PyRadiomics features of the same preprocessed crop, and
+is graded by :mod:`gliograde.prediction.radiomics`: PyRadiomics features of the same preprocessed crop, and
 the top contributing features as evidence instead of a class-activation map.
 
 PHI: outputs name a case ``case-<sha256(name)[:10]>`` unless ``keep_ids``; no DICOM header field is read
 (the readers only take pixels and geometry), and error messages have the case name and path replaced.
 Timings exclude the one-time warm-up (:func:`warm_up`); the evidence map is explained in :mod:`gliograde.explain`.
 
->>> # from gliograde.bundle import load_bundle
+>>> # from gliograde.bundles.cnn import load_bundle
 >>> # preds = predict(load_bundle(Path("runs/m")), [Path("new/Brats18_X")], out=Path("preds"))
 >>> # preds[0].grade, preds[0].probabilities -> 4, {2: 0.05, 3: 0.15, 4: 0.80}
 """
@@ -27,11 +27,11 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from gliograde.bundle import Bundle
-from gliograde.bundle_radiomics import RadiomicsBundle
+from gliograde.bundles.cnn import Bundle
+from gliograde.bundles.radiomics import RadiomicsBundle
 from gliograde.data.layouts import CaseSource
 from gliograde.errors import GliogradeError, InputError
-from gliograde.predict_cases import (
+from gliograde.prediction.cases import (
     CaseInput,
     assign_aliases,
     case_alias,
@@ -69,7 +69,7 @@ class CasePrediction:
         crop: (S, S) or (S, S, C) uint8 preprocessed crop; mask: (S, S) bool; heat: (h, w) float32 in [0, 1].
         slice_image: (H, W) or (H, W, C) representative slice as read; slice_mask: (H, W) bool.
         display_masked: overlay.png shows the evidence inside the ROI only.
-        features: radiomics bundles: the top contributing features (see :mod:`gliograde.predict_radiomics`);
+        features: radiomics bundles: the top contributing features (see :mod:`gliograde.prediction.radiomics`);
             feature_z_max: the largest |z| of the selected features against the training patients.
     """
 
@@ -142,10 +142,10 @@ def warm_up(bundle: AnyBundle, cam: bool = True) -> float:
     otherwise inflate the first case's timings; :func:`predict` calls this before timing any case.
     """
     if isinstance(bundle, RadiomicsBundle):
-        from gliograde.predict_radiomics import warm_up_radiomics
+        from gliograde.prediction.radiomics import warm_up_radiomics
 
         return warm_up_radiomics(bundle)
-    from gliograde.engine import normalise_batch
+    from gliograde.training.engine import normalise_batch
 
     t0 = time.perf_counter()
     s = bundle.ingest.preprocess.size
@@ -171,8 +171,8 @@ def predict_case(bundle: AnyBundle, source: CaseSource, *, cam: bool = True,
                  slice_index: int | None = None) -> CasePrediction:
     """Read, preprocess, classify and explain one case (no file written).
 
-    A :class:`~gliograde.bundle_radiomics.RadiomicsBundle` goes to
-    :func:`gliograde.predict_radiomics.predict_radiomics_case` (``cam`` then means: list the top features).
+    A :class:`~gliograde.bundles.radiomics.RadiomicsBundle` goes to
+    :func:`gliograde.prediction.radiomics.predict_radiomics_case` (``cam`` then means: list the top features).
 
     ``timings_ms`` has ``read`` (files and slice choice), ``preprocess`` (crop, resize, normalise),
     ``inference`` (the forward pass; with ``cam``, the same pass also gives the evidence map, plus its
@@ -182,14 +182,14 @@ def predict_case(bundle: AnyBundle, source: CaseSource, *, cam: bool = True,
         GliogradeError: unreadable files, empty mask, wrong channels for this bundle.
     """
     from gliograde.data.ingest import load_case
-    from gliograde.engine import normalise_batch
     from gliograde.explain import heat_inside
     from gliograde.preprocess import Preprocess
+    from gliograde.training.engine import normalise_batch
 
     t0 = time.perf_counter()
     check_channels(bundle, source)
     if isinstance(bundle, RadiomicsBundle):
-        from gliograde.predict_radiomics import predict_radiomics_case
+        from gliograde.prediction.radiomics import predict_radiomics_case
 
         return predict_radiomics_case(bundle, source, slice_index=slice_index, explain=cam)
     cfg = dataclasses.replace(bundle.ingest, slices=1, slice_index=slice_index)
@@ -218,7 +218,7 @@ def _evidence_doc(bundle: AnyBundle, pred: CasePrediction) -> dict[str, Any] | N
     from gliograde.explain import DEFAULT_METHOD, evidence_layers
 
     if isinstance(bundle, RadiomicsBundle):
-        from gliograde.predict_radiomics import evidence_doc
+        from gliograde.prediction.radiomics import evidence_doc
 
         return evidence_doc(bundle, pred)
 
@@ -241,7 +241,7 @@ def _overlay(bundle: AnyBundle, pred: CasePrediction, path: Path) -> Path | None
 
     probs = "  ".join(f"G{g} {p:.2f}" for g, p in pred.probabilities.items())
     if isinstance(bundle, RadiomicsBundle) and pred.features:
-        from gliograde.predict_radiomics import radiomics_panel
+        from gliograde.prediction.radiomics import radiomics_panel
 
         panel = radiomics_panel(pred, f"grade {pred.grade}   {probs}   slice {pred.slice_index}   radiomics")
     elif (pred.heat is not None and pred.crop is not None and pred.mask is not None
@@ -286,7 +286,7 @@ def predict(bundle: AnyBundle, cases: list[Path] | list[CaseInput], out: Path | 
     """Grade every case; a bad case gives an ``error`` result and the others go on.
 
     Args:
-        bundle: from :func:`gliograde.bundle.load_any_bundle` (a CNN or a radiomics bundle).
+        bundle: from :func:`gliograde.bundles.cnn.load_any_bundle` (a CNN or a radiomics bundle).
         cases: CASE paths (see the module docstring) or already found :class:`CaseInput` s.
         out: folder for ``<case>/prediction.json``, ``<case>/overlay.png``, ``summary.csv`` and
             ``timings.json`` (one-time warm-up and per-stage medians); None = write nothing.
@@ -323,7 +323,7 @@ def predict(bundle: AnyBundle, cases: list[Path] | list[CaseInput], out: Path | 
 def _write_run(bundle: AnyBundle, found: list[CaseInput], out: Path, keep_ids: bool, options: dict[str, Any]) -> None:
     """``config.yaml`` + ``run.json``: the bundle and options, and the sha256 of every case file under the case's
     alias (``case-<hash>/<k>`` unless ``keep_ids``), so no patient name or path reaches them."""
-    from gliograde.predict_cases import case_files
+    from gliograde.prediction.cases import case_files
     from gliograde.runinfo import fingerprint_named, write_run_info
 
     named: dict[str, Path] = {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from gliograde.config import CVProtocol, IngestCfg
 from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
-from gliograde.experiment import Experiment, run_cv
+from gliograde.experiment.core import Experiment, run_cv
 from gliograde.presets import CV_DEFAULT_PRESET
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress:
 
 def run_cv_command(args: argparse.Namespace) -> CVResult:
     """Resolve the settings, get the cohort, run each protocol into ``args.out`` and write the report."""
-    from gliograde.report import results_table, write_report
+    from gliograde.report.cv import results_table, write_report
     from gliograde.settings import resolve_cv, resolve_ingest
 
     cv, train, augment = resolve_cv(args)

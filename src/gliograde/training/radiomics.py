@@ -1,6 +1,6 @@
 """Train the ``radiomics`` model on every patient of a cohort: what ``gliograde train`` does for ``recommended``.
 
-The same model the preset's CV evaluates (:func:`gliograde.experiment_select.selected_unit`): the ROI
+The same model the preset's CV evaluates (:func:`gliograde.experiment.select.selected_unit`): the ROI
 features of ``SelectionCfg.features`` (PyRadiomics, semantic) of every channel, then the classifier and
 feature count chosen by patient-level inner CV (:func:`gliograde.selection.select_candidate`) over the
 preset's grid, now on all the training patients, and the chosen candidate refitted on all of them
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from gliograde.baselines.fusion import FusionClassifier
 from gliograde.config import IngestCfg, SelectionCfg
-from gliograde.fusion import FusionClassifier
 from gliograde.selection import Candidate, SelectionResult, grid, select_candidate
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def fit_selected(X: npt.NDArray[np.float64], y: npt.ArrayLike, patient_ids: npt.
         seed: seed of the inner splits and of every stochastic estimator part.
 
     Returns:
-        (fitted :class:`~gliograde.fusion.FusionClassifier`, :class:`~gliograde.selection.SelectionResult`).
+        (fitted :class:`~gliograde.baselines.fusion.FusionClassifier`, :class:`~gliograde.selection.SelectionResult`).
     """
     def make(cand: Candidate) -> FusionClassifier:
         return FusionClassifier(cand.classifier, cand.select_k, n_radiomics, cnn_components, random_state=seed)
@@ -98,8 +98,8 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
     Raises:
         InputError: fewer than 2 patients of a grade for the inner CV, or an empty ROI.
     """
+    from gliograde.baselines.feature_sets import cohort_channels, feature_matrix
     from gliograde.baselines.features import resolve_backend
-    from gliograde.feature_sets import cohort_channels, feature_matrix
 
     t0 = time.perf_counter()
     X, names = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(), sel.features,
@@ -121,7 +121,7 @@ def train_radiomics(cohort: Cohort, out: Path, ingest_cfg: IngestCfg, sel: Selec
     """Fit on the whole cohort and write the bundle (``model.skops``, ``model.json``, ``MODEL_CARD.md``,
     ``config.yaml``, ``run.json`` with the sha256 of every training input file).
     """
-    from gliograde.bundle_radiomics import write_radiomics_bundle
+    from gliograde.bundles.radiomics import write_radiomics_bundle
     from gliograde.data.dataset import MANIFEST
     from gliograde.runinfo import fingerprint_files, write_run_info
 

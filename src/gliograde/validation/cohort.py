@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gliograde.bundle import Bundle
-from gliograde.bundle_radiomics import RadiomicsBundle
+from gliograde.bundles.cnn import Bundle
+from gliograde.bundles.radiomics import RadiomicsBundle
 from gliograde.config import IngestCfg
 from gliograde.errors import CohortError, GliogradeError, InputError
 
@@ -188,7 +188,7 @@ def prepare_cohort(data: Path, bundle: Bundle | RadiomicsBundle, *, labels: Path
     Raises:
         InputError, CohortError: unreadable or inconsistent data, labels or settings (message names the fix).
     """
-    from gliograde.bundle import read_ingest_cfg
+    from gliograde.bundles.cnn import read_ingest_cfg
     from gliograde.data.dataset import load_cohort
 
     data = Path(data)

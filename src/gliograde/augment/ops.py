@@ -5,7 +5,7 @@ mapping. Geometric ops use nearest interpolation (torchvision's AutoAugment defa
 one is turned once per (op, magnitude, H, W) into a gather index by warping an index image with the
 very same torchvision call, so a batch is warped with one ``index_select`` and a mask is warped
 identically (bit-identical to calling ``F.affine``/``F.rotate`` on the uint8 image; tested).
-:mod:`gliograde.augment` builds the study's 57 transforms from these ops and expands training sets.
+:mod:`gliograde.augment.policy` builds the study's 57 transforms from these ops and expands training sets.
 
     >>> AugTransform(ops=(("ShearX", 4), ("Invert", 3))).name
     'ShearX[+4]+Invert[3]'

@@ -111,8 +111,8 @@ def cnn_features(images: npt.NDArray[np.uint8], model_name: str = "efficientnet_
     """
     import torch
 
-    from gliograde.engine import backbone_features, resolve_device
     from gliograde.models import create_model, model_spec
+    from gliograde.training.engine import backbone_features, resolve_device
 
     channels = images.shape[1]
     torch.manual_seed(0)  # only the (unused) new head is random

@@ -13,8 +13,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from gliograde.metrics import roc_curves
-from gliograde.report import _arrays, load_predictions
-from gliograde.report_format import fmt_value
+from gliograde.report.cv import _arrays, load_predictions
+from gliograde.report.format import fmt_value
 
 if TYPE_CHECKING:  # matplotlib loads inside write_figures(), after choosing the Agg backend
     from matplotlib.axes import Axes

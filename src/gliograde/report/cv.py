@@ -6,11 +6,11 @@ never trains. The HTML embeds its figures as base64 PNGs and its CSS inline, so 
     gliograde report runs/demo                       # regenerate everything from the artefacts
     gliograde report runs/honest --compare runs/paper --n-boot 2000
 
->>> from gliograde.report_format import results_table
+>>> from gliograde.report.format import results_table
 >>> print(results_table(summarise_run(Path("runs/demo"), n_boot=200)))  # doctest: +SKIP
 
-Figures live in :mod:`gliograde.report_figures`, the HTML in :mod:`gliograde.report_html`, the
-printed table in :mod:`gliograde.report_format`.
+Figures live in :mod:`gliograde.report.figures`, the HTML in :mod:`gliograde.report.html`, the
+printed table in :mod:`gliograde.report.format`.
 """
 from __future__ import annotations
 
@@ -28,9 +28,17 @@ import pandas as pd
 from gliograde.errors import GliogradeError, InputError
 from gliograde.metrics import accuracy as accuracy_metric
 from gliograde.metrics import compute_metrics, describe, summarise_folds
-from gliograde.report_format import results_table as results_table  # re-exported: public API of this module
-from gliograde.report_format import to_jsonable as to_jsonable
-from gliograde.stats import bootstrap_ci, delong_multiclass, expected_calibration_error, reliability_curve, roc_auc_fast
+from gliograde.report.format import (
+    results_table as results_table,  # re-exported: public API of this module
+)
+from gliograde.report.format import to_jsonable as to_jsonable
+from gliograde.stats import (
+    bootstrap_ci,
+    delong_multiclass,
+    expected_calibration_error,
+    reliability_curve,
+    roc_auc_fast,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -289,8 +297,8 @@ def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int = 20
     comparisons = _comparisons(run_dir, compare, metrics["protocol"], reference, n_boot, seed)
     if comparisons:
         metrics["comparisons"] = comparisons
-    from gliograde.report_figures import write_figures
-    from gliograde.report_html import render_html
+    from gliograde.report.figures import write_figures
+    from gliograde.report.html import render_html
 
     selection = run_dir / "selection.json"
     if selection.is_file():  # what each fold's inner model selection chose, and how (configs radiomics, fusion)

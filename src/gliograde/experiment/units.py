@@ -10,8 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from gliograde.cv import Fold, rows_of
-from gliograde.experiment import (
+from gliograde.experiment.core import (
     HANDCRAFTED,
     Experiment,
     config_settings,
@@ -21,6 +20,7 @@ from gliograde.experiment import (
     images_of,
     prediction_table,
 )
+from gliograde.experiment.splits import Fold, rows_of
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ def _size(cfg_model: str, image_size: int | None) -> int:
 
 def honest_cnn_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.DataFrame:
     """Train on the fold's training patients (inner split for early stopping), test on its test patients."""
-    from gliograde.engine import predict_proba
     from gliograde.models import get_spec
-    from gliograde.train import train_on_cohort
+    from gliograde.training.cnn import train_on_cohort
+    from gliograde.training.engine import predict_proba
 
     c = exp.cohort
     train, augment = config_settings(config, exp.train, exp.augment)
@@ -53,9 +53,9 @@ def honest_cnn_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.
 def paper_cnn_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.DataFrame:
     """The study's protocol: the whole cohort augmented first, random folds of augmented images,
     early stopping on the test fold itself. Leaks on purpose; never use it to judge a model."""
-    from gliograde.augment import expand_training
-    from gliograde.engine import fit, predict_proba
+    from gliograde.augment.policy import expand_training
     from gliograde.models import create_model, get_spec
+    from gliograde.training.engine import fit, predict_proba
 
     c = exp.cohort
     train, augment = config_settings(config, exp.train, exp.augment)

@@ -33,9 +33,15 @@ import torch
 from tqdm import tqdm
 
 from gliograde.config import AugmentCfg, ClassifierKind, CVCfg, TrainCfg
-from gliograde.cv import Fold, make_folds, paper_folds, rows_of, save_folds
 from gliograde.data.dataset import MANIFEST, Cohort
 from gliograde.errors import InputError
+from gliograde.experiment.splits import (
+    Fold,
+    make_folds,
+    paper_folds,
+    rows_of,
+    save_folds,
+)
 from gliograde.runinfo import fingerprint_files, write_run_info
 
 logger = logging.getLogger(__name__)
@@ -175,19 +181,19 @@ def _run_unit(exp: Experiment, config: str, fold: Fold) -> None:
         return
     unit.mkdir(parents=True, exist_ok=True)
     if config in HANDCRAFTED:
-        from gliograde.experiment_units import handcrafted_unit
+        from gliograde.experiment.units import handcrafted_unit
 
         table = handcrafted_unit(exp, config, fold)
     elif config in SELECTED:
-        from gliograde.experiment_select import selected_unit
+        from gliograde.experiment.select import selected_unit
 
         table = selected_unit(exp, config, fold, unit)
     elif exp.cv.protocol == "paper":
-        from gliograde.experiment_units import paper_cnn_unit
+        from gliograde.experiment.units import paper_cnn_unit
 
         table = paper_cnn_unit(exp, config, fold, unit)
     else:
-        from gliograde.experiment_units import honest_cnn_unit
+        from gliograde.experiment.units import honest_cnn_unit
 
         table = honest_cnn_unit(exp, config, fold, unit)
     for ckpt in unit.glob("*.safetensors"):  # fold models are not kept: the bundle retrains on all patients
@@ -235,7 +241,7 @@ def fold_seed(exp: Experiment, fold: Fold) -> int:
 
 def n_transforms(augment: AugmentCfg) -> int:
     """Versions of each image in the paper protocol's augmented pool (57 for the study)."""
-    from gliograde.augment import build_transforms
+    from gliograde.augment.policy import build_transforms
 
     return len(build_transforms(augment)) if augment.mode == "fixed" else 1
 

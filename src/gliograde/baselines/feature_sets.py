@@ -1,7 +1,7 @@
 """The ROI feature matrix of the selecting models: one or more feature families, side by side.
 
-One function computes it for CV (:mod:`gliograde.experiment_select`), training
-(:mod:`gliograde.train_radiomics`) and prediction (:mod:`gliograde.predict_radiomics`), so the three
+One function computes it for CV (:mod:`gliograde.experiment.select`), training
+(:mod:`gliograde.training.radiomics`) and prediction (:mod:`gliograde.prediction.radiomics`), so the three
 always agree on the columns. Families (``SelectionCfg.features``):
 
 * ``radiomics``: PyRadiomics first-order, GLCM, GLRLM, GLSZM and 2D-shape features of every channel

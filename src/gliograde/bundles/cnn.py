@@ -2,7 +2,7 @@
 
 A bundle is what ``gliograde train COHORT --out BUNDLE`` leaves behind, and what ``gliograde predict``
 and ``gliograde export`` read. ``model.json``'s ``kind`` says which: ``cnn`` (this module) or ``radiomics``
-(:mod:`gliograde.bundle_radiomics`, the ``recommended`` preset); :func:`load_any_bundle` reads either.
+(:mod:`gliograde.bundles.radiomics`, the ``recommended`` preset); :func:`load_any_bundle` reads either.
 A CNN bundle::
 
     BUNDLE/
@@ -33,10 +33,10 @@ from gliograde.runinfo import package_versions, sha256_file, to_plain
 if TYPE_CHECKING:
     from torch import nn
 
-    from gliograde.bundle_radiomics import RadiomicsBundle
+    from gliograde.bundles.radiomics import RadiomicsBundle
     from gliograde.config import AugmentCfg, TrainCfg
     from gliograde.data.dataset import Cohort
-    from gliograde.engine import FitResult
+    from gliograde.training.engine import FitResult
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def write_bundle(out: Path, cohort: Cohort, train_cfg: TrainCfg, aug_cfg: Augmen
     """Turn a training run folder into a bundle: ``model.json`` + ``MODEL_CARD.md`` (+ weights if absent).
 
     Args:
-        out: the folder :func:`gliograde.train.train_on_cohort` wrote (weights.safetensors, run.json).
+        out: the folder :func:`gliograde.training.cnn.train_on_cohort` wrote (weights.safetensors, run.json).
         cohort: the cohort trained on (its ``root`` holds the ingest config.yaml and run.json).
         train_cfg, aug_cfg: the training and augmentation settings used.
         fit_result: what training returned (model, best epoch).
@@ -238,12 +238,12 @@ def bundle_kind(path: Path) -> str:
 
 
 def load_any_bundle(path: Path, device: str = "cpu") -> Bundle | RadiomicsBundle:
-    """A CNN :class:`Bundle` or a :class:`~gliograde.bundle_radiomics.RadiomicsBundle`, by ``model.json``'s kind.
+    """A CNN :class:`Bundle` or a :class:`~gliograde.bundles.radiomics.RadiomicsBundle`, by ``model.json``'s kind.
 
     Raises:
-        InputError: see :func:`load_bundle` and :func:`~gliograde.bundle_radiomics.load_radiomics_bundle`.
+        InputError: see :func:`load_bundle` and :func:`~gliograde.bundles.radiomics.load_radiomics_bundle`.
     """
-    from gliograde.bundle_radiomics import KIND, load_radiomics_bundle
+    from gliograde.bundles.radiomics import KIND, load_radiomics_bundle
 
     kind = bundle_kind(path)
     if kind == KIND:

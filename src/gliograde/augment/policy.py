@@ -5,11 +5,11 @@ probabilities ignored, each sub-policy gives op1, op2 and op1+op2; duplicates ar
 original image is put first (see ``docs/augment.md`` for both tables and the sign convention).
 
 The ops themselves (policy table, magnitudes, the gather-index warps, :class:`AugTransform`) live in
-:mod:`gliograde.augment_ops`; per-batch random augmentation (:class:`StochasticSVHN`) and the
-Figure-4 :func:`montage` in :mod:`gliograde.augment_stochastic`. All are importable from here.
+:mod:`gliograde.augment.ops`; per-batch random augmentation (:class:`StochasticSVHN`) and the
+Figure-4 :func:`montage` in :mod:`gliograde.augment.stochastic`. All are importable from here.
 
     >>> import torch
-    >>> from gliograde.augment import build_transforms, expand
+    >>> from gliograde.augment.policy import build_transforms, expand
     >>> ts = build_transforms()
     >>> len(ts), ts[0].name
     (57, 'identity')
@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from gliograde.augment_ops import (
+from gliograde.augment.ops import (
     GEOMETRIC,
     MAGNITUDE_FREE,
     PAPER_NOMINAL_BINS,
@@ -36,7 +36,7 @@ from gliograde.augment_ops import (
     check_batch,
     magnitude,
 )
-from gliograde.augment_stochastic import StochasticSVHN, montage
+from gliograde.augment.stochastic import StochasticSVHN, montage
 from gliograde.config import AugmentCfg
 from gliograde.errors import InputError, MaskMismatchError
 

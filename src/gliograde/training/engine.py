@@ -1,7 +1,7 @@
 """The training engine: one readable loop, early stopping, checkpoints, resume.
 
 Batches are read from uint8 tensors and normalised on the fly (:func:`normalise_batch`, in
-:mod:`gliograde.engine_inputs` with the frozen-backbone feature cache), in channels_last; evaluation
+:mod:`gliograde.training.inputs` with the frozen-backbone feature cache), in channels_last; evaluation
 runs under ``torch.inference_mode``; CUDA adds AMP and cudnn.benchmark. Randomness is reseeded at
 every epoch from ``(seed, epoch)``, so a run resumed from its last checkpoint ends with the same
 weights as an uninterrupted one (bit-exact on CPU). Checkpoints are :mod:`gliograde.weights`'.
@@ -28,7 +28,9 @@ from torch import nn
 
 from gliograde import weights as ckpt
 from gliograde.config import TrainCfg
-from gliograde.engine_inputs import (
+from gliograde.errors import InputError
+from gliograde.models import ModelSpec
+from gliograde.training.inputs import (
     Prepare,
     StochasticAug,
     TrainingInputs,
@@ -37,8 +39,6 @@ from gliograde.engine_inputs import (
     normalise_batch,
     training_inputs,
 )
-from gliograde.errors import InputError
-from gliograde.models import ModelSpec
 
 __all__ = [
     "FitResult", "Prepare", "StochasticAug", "backbone_features", "evaluate", "fit", "inner_split", "lr_at",
@@ -208,7 +208,7 @@ def fit(
         cfg: optimiser, schedule, epochs, patience, seed, device.
         out_dir: checkpoint folder; a checkpoint already there is resumed.
         stochastic_aug: optional ``uint8 batch -> uint8 batch`` applied to each training batch; if it
-            has ``reset(seed)`` (like :class:`gliograde.augment.StochasticSVHN`) it is reseeded per epoch.
+            has ``reset(seed)`` (like :class:`gliograde.augment.policy.StochasticSVHN`) it is reseeded per epoch.
 
     Returns:
         :class:`FitResult`; the model holds the best epoch's weights.

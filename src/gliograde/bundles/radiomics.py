@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from gliograde.data.dataset import Cohort
-    from gliograde.train_radiomics import RadiomicsFit
+    from gliograde.training.radiomics import RadiomicsFit
 
 logger = logging.getLogger(__name__)
 
@@ -81,20 +81,20 @@ def write_radiomics_bundle(out: Path, cohort: Cohort, fit: RadiomicsFit, ingest_
     """Write ``model.skops``, ``model.json`` and ``MODEL_CARD.md`` into ``out``.
 
     Args:
-        out: bundle folder; its ``run.json`` (written by :func:`gliograde.train_radiomics.train_radiomics`)
+        out: bundle folder; its ``run.json`` (written by :func:`gliograde.training.radiomics.train_radiomics`)
             supplies the training-input fingerprint.
         cohort: the cohort trained on (its ``root/run.json`` gives the cohort fingerprint).
-        fit: :func:`gliograde.train_radiomics.fit_radiomics` output.
+        fit: :func:`gliograde.training.radiomics.fit_radiomics` output.
         ingest_cfg: the preprocessing used at ingest (predict repeats it).
         selection_cfg: the selection grid and method used.
-        cv_metrics: :func:`gliograde.bundle.read_cv_metrics` output for the model card, or None.
+        cv_metrics: :func:`gliograde.bundles.cnn.read_cv_metrics` output for the model card, or None.
 
     Returns:
         ``out``.
     """
     import skops.io as sio
 
-    from gliograde.bundle import MODEL_CARD, MODEL_JSON, shared_meta
+    from gliograde.bundles.cnn import MODEL_CARD, MODEL_JSON, shared_meta
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +126,7 @@ def load_radiomics_bundle(path: Path, meta: dict[str, Any] | None = None) -> Rad
     """
     import skops.io as sio
 
-    from gliograde.bundle import MODEL_JSON
+    from gliograde.bundles.cnn import MODEL_JSON
 
     path = Path(path)
     for name in (MODEL_JSON, MODEL_FILE):
@@ -168,7 +168,7 @@ def family_text(meta: dict[str, Any]) -> str:
 
 def render_radiomics_card(meta: dict[str, Any]) -> str:
     """MODEL_CARD.md text for a radiomics bundle's ``model.json`` dict (Mitchell et al. 2019 headings)."""
-    from gliograde.bundle import metrics_lines
+    from gliograde.bundles.cnn import metrics_lines
 
     tr, pre, sel = meta["training"], meta["preprocessing"], meta["selection"]
     grades = ", ".join(f"grade {g}: {n} slices" for g, n in tr["rows_per_grade"].items())

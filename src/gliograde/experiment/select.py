@@ -17,14 +17,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gliograde.cv import Fold
-from gliograde.experiment import (
+from gliograde.experiment.core import (
     SELECTION_FILE,
     Experiment,
     fold_rows,
     fold_seed,
     prediction_table,
 )
+from gliograde.experiment.splits import Fold
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def radiomics_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
 
 def cnn_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
     """(N, D) frozen ImageNet backbone features (``exp.train.model`` at its image size), cached per run."""
-    from gliograde.fusion import cnn_features
+    from gliograde.baselines.fusion import cnn_features
 
     t = exp.train
     path = exp.out / "work" / f"cnn_{t.model}_{t.image_size or 'default'}.npz"
@@ -62,8 +62,12 @@ def _cached(path: Path, n: int, compute: Callable[[], npt.ArrayLike]) -> npt.NDA
 
 def roi_matrix(exp: Experiment) -> npt.NDArray[np.float64]:
     """(N, F) ROI features of every row: the families of ``selection.features`` side by side
-    (:func:`gliograde.feature_sets.feature_matrix`), each computed once per run (``work/<family>.npz``)."""
-    from gliograde.feature_sets import check_families, cohort_channels, family_matrix
+    (:func:`gliograde.baselines.feature_sets.feature_matrix`), each computed once per run (``work/<family>.npz``)."""
+    from gliograde.baselines.feature_sets import (
+        check_families,
+        cohort_channels,
+        family_matrix,
+    )
 
     c = exp.cohort
 
@@ -86,7 +90,7 @@ def unit_features(exp: Experiment, config: str) -> tuple[npt.NDArray[np.float64]
 
 def selected_unit(exp: Experiment, config: str, fold: Fold, unit: Path) -> pd.DataFrame:
     """Choose (classifier, k) on the fold's training rows, refit on them, predict its test rows."""
-    from gliograde.train_radiomics import fit_selected
+    from gliograde.training.radiomics import fit_selected
 
     c, s = exp.cohort, exp.cv.selection
     X, n_rad = unit_features(exp, config)

@@ -7,7 +7,7 @@ the evidence is the ROI (outlined in ``overlay.png``) and the top contributing f
 occlusion: the change in the predicted grade's probability when one selected feature is set to the
 training patients' mean (0 after the Pipeline's standardisation), the others unchanged.
 
->>> # from gliograde.bundle import load_any_bundle
+>>> # from gliograde.bundles.cnn import load_any_bundle
 >>> # pred = predict_radiomics_case(load_any_bundle(Path("runs/model")), source)
 >>> # pred.grade, pred.features[0]  -> 3, {"feature": "c1_glcm_Contrast", "value": ..., "z": 1.4, "contribution": 0.12}
 """
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gliograde.bundle_radiomics import RadiomicsBundle
+from gliograde.bundles.radiomics import RadiomicsBundle
 from gliograde.errors import InputError
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from gliograde.data.layouts import CaseSource
-    from gliograde.predict import CasePrediction
+    from gliograde.prediction.run import CasePrediction
 
 #: How many features the JSON and the overlay list.
 TOP_FEATURES = 5
@@ -47,7 +47,7 @@ def case_features(bundle: RadiomicsBundle, crop: npt.NDArray[np.uint8], mask: np
     Raises:
         InputError: the features computed do not match the bundle's (other channels or backend).
     """
-    from gliograde.feature_sets import feature_matrix
+    from gliograde.baselines.feature_sets import feature_matrix
 
     image = crop[None, None] if crop.ndim == 2 else np.moveaxis(crop, -1, 0)[None]
     X, names = feature_matrix(np.ascontiguousarray(image), mask[None], [area_px],
@@ -98,7 +98,7 @@ def predict_radiomics_case(bundle: RadiomicsBundle, source: CaseSource, *, slice
         GliogradeError: unreadable files, empty mask, missing sequences.
     """
     from gliograde.data.ingest import load_case
-    from gliograde.predict import CasePrediction
+    from gliograde.prediction.run import CasePrediction
     from gliograde.preprocess import Preprocess
 
     t0 = time.perf_counter()

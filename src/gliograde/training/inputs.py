@@ -4,7 +4,7 @@
 wraps it (with optional per-batch augmentation) as the ``prepare`` callable the loop calls on each
 batch; :func:`training_inputs` decides whether the whole model trains on images or, with a frozen
 backbone and no per-batch augmentation, only the head trains on features computed once
-(:func:`backbone_features`). All are re-exported by :mod:`gliograde.engine`.
+(:func:`backbone_features`). All are re-exported by :mod:`gliograde.training.engine`.
 
     >>> from gliograde.models import ModelSpec
     >>> spec = ModelSpec("m", 4, (0.5,) * 3, (0.5,) * 3, "fc", "l")
@@ -99,7 +99,7 @@ def backbone_features(model: nn.Module, images_uint8: torch.Tensor, spec: ModelS
 
 @dataclass
 class TrainingInputs:
-    """What :func:`gliograde.engine.fit` trains, and on what.
+    """What :func:`gliograde.training.engine.fit` trains, and on what.
 
     Attributes:
         net: the module whose parameters are optimised (the whole model, or its head).

@@ -27,10 +27,15 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
 from gliograde.metrics import accuracy, compute_metrics, predict_grades
-from gliograde.stats import bootstrap_ci, expected_calibration_error, reliability_curve, roc_auc_fast
+from gliograde.stats import (
+    bootstrap_ci,
+    expected_calibration_error,
+    reliability_curve,
+    roc_auc_fast,
+)
 
 if TYPE_CHECKING:
-    from gliograde.validate import ValidateCfg
+    from gliograde.validation.run import ValidateCfg
 
 logger = logging.getLogger(__name__)
 

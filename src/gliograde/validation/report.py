@@ -1,7 +1,7 @@
 """Files of an external validation: predictions.csv, metrics.json, figures/, report.html, config.yaml, run.json.
 
-Figures reuse the CV report's drawing helpers (:mod:`gliograde.report_figures`), the HTML its styles and
-table/figure embedding (:mod:`gliograde.report_html`): one self-contained page, no links or scripts.
+Figures reuse the CV report's drawing helpers (:mod:`gliograde.report.figures`), the HTML its styles and
+table/figure embedding (:mod:`gliograde.report.html`): one self-contained page, no links or scripts.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gliograde.report_format import fmt_ci, fmt_value, to_jsonable
+from gliograde.report.format import fmt_ci, fmt_value, to_jsonable
 
 if TYPE_CHECKING:
-    from gliograde.validate import ValidateCfg
+    from gliograde.validation.run import ValidateCfg
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def write_figures(fig_dir: Path, table: pd.DataFrame, metrics: Mapping[str, Any]
     import matplotlib
 
     matplotlib.use("Agg")
-    from gliograde.report_figures import plot_confusion, plot_reliability
+    from gliograde.report.figures import plot_confusion, plot_reliability
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -60,7 +60,7 @@ def write_figures(fig_dir: Path, table: pd.DataFrame, metrics: Mapping[str, Any]
 
 def _roc(table: pd.DataFrame, classes: tuple[int, ...], metrics: Mapping[str, Any], path: Path) -> Path:
     from gliograde.metrics import roc_curves
-    from gliograde.report_figures import new_figure, roc_axes, save_figure
+    from gliograde.report.figures import new_figure, roc_axes, save_figure
 
     y = table["label"].to_numpy(np.int64)
     p = table[[f"p_{g}" for g in classes]].to_numpy(np.float64)
@@ -90,7 +90,7 @@ def auc_reasons(metrics: Mapping[str, Any]) -> list[str]:
 
 def shift_line(metrics: Mapping[str, Any]) -> str | None:
     """One line on how many patients lie outside the training data (radiomics bundles), or None."""
-    from gliograde.predict_radiomics import FAR_Z
+    from gliograde.prediction.radiomics import FAR_Z
 
     u = metrics.get("unlike_training")
     if not u or not u["n"]:
@@ -140,7 +140,7 @@ def _pct(x: Any) -> Any:
 
 def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fingerprint: Mapping[str, Any]) -> str:
     """report.html as one string: inline CSS, figures as base64 PNGs, no external links."""
-    from gliograde.report_html import CSS, esc, html_table, img_tag
+    from gliograde.report.html import CSS, esc, html_table, img_tag
 
     model = metrics["model"]
     title = f"gliograde external validation: {out.name}"

@@ -8,8 +8,8 @@ The cohort is ingested with the bundle's own :class:`~gliograde.config.IngestCfg
 intensity scaling, crop), so every patient is preprocessed exactly as at training and as ``gliograde
 predict`` would; a raw cohort is ingested into a temporary folder that is removed afterwards. The model
 is run on the cohort's arrays (CNN: the network on the normalised batch; radiomics: the bundle's
-features and Pipeline via :mod:`gliograde.predict_radiomics`). Grades the model does not know are left
-out with one warning. Metrics: :mod:`gliograde.validate_metrics`; files: :mod:`gliograde.validate_report`.
+features and Pipeline via :mod:`gliograde.prediction.radiomics`). Grades the model does not know are left
+out with one warning. Metrics: :mod:`gliograde.validation.metrics`; files: :mod:`gliograde.validation.report`.
 
 Identity: patient ids come from the user's labels (ingest never reads a DICOM header field into an id).
 Ids of DICOM patients are still written as ``case-<sha256(id)[:10]>`` unless ``keep_ids``, as
@@ -32,10 +32,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gliograde.bundle import Bundle
-from gliograde.bundle_radiomics import RadiomicsBundle
+from gliograde.bundles.cnn import Bundle
+from gliograde.bundles.radiomics import RadiomicsBundle
 from gliograde.errors import InputError
-from gliograde.validate_cohort import ValidationCohort, prepare_cohort
+from gliograde.validation.cohort import ValidationCohort, prepare_cohort
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def excluded_message(excluded: dict[int, int], classes: tuple[int, ...]) -> str:
 def _predict_cnn(bundle: Bundle, images: npt.NDArray[np.uint8], batch_size: int) -> npt.NDArray[np.float64]:
     import torch
 
-    from gliograde.engine import normalise_batch
+    from gliograde.training.engine import normalise_batch
 
     if images.shape[1] != bundle.in_chans:
         raise InputError(f"{bundle.path}: the cohort has {images.shape[1]} channel(s) but the model was trained on "
@@ -130,7 +130,7 @@ def _predict_cnn(bundle: Bundle, images: npt.NDArray[np.uint8], batch_size: int)
 
 def _predict_radiomics(bundle: RadiomicsBundle, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
                        areas: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    from gliograde.predict_radiomics import case_features, contributions
+    from gliograde.prediction.radiomics import case_features, contributions
 
     cols = np.asarray(bundle.pipeline.classes_, dtype=int)
     proba = np.zeros((len(images), len(bundle.classes)))
@@ -171,8 +171,8 @@ def prediction_table(cohort: ValidationCohort, keep: npt.NDArray[np.bool_], clas
                      keep_ids: bool) -> pd.DataFrame:
     """predictions.csv: patient_id, site, label, p_<grade>..., pred[, unlike_training, max_abs_z]."""
     from gliograde.metrics import predict_grades
-    from gliograde.predict_cases import case_alias
-    from gliograde.predict_radiomics import FAR_Z
+    from gliograde.prediction.cases import case_alias
+    from gliograde.prediction.radiomics import FAR_Z
 
     t = cohort.table[keep].reset_index(drop=True)
     ids = [case_alias(p, False) if d and not keep_ids else p for p, d in zip(t["patient_id"], t["dicom"], strict=True)]
@@ -225,11 +225,11 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = V
 
     Raises:
         NoKnownGradeError: no patient left after leaving out unknown grades. InputError: see
-        :func:`prepare_cohort` and :func:`gliograde.bundle.load_any_bundle`.
+        :func:`prepare_cohort` and :func:`gliograde.bundles.cnn.load_any_bundle`.
     """
-    from gliograde.bundle import load_any_bundle
-    from gliograde.validate_metrics import training_estimates, validation_metrics
-    from gliograde.validate_report import write_outputs
+    from gliograde.bundles.cnn import load_any_bundle
+    from gliograde.validation.metrics import training_estimates, validation_metrics
+    from gliograde.validation.report import write_outputs
 
     out = Path(out)
     if out.exists() and not out.is_dir():

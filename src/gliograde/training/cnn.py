@@ -23,9 +23,9 @@ from safetensors.torch import save_file
 
 from gliograde.config import AugmentCfg, TrainCfg
 from gliograde.data.dataset import MANIFEST, Cohort
-from gliograde.engine import FitResult, fit, inner_split, plot_history
 from gliograde.models import create_model
 from gliograde.runinfo import fingerprint_files, write_run_info
+from gliograde.training.engine import FitResult, fit, inner_split, plot_history
 
 logger = logging.getLogger(__name__)
 WEIGHTS = "weights.safetensors"
@@ -52,9 +52,9 @@ def train_on_cohort(
         rows: (n,) row indices of ``cohort`` to train on; test rows must not be among them.
 
     Returns:
-        :class:`~gliograde.engine.FitResult` with the best-epoch model.
+        :class:`~gliograde.training.engine.FitResult` with the best-epoch model.
     """
-    from gliograde.augment import StochasticSVHN, expand_training
+    from gliograde.augment.policy import StochasticSVHN, expand_training
 
     rows = np.arange(len(cohort), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     tr, va = inner_split(cohort.patient_ids[rows], cohort.labels[rows], cfg.val_fraction, cfg.seed)

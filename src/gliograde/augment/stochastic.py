@@ -1,6 +1,6 @@
 """Random AutoAugment-SVHN per batch (:class:`StochasticSVHN`) and the study's Figure 4 (:func:`montage`).
 
-Both are re-exported by :mod:`gliograde.augment`.
+Both are re-exported by :mod:`gliograde.augment.policy`.
 
     >>> import torch
     >>> StochasticSVHN(seed=0)(torch.zeros(2, 1, 8, 8, dtype=torch.uint8)).shape
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torchvision.transforms import AutoAugmentPolicy, v2
 
-from gliograde.augment_ops import AugTransform, check_batch
+from gliograde.augment.ops import AugTransform, check_batch
 
 
 class StochasticSVHN:
@@ -84,7 +84,9 @@ def montage(images: torch.Tensor, transforms: Sequence[AugTransform], path: Path
         masks = masks[None] if masks.ndim == 2 else masks
     from torchvision.utils import make_grid
 
-    from gliograde.augment import expand  # imported here: gliograde.augment re-exports this module
+    from gliograde.augment.policy import (
+        expand,  # imported here: gliograde.augment.policy re-exports this module
+    )
 
     tiles = expand(images[:1], None if masks is None else masks[:1], transforms, roi_only=roi_only)
     tiles = tiles if tiles.shape[1] in (1, 3) else tiles[:, :1]

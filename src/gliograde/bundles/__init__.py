@@ -1,0 +1,1 @@
+"""Model bundles: one folder per trained model, one class per model kind."""

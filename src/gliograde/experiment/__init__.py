@@ -1,0 +1,1 @@
+"""The cross-validated experiment: splits, configurations, units, the run."""

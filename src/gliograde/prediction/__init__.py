@@ -1,0 +1,1 @@
+"""Grading new cases with a bundle: find cases, predict, write outputs."""

@@ -1,0 +1,1 @@
+"""Reports: the CV and validation pages, figures and shared HTML helpers."""

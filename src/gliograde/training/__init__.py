@@ -1,0 +1,1 @@
+"""Training: the CNN loop (engine), its inputs, and the two trainers (CNN, radiomics)."""

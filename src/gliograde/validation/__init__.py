@@ -1,0 +1,1 @@
+"""External validation of a bundle on a labelled cohort from another site."""
