@@ -16,11 +16,17 @@ $(STAMP): pyproject.toml Makefile requirements-radiomics.sh
 
 install: $(STAMP)
 
+# Docstring examples run as doctests in `make test` (gliograde.api's run in tests/, as a test of their own).
+DOCTESTS ?= src/gliograde/report
+
+# test: unit + integration tests (slow, real data when ../shared/data exists) + doctests;
+# test-fast: everything not marked slow (tests/integration is marked slow as a whole).
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules $(DOCTESTS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests/unit tests/integration
 
 lint: install
 	$(PY) -m mypy

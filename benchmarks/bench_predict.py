@@ -5,7 +5,7 @@ on training), input 224 (the model's default) and 128 (the ``quick`` preset), pr
 defaults (crop 227). Evidence: LayerCAM at ``blocks.4`` (explain.EVIDENCE_LAYERS), as ``gliograde predict``.
 Case: one 256x256 slice + mask PNG (the TCGA-LGG format), read from disk each run. Threads: 1, as
 ``gliograde predict``'s default, and the torch default for comparison. Median of ``repeats``
-runs after :func:`gliograde.prediction.run.warm_up` and 2 more runs. The 1-minute load average is recorded: on a
+runs after the bundle's ``warm_up()`` and 2 more runs. The 1-minute load average is recorded: on a
 shared box, other processes inflate every figure. Targets: <= 150 ms per case with the evidence map,
 <= 60 ms without.
 """
@@ -21,22 +21,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gliograde.bundles.cnn import Bundle
+from gliograde.bundles.cnn import CnnBundle
 from gliograde.config import IngestCfg
-from gliograde.data.layouts import CaseSource
+from gliograde.data.source import CaseSource
 from gliograde.models import create_model
 from gliograde.prediction.run import predict_case, warm_up
 
 TARGET_CAM_MS, TARGET_NO_CAM_MS = 150.0, 60.0
 
 
-def _bundle(input_size: int = 224) -> Bundle:
+def _bundle(input_size: int = 224) -> CnnBundle:
     try:
         model = create_model("efficientnet_lite0", 3, weights="imagenet").eval()
         weights = "imagenet"
     except Exception:  # noqa: BLE001 - no ImageNet file on this machine: same architecture, same cost
         model, weights = create_model("efficientnet_lite0", 3, weights="none").eval(), "none"
-    return Bundle(path=Path("."), model=model, spec=model.spec, classes=(2, 3, 4), input_size=input_size, in_chans=1,
+    return CnnBundle(path=Path("."), model=model, spec=model.spec, classes=(2, 3, 4), input_size=input_size, in_chans=1,
                   ingest=IngestCfg(), fingerprint="", meta={"backbone": "efficientnet_lite0", "weights": weights})
 
 
@@ -52,7 +52,7 @@ def _case(folder: Path) -> CaseSource:
                       slices={14: (folder / "case_14.png", folder / "case_14_mask.png")})
 
 
-def _median_ms(bundle: Bundle, case: CaseSource, cam: bool, repeats: int) -> dict[str, float]:
+def _median_ms(bundle: CnnBundle, case: CaseSource, cam: bool, repeats: int) -> dict[str, float]:
     warm_up(bundle, cam)
     for _ in range(2):
         predict_case(bundle, case, cam=cam)

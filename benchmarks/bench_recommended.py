@@ -11,11 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gliograde.bundles.radiomics import write_radiomics_bundle
-from gliograde.config import SelectionCfg, from_dict
+from gliograde.bundles.radiomics import RadiomicsBundle
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
-from gliograde.presets import get_cv_defaults, get_ingest
+from gliograde.presets import get_preset
 from gliograde.training.radiomics import fit_radiomics
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tcga-lgg"
@@ -25,8 +24,8 @@ TARGET_S = 15 * 60.0
 def main() -> dict[str, object]:
     if not DATA.is_dir():
         return {"skipped": f"{DATA} missing"}
-    sel = from_dict(SelectionCfg, get_cv_defaults("recommended")["selection"])
-    cfg = get_ingest("recommended")
+    sel = get_preset("recommended").cv.selection
+    cfg = get_preset("recommended").ingest
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -37,7 +36,7 @@ def main() -> dict[str, object]:
         times["features_s"] = fit.seconds["features"]
         times["selection_and_fit_s"] = fit.seconds["selection_and_fit"]
         t = time.perf_counter()
-        write_radiomics_bundle(Path(tmp) / "bundle", c, fit, cfg, sel)
+        RadiomicsBundle.write(Path(tmp) / "bundle", c, fit, get_preset("recommended").run_config(), ingest=cfg)
         times["write_bundle_s"] = time.perf_counter() - t
     total = sum(times.values())
     out: dict[str, object] = {"patients": fit.n_patients, "rows": fit.n_rows, "channels": list(cfg.channels),

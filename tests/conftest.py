@@ -29,6 +29,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers from what a test uses: ``shared_data`` -> realdata; ``gpu`` is skipped without CUDA."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        import torch  # only when a gpu test was collected: torch is slow to import
+
+        if not torch.cuda.is_available():
+            for item in gpu:
+                item.add_marker(pytest.mark.skip(reason="needs CUDA (marked gpu)"))
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realdata)
+
+
 def disk_slice(size: int = 32, radius: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A (size, size) uint8 'brain' with a brighter disk-shaped 'tumour' and its bool mask."""
     rng = np.random.default_rng(seed)

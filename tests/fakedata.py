@@ -118,10 +118,10 @@ def recommended_cohort(tmp: Path, patients: list[tuple[str, int]], *, raw_size: 
     import yaml
 
     from gliograde.data.ingest_run import run_ingest
-    from gliograde.presets import get_ingest
+    from gliograde.presets import get_preset
 
     raw = write_slice_cohort(tmp / "raw", patients, size=raw_size, channels=3)
-    rec = get_ingest("recommended")
+    rec = get_preset("recommended").ingest
     run_ingest(raw, tmp / "cohort", dataclasses.replace(rec, preprocess=dataclasses.replace(rec.preprocess,
                                                                                               size=crop_size)),
                figures=False, progress=False)

@@ -1,41 +1,57 @@
-"""Typed, frozen configuration for each pipeline stage, plus YAML loading.
+"""Typed, frozen configuration for each pipeline stage, checked when it is built.
 
-YAML supplies defaults, the command line overrides them, and every run writes the resolved
-result to ``config.yaml`` in its output folder (see :mod:`gliograde.runinfo`).
-
-Each stage owns one dataclass here. Keep them flat and of plain types so they round-trip
-through YAML unchanged.
+Each stage owns one dataclass here, flat and of plain types so it round-trips through YAML unchanged.
+Every field is checked when a config is built (from Python, YAML or flags): its type (a whole number, a
+number, a choice of the ``Literal`` types below, ...), its range (``LIMITS``) and a few cross-field
+rules (:mod:`gliograde.schema`), so a wrong value fails at once with one line naming the key, never after
+ingest already ran.
+:func:`from_dict` builds a config from plain data and refuses unknown keys. :mod:`gliograde.settings`
+resolves a whole :class:`RunConfig` (preset < YAML < flags) and every run writes it to ``config.yaml``
+(:mod:`gliograde.runinfo`).
 
 >>> cfg = PreprocessCfg(size=128)
 >>> cfg.size, cfg.window
 (128, (0.5, 99.5))
+>>> PreprocessCfg(size=-3)
+Traceback (most recent call last):
+...
+gliograde.schema.ConfigError: ingest.preprocess.size: got -3; expected a whole number >= 1
+>>> from_dict(TrainCfg, {"optimizer": "adamm"})
+Traceback (most recent call last):
+...
+gliograde.schema.ConfigError: train.optimizer: got 'adamm'; expected one of 'sgd', 'adamw' (did you mean 'adamw'?)
 """
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, get_args
 
-import yaml
+from gliograde.schema import FRACTION, NON_NEGATIVE, POSITIVE, Checked, ConfigError, Limit, from_dict, load_yaml
 
-from gliograde.errors import InputError
+__all__ = ["SEQUENCES", "SLICE_CHANNEL_ORDER", "AugmentCfg", "CVCfg", "CVProtocol", "ClassifierKind", "ConfigError",
+           "FeatureFamily", "IngestCfg", "PreprocessCfg", "RunConfig", "SelectionCfg", "SequenceName", "TrainCfg",
+           "from_dict", "load_yaml"]
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-# Sequence names understood everywhere. For the 2D slice layout of TCGA-LGG (3-channel PNG)
-# the channel order is [pre-contrast T1, FLAIR, post-contrast T1].
-SEQUENCES = ("t1", "flair", "t1ce", "t2")
+#: Sequence names understood everywhere.
+SequenceName = Literal["t1", "flair", "t1ce", "t2"]
+SEQUENCES: tuple[str, ...] = get_args(SequenceName)
+# For the 2D slice layout of TCGA-LGG (3-channel PNG) the channel order is [pre-contrast T1, FLAIR, post-contrast T1].
 SLICE_CHANNEL_ORDER = ("t1", "flair", "t1ce")
+#: Classifier kinds of the handcrafted baselines (:func:`gliograde.baselines.make_classifier`).
+ClassifierKind = Literal["logreg", "logreg_l1", "svm", "rbf_svm", "mlp"]
+#: ROI feature families of the selecting models (:mod:`gliograde.baselines.feature_sets`).
+FeatureFamily = Literal["radiomics", "semantic", "enhancement"]
+#: Cross-validation protocols (:class:`CVCfg`); ``both`` = ``honest`` and ``paper`` side by side.
+CVProtocol = Literal["honest", "paper", "site", "both"]
 
 
 @dataclass(frozen=True)
-class PreprocessCfg:
+class PreprocessCfg(Checked):
     """The study's preprocessing, one step per field (see :mod:`gliograde.preprocess`).
 
     Attributes:
-        window: lower and upper percentile mapped to 0 and 255 (robust 8-bit scaling).
+        window: lower and upper percentile mapped to 0 and 255 (robust 8-bit scaling), 0 <= low < high <= 100.
         intensity: ``percentile`` (the study's 8-bit scaling), ``zscore`` (mean/SD, then +-3 SD to 0..255)
             or ``robust`` (median/IQR: ``(x - median) / IQR * 32 + 128``, so the reference tissue's
             median lands on 128 whatever the scanner's units).
@@ -50,6 +66,10 @@ class PreprocessCfg:
         size: output side in pixels (227 for the study's AlexNet).
     """
 
+    SECTION: ClassVar[str] = "ingest.preprocess"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"window": Limit(0, 100), "rim": NON_NEGATIVE, "ring_width": POSITIVE,
+                                             "margin": NON_NEGATIVE, "size": POSITIVE}
+
     window: tuple[float, float] = (0.5, 99.5)
     intensity: Literal["percentile", "zscore", "robust"] = "percentile"
     region: Literal["slice", "brain", "roi", "brain_outside_roi", "ring"] = "brain"
@@ -59,91 +79,43 @@ class PreprocessCfg:
     square: bool = True
     size: int = 227
 
+    def check(self) -> None:
+        if not self.window[0] < self.window[1]:
+            raise self.fail("window", f"got {list(self.window)}; expected low < high, e.g. [0.5, 99.5]")
+
 
 @dataclass(frozen=True)
-class IngestCfg:
+class IngestCfg(Checked):
     """How to find and read a cohort (see :mod:`gliograde.data.ingest`).
 
     Attributes:
         layout: ``auto`` detects slices / nifti / dicom / manifest.
-        channels: sequences stacked as image channels, by name (``SEQUENCES``).
+        channels: sequences stacked as image channels, by name (``SEQUENCES``), each once.
         roi_labels: segmentation labels that form the ROI; empty = every non-zero label.
         slice_index: fixed slice for every case; None = the largest tumour cross-section.
         slices: number of neighbouring slices per patient centred on the representative one.
         skip_bad: ingest the valid patients and list the others instead of failing.
+        preprocess: the 8-bit scaling and the crop (:class:`PreprocessCfg`).
     """
 
+    SECTION: ClassVar[str] = "ingest"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"roi_labels": POSITIVE, "slice_index": NON_NEGATIVE, "slices": POSITIVE}
+
     layout: Literal["auto", "slices", "nifti", "dicom", "manifest"] = "auto"
-    channels: tuple[str, ...] = ("t1ce",)
+    channels: tuple[SequenceName, ...] = ("t1ce",)
     roi_labels: tuple[int, ...] = ()
     slice_index: int | None = None
     slices: int = 1
     skip_bad: bool = False
     preprocess: PreprocessCfg = field(default_factory=PreprocessCfg)
 
-
-T = TypeVar("T", bound="DataclassInstance")
-#: Classifier kinds of the handcrafted baselines (:func:`gliograde.baselines.make_classifier`).
-ClassifierKind = Literal["logreg", "logreg_l1", "svm", "rbf_svm", "mlp"]
-#: Cross-validation protocols (:class:`CVCfg`); ``both`` = ``honest`` and ``paper`` side by side.
-CVProtocol = Literal["honest", "paper", "site", "both"]
-
-
-def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
-    """Build a config dataclass from a plain dict, rejecting unknown keys (no silent typos).
-
-    Nested dataclass fields and tuple fields are converted; missing keys keep their defaults.
-    """
-    data = dict(data or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise InputError(
-            f"unknown {cls.__name__} option(s) {unknown}; known options are {sorted(fields)}"
-        )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        default = getattr(cls(), name) if _has_defaults(cls) else None
-        if dataclasses.is_dataclass(default) and not isinstance(default, type) and isinstance(value, dict):
-            value = from_dict(type(default), value)
-        elif isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def _has_defaults(cls: type[DataclassInstance]) -> bool:
-    return all(
-        f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        for f in dataclasses.fields(cls)
-    )
-
-
-def load_yaml(path: Path | None) -> dict[str, Any]:
-    """Read a YAML config file into a dict (empty when ``path`` is None)."""
-    if path is None:
-        return {}
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: config file not found; check the --config path")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML ({err}); fix the file or drop --config") from err
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping of options at the top level, got {type(data).__name__}")
-    return data
-
-
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overlay command-line overrides (None means 'not given') on YAML values."""
-    out = dict(base)
-    out.update({k: v for k, v in overrides.items() if v is not None})
-    return out
+    def check(self) -> None:
+        if not self.channels or len(set(self.channels)) != len(self.channels):
+            raise self.fail("channels", f"got {list(self.channels)}; give one or more of {list(SEQUENCES)}, each once")
 
 
 @dataclass(frozen=True)
-class AugmentCfg:
+class AugmentCfg(Checked):
     """The study's AutoAugment-SVHN augmentation (see :mod:`gliograde.augment.policy` and ``docs/augment.md``).
 
     Attributes:
@@ -161,6 +133,9 @@ class AugmentCfg:
             None = all of them.
     """
 
+    SECTION: ClassVar[str] = "augment"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"subset": NON_NEGATIVE}
+
     mode: Literal["fixed", "stochastic", "none"] = "fixed"
     dedupe: Literal["identity", "effect"] = "identity"
     sign: Literal["positive", "negative"] = "positive"
@@ -169,11 +144,11 @@ class AugmentCfg:
 
 
 @dataclass(frozen=True)
-class TrainCfg:
-    """How to train one model (see :mod:`gliograde.training.engine` and :mod:`gliograde.presets`).
+class TrainCfg(Checked):
+    """How to train one CNN (see :mod:`gliograde.training.engine` and :mod:`gliograde.presets`).
 
     Attributes:
-        preset: name of the preset these values started from (``paper``, ``modern``, ``quick``).
+        preset: name of the preset these values started from (``paper``, ``modern``, ``quick``, ``recommended``).
         model: registry name (:func:`gliograde.models.list_models`).
         weights: ``imagenet``, ``none`` (random start) or a path to a state dict.
         allow_download: fetch missing ImageNet weights (off: nothing downloads).
@@ -188,12 +163,18 @@ class TrainCfg:
         label_smoothing: cross-entropy label smoothing in [0, 1).
         patience: epochs without a lower validation loss before stopping (0 = never stop early).
         freeze_backbone: train only the head on backbone features computed once per run.
-        val_fraction: share of the training patients held out for early stopping.
+        val_fraction: share of the training patients held out for early stopping, in [0, 0.5].
         seed: seeds initialisation, shuffling and dropout.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``.
         amp: mixed precision on CUDA (ignored on CPU).
         num_threads: CPU threads for torch (0 = torch's default).
     """
+
+    SECTION: ClassVar[str] = "train"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "epochs": POSITIVE, "lr": Limit(0, lo_open=True), "batch_size": POSITIVE, "image_size": POSITIVE,
+        "momentum": FRACTION, "weight_decay": NON_NEGATIVE, "label_smoothing": FRACTION, "patience": NON_NEGATIVE,
+        "val_fraction": Limit(0, 0.5), "seed": NON_NEGATIVE, "num_threads": NON_NEGATIVE}
 
     preset: str = "paper"
     model: str = "alexnet"
@@ -216,9 +197,14 @@ class TrainCfg:
     amp: bool = True
     num_threads: int = 0
 
+    def check(self) -> None:
+        base, _, index = self.device.partition(":")
+        if base not in ("auto", "cpu", "cuda", "mps") or (index and (base != "cuda" or not index.isdigit())):
+            raise self.fail("device", f"got {self.device!r}; expected auto, cpu, cuda, cuda:N or mps")
+
 
 @dataclass(frozen=True)
-class SelectionCfg:
+class SelectionCfg(Checked):
     """Honest model selection and fusion for the ``radiomics`` and ``fusion`` configurations
     (see :mod:`gliograde.selection`, :mod:`gliograde.baselines.fusion`).
 
@@ -229,27 +215,38 @@ class SelectionCfg:
         method: ``inner_cv`` (nested CV by patient), ``inner_split`` (one fixed stratified inner
             split of the training patients) or ``none`` (the first candidate, no selection).
         inner_folds: folds of the inner CV (capped by the smallest grade's patient count).
-        classifiers: candidate classifier kinds (:data:`gliograde.baselines.CLASSIFIER_KINDS`).
+        classifiers: candidate classifier kinds (:data:`ClassifierKind`).
         select_k: candidate numbers of features kept by ANOVA F (0 = all).
         cnn_components: PCA components of the CNN penultimate features in ``fusion`` (fitted per fold).
         bin_width: grey-level bin width of the radiomics texture features.
-        features: feature families computed inside the ROI (:mod:`gliograde.baselines.feature_sets`): ``radiomics``
-            (PyRadiomics texture, first order and 2D shape of each channel) and/or ``semantic`` (size, outline
-            shape and intensity in reference-tissue units: :mod:`gliograde.baselines.semantic`).
+        features: feature families computed inside the ROI (:mod:`gliograde.baselines.feature_sets`), each once:
+            ``radiomics`` (PyRadiomics texture, first order and 2D shape of each channel), ``semantic`` (size,
+            outline shape and intensity in reference-tissue units: :mod:`gliograde.baselines.semantic`) and/or
+            ``enhancement`` (T1c - T1 inside the ROI).
     """
+
+    SECTION: ClassVar[str] = "cv.selection"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"inner_folds": Limit(2), "select_k": NON_NEGATIVE,
+                                             "cnn_components": POSITIVE, "bin_width": Limit(0, lo_open=True)}
 
     method: Literal["none", "inner_cv", "inner_split"] = "inner_cv"
     inner_folds: int = 5
-    classifiers: tuple[str, ...] = ("logreg", "rbf_svm")
+    classifiers: tuple[ClassifierKind, ...] = ("logreg", "rbf_svm")
     select_k: tuple[int, ...] = (5, 10, 20)
     cnn_components: int = 8
     bin_width: float = 8.0
-    features: tuple[str, ...] = ("radiomics",)
+    features: tuple[FeatureFamily, ...] = ("radiomics",)
+
+    def check(self) -> None:
+        for name in ("classifiers", "select_k", "features"):
+            value = getattr(self, name)
+            if not value or len(set(value)) != len(value):
+                raise self.fail(name, f"got {list(value)}; give one or more values, each once")
 
 
 @dataclass(frozen=True)
-class CVCfg:
-    """The cross-validated experiment (see :mod:`gliograde.experiment.splits`).
+class CVCfg(Checked):
+    """The cross-validated experiment (see :mod:`gliograde.experiment`).
 
     Attributes:
         folds: number of folds (``site`` protocol: one fold per site, this is ignored).
@@ -257,11 +254,12 @@ class CVCfg:
             on an inner split of training patients), ``paper`` (the study's: augment everything first,
             split augmented images at random, early-stop on the test fold: leaks on purpose) or
             ``site`` (leave one acquisition site out, honest otherwise); ``both`` runs ``honest`` and
-            ``paper`` side by side (:func:`gliograde.experiment.run.run_cv_command` splits it).
+            ``paper`` side by side.
         configs: which configurations to run on the same folds: ``full``, ``no-pretrain``, ``no-aug``,
             ``handcrafted`` (radiomics + SVM/logistic regression), ``handcrafted-mlp`` (the study's ANN),
             ``radiomics`` (radiomics, classifier and feature count chosen per fold by ``selection``) and
-            ``fusion`` (radiomics + frozen CNN penultimate features, chosen the same way).
+            ``fusion`` (radiomics + frozen CNN penultimate features, chosen the same way); names are checked
+            against the experiment's registry by :func:`gliograde.settings.resolve`.
         handcrafted_classifier: classifier of the ``handcrafted`` configuration.
         seed: fold assignment and every model's seed derive from it.
         n_boot: bootstrap resamples for confidence intervals in the report.
@@ -269,6 +267,10 @@ class CVCfg:
         repeats: repeated cross-validation: repeat ``r`` splits the patients again with fold seed
             ``seed + r`` (repeat 0 = the single run's folds); ``site`` folds are fixed, so ``site`` allows 1 only.
     """
+
+    SECTION: ClassVar[str] = "cv"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"folds": Limit(2), "seed": NON_NEGATIVE, "n_boot": POSITIVE,
+                                             "repeats": POSITIVE}
 
     folds: int = 10
     protocol: CVProtocol = "honest"
@@ -279,10 +281,45 @@ class CVCfg:
     selection: SelectionCfg = field(default_factory=SelectionCfg)
     repeats: int = 1
 
-    def __post_init__(self) -> None:
-        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
-            raise InputError(f"--repeats {self.repeats!r}: expected a whole number >= 1 (1 = one cross-validation)")
+    def check(self) -> None:
+        if not self.configs or len(set(self.configs)) != len(self.configs):
+            raise self.fail("configs", f"got {list(self.configs)}; give one or more configurations, each once")
         if self.repeats > 1 and self.protocol == "site":
-            raise InputError(f"--repeats {self.repeats} with --protocol site: leave-one-site-out folds are the same "
-                             "for every seed, so a repeat would redo the same split; use --repeats 1, or "
-                             "--protocol honest to repeat random patient splits")
+            raise self.fail("repeats", f"--repeats {self.repeats} with --protocol site: leave-one-site-out folds "
+                            "are the same for every seed, so a repeat would redo the same split; use --repeats 1, "
+                            "or --protocol honest to repeat random patient splits")
+
+
+@dataclass(frozen=True)
+class RunConfig(Checked):
+    """Every setting of one command, resolved once (preset < YAML < flags) by :func:`gliograde.settings.resolve`.
+
+    Its defaults are the study's settings, those of the ``paper`` preset; ``resolve`` starts ``train`` and
+    ``cv`` from ``recommended`` instead.
+
+    Attributes:
+        preset: the preset the values started from (:data:`gliograde.presets.PRESETS`).
+        kind: the model kind ``train`` fits (a key of :data:`gliograde.bundles.KINDS`).
+        ingest: how a raw cohort is read (used only when the cohort is not ingested yet).
+        train: CNN training settings.
+        augment: augmentation of the CNN's training images.
+        cv: the cross-validated experiment, including the radiomics selection grid (``cv.selection``),
+            which ``train --kind radiomics`` uses too.
+    """
+
+    SECTION: ClassVar[str] = ""
+
+    preset: str = "paper"
+    kind: str = "cnn"
+    ingest: IngestCfg = field(default_factory=IngestCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+    augment: AugmentCfg = field(default_factory=AugmentCfg)
+    cv: CVCfg = field(default_factory=CVCfg)
+
+    def sections(self) -> dict[str, Any]:
+        """``preset``, ``kind`` and each section: what a run's ``config.yaml`` holds (``--config`` replays it).
+
+        >>> list(RunConfig().sections())
+        ['preset', 'kind', 'ingest', 'train', 'augment', 'cv']
+        """
+        return {name: getattr(self, name) for name in ("preset", "kind", "ingest", "train", "augment", "cv")}

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
-import torch
-from PIL import Image, ImageDraw
-from torch import nn
+from PIL import Image, ImageDraw, ImageOps
+from scipy.ndimage import binary_erosion
 
-from gliograde.models import model_spec
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 CamMethod = Literal["gradcam", "gradcam++", "layercam"]
 #: Backbone -> layers for evidence maps, measured on real cases (docs/predict.md); others use ``spec.cam_layer``.
@@ -33,6 +34,8 @@ ROI_COLOUR = (0, 255, 0)
 
 def evidence_layers(model: nn.Module, backbone: str) -> list[str]:
     """Dotted names of the evidence layers of ``model``: ``EVIDENCE_LAYERS[backbone]`` or ``model.spec.cam_layer``."""
+    from gliograde.models import model_spec  # imports torch: on first use, so the drawing helpers load without it
+
     return list(EVIDENCE_LAYERS.get(backbone, (model_spec(model).cam_layer,)))
 
 
@@ -58,8 +61,9 @@ def evidence_and_logits(model: nn.Module, layers: Sequence[nn.Module] | nn.Modul
                         targets: list[int] | None = None, method: CamMethod = DEFAULT_METHOD,
                         ) -> tuple[npt.NDArray[np.float32], torch.Tensor]:
     """:func:`class_activation_map` plus the logits (B, K) float of the same forward pass (one pass, not two)."""
-    import pytorch_grad_cam as pgc
+    import pytorch_grad_cam as pgc  # heavy (torch): on first use
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from torch import nn
 
     cls = {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus, "layercam": pgc.LayerCAM}[method]
     mods = [layers] if isinstance(layers, nn.Module) else list(layers)
@@ -140,7 +144,7 @@ def overlay(image: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32], alpha: 
     Returns:
         (H, W, 3) uint8 RGB.
     """
-    from pytorch_grad_cam.utils.image import show_cam_on_image
+    from pytorch_grad_cam.utils.image import show_cam_on_image  # heavy (torch): on first use
 
     grey = image if image.ndim == 2 else image[..., -1]
     rgb = np.repeat(grey[..., None].astype(np.float32) / 255.0, 3, axis=-1)
@@ -161,8 +165,6 @@ def to_display(image: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
 def draw_outline(rgb: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_],
                  colour: tuple[int, int, int] = ROI_COLOUR) -> npt.NDArray[np.uint8]:
     """(H, W, 3) uint8 with the 1-pixel inner boundary of ``mask`` (H, W) bool painted in ``colour``."""
-    from scipy.ndimage import binary_erosion
-
     edge = mask & ~binary_erosion(mask, border_value=0)
     out = rgb.copy()
     out[edge] = colour
@@ -185,8 +187,6 @@ def evidence_panel(image: npt.NDArray[np.generic], mask: npt.NDArray[np.bool_], 
     Returns:
         (side + 36, 2 * side, 3) uint8 RGB: a 20 px title strip, the panels, a 16 px caption strip.
     """
-    from PIL import ImageOps
-
     grey = to_display(image)
     left = draw_outline(np.repeat(grey[..., None], 3, axis=-1), mask)
     right = draw_outline(overlay(crop, heat, within=crop_mask if mask_heat else None), crop_mask)

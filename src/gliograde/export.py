@@ -8,21 +8,37 @@ The ONNX model takes what the preprocessing produces, so a deployment needs no P
     output ``probabilities``: (N, K) float32, softmax over the bundle's classes (model.json ``classes``).
 The batch axis N is dynamic. The TorchScript-based exporter (``dynamo=False``) is used: it needs no onnxscript.
 
+Only kinds with a network export (:meth:`~gliograde.bundles.base.ModelKind.onnx_graph`; the ``cnn`` kind);
+any other bundle is refused with the fix.
+
 >>> # export_onnx(load_bundle(Path("runs/m")), Path("runs/m/model.onnx"))
 """
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from gliograde.bundles.cnn import Bundle
+from gliograde.bundles.base import ModelKind
 from gliograde.models import ModelSpec
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OnnxGraph:
+    """What a bundle exports: ``module`` maps (N, in_chans, input_size, input_size) uint8 to (N, K) probabilities;
+    ``info``: extra entries of the sidecar JSON (e.g. the backbone)."""
+
+    module: nn.Module
+    in_chans: int
+    input_size: int
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class NormalisedSoftmax(nn.Module):
@@ -49,30 +65,33 @@ class NormalisedSoftmax(nn.Module):
         return logits.softmax(dim=1)
 
 
-def export_onnx(bundle: Bundle, out: Path, opset: int = 17) -> Path:
+def export_onnx(bundle: ModelKind[Any], out: Path, opset: int = 17) -> Path:
     """Write ``out`` (ONNX) and ``out.with_suffix('.json')`` (classes, input spec) for ``bundle``.
 
     Args:
-        bundle: from :func:`gliograde.bundles.cnn.load_bundle`.
+        bundle: from :func:`gliograde.bundles.load_bundle`.
         out: the .onnx file to write.
         opset: ONNX opset version.
 
     Returns:
         ``out``.
+
+    Raises:
+        InputError: the bundle's kind has no network to export.
     """
+    graph = bundle.onnx_graph()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = NormalisedSoftmax(bundle.model, bundle.spec, bundle.in_chans).eval()
-    s = bundle.input_size
-    dummy = torch.zeros(1, bundle.in_chans, s, s, dtype=torch.uint8)
-    torch.onnx.export(wrapper, (dummy,), str(out), input_names=["image"], output_names=["probabilities"],
+    s = graph.input_size
+    dummy = torch.zeros(1, graph.in_chans, s, s, dtype=torch.uint8)
+    torch.onnx.export(graph.module, (dummy,), str(out), input_names=["image"], output_names=["probabilities"],
                       dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=opset,
                       dynamo=False)
-    sidecar = {"input": {"name": "image", "dtype": "uint8", "shape": ["N", bundle.in_chans, s, s],
+    sidecar = {"input": {"name": "image", "dtype": "uint8", "shape": ["N", graph.in_chans, s, s],
                          "range": [0, 255], "channels": list(bundle.ingest.channels)},
                "output": {"name": "probabilities", "shape": ["N", len(bundle.classes)],
                           "classes": list(bundle.classes)},
-               "backbone": bundle.meta["backbone"], "bundle_fingerprint": bundle.fingerprint, "opset": opset}
+               **graph.info, "bundle_fingerprint": bundle.fingerprint, "opset": opset}
     out.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
-    logger.info("wrote %s (%s, input uint8 %s)", out, bundle.meta["backbone"], tuple(dummy.shape))
+    logger.info("wrote %s (%s, input uint8 %s)", out, graph.info.get("backbone", bundle.kind), tuple(dummy.shape))
     return out

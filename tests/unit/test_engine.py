@@ -15,13 +15,13 @@ from PIL import Image
 from gliograde.config import TrainCfg
 from gliograde.errors import InputError
 from gliograde.models import ModelSpec, create_model
+from gliograde.report.plots import plot_history
+from gliograde.splits import inner_split
 from gliograde.training import engine
 from gliograde.training.engine import (
     fit,
-    inner_split,
     lr_at,
     normalise_batch,
-    plot_history,
 )
 
 SPEC = ModelSpec("m", 8, (0.5, 0.25, 0.0), (0.5, 0.5, 1.0), "fc", "layer4")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_predict import SIZE, make_bundle
 
-from gliograde.bundles.cnn import load_bundle
+from gliograde.bundles import load_bundle
 from gliograde.cli import main
 from gliograde.training.engine import predict_proba
 

@@ -14,9 +14,10 @@ from fakedata import volume, write_dicom_series, write_nifti_cohort, write_slice
 from PIL import Image
 from torch import nn
 
-from gliograde.bundles.cnn import MODEL_CARD, MODEL_JSON, load_bundle, write_bundle
+from gliograde.bundles import MODEL_CARD, MODEL_JSON, load_bundle
+from gliograde.bundles.cnn import CnnBundle
 from gliograde.cli import main
-from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, TrainCfg
+from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, RunConfig, TrainCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest_run import run_ingest
 from gliograde.explain import (
@@ -42,7 +43,7 @@ PHI = (b"Doe", b"Jane", b"PHI-12345", b"19700101")
 
 
 def make_bundle(tmp: Path, model: str = "efficientnet_lite0", channels: int = 1, seed: int = 0) -> Path:
-    """A bundle built without training: ingest a tiny cohort, random-start weights, write_bundle."""
+    """A bundle built without training: ingest a tiny cohort, random-start weights, CnnBundle.write."""
     raw = write_slice_cohort(tmp / "raw", PATIENTS, size=48, channels=3)
     chans = ("t1ce",) if channels == 1 else ("t1", "flair", "t1ce")
     run_ingest(raw, tmp / "cohort", IngestCfg(channels=chans, preprocess=PreprocessCfg(size=SIZE)),
@@ -52,7 +53,8 @@ def make_bundle(tmp: Path, model: str = "efficientnet_lite0", channels: int = 1,
     net = create_model(model, len(cohort.classes), weights="none").eval()
     cfg = TrainCfg(model=model, weights="none", image_size=SIZE, epochs=1)
     fit = FitResult(history=[], best_epoch=1, stopped_epoch=1, model=net)
-    return write_bundle(tmp / "bundle", cohort, cfg, AugmentCfg(mode="none"), fit)
+    run_cfg = RunConfig(kind="cnn", train=cfg, augment=AugmentCfg(mode="none"))
+    return CnnBundle.write(tmp / "bundle", cohort, fit, run_cfg)
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +337,7 @@ def test_real_data_train_bundle_predict(tmp_path: Path, shared_data: Path) -> No
     cfg = TrainCfg(model="efficientnet_lite0", weights="none", image_size=SIZE, epochs=1, batch_size=16,
                    val_fraction=0.0, patience=0, device="cpu")
     fit = train_on_cohort(cohort, cfg, AugmentCfg(mode="none"), tmp_path / "bundle", progress=False)
-    write_bundle(tmp_path / "bundle", cohort, cfg, AugmentCfg(mode="none"), fit)
+    CnnBundle.write(tmp_path / "bundle", cohort, fit, RunConfig(kind="cnn", train=cfg, augment=AugmentCfg(mode="none")))
     b = load_bundle(tmp_path / "bundle")
     png_folder = src / labels["folder"].iloc[-1]
     cases = [shared_data / "brats-volumes" / "Brats18_TCIA10_628_1", png_folder]

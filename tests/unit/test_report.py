@@ -12,13 +12,9 @@ import pytest
 
 from gliograde.cli import main
 from gliograde.errors import InputError
-from gliograde.report.cv import (
-    RunNotFoundError,
-    results_table,
-    summarise_run,
-    to_jsonable,
-    write_report,
-)
+from gliograde.report.artefacts import RunNotFoundError
+from gliograde.report.cv import summarise_run, write_report
+from gliograde.report.format import results_table, to_jsonable
 
 STRENGTH = {"full": 3.0, "no-pretrain": 1.0, "no-aug": 0.8, "handcrafted": 1.5}
 TWO = {"full": 3.0, "no-aug": 0.8}  # fewer configs, fewer figures: keeps the suite fast

@@ -1,7 +1,6 @@
 """Honest model selection, fusion and the recommended preset: no selection step sees a test patient."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from dataclasses import replace
@@ -11,19 +10,20 @@ import pytest
 from fakedata import write_slice_cohort
 
 from gliograde.baselines.fusion import FusionClassifier
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, SelectionCfg
+from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
 from gliograde.errors import InputError
-from gliograde.experiment.core import Experiment, run_cv
-from gliograde.presets import get_cv_defaults, get_ingest, get_preset
+from gliograde.experiment import Experiment, FeatureStore, run_protocol
+from gliograde.experiment.selected import SelectedConfiguration
+from gliograde.presets import get_preset
 from gliograde.selection import (
     Candidate,
     grid,
-    inner_splits,
     patient_auc,
     select_candidate,
 )
+from gliograde.splits import inner_splits
 
 
 def _pids(n, per=2):
@@ -128,14 +128,17 @@ def cohort(tmp_path_factory):
     return dataclasses.replace(c, sites=np.where(first_half, "A", "B"))
 
 
+def _exp(cohort, out, cv):
+    cfg = RunConfig(train=get_preset("quick").train, augment=AugmentCfg(mode="none"), cv=cv)
+    return Experiment(cohort, out, cfg, FeatureStore(cohort, out / "work"), progress=False)
+
+
 @pytest.mark.parametrize("protocol", ["honest", "site"])
 def test_no_selection_or_fusion_step_sees_a_test_patient(cohort, tmp_path, monkeypatch, protocol):
-    import gliograde.experiment.select as es
-
     rng = np.random.default_rng(0)
     rad = np.c_[np.arange(len(cohort), dtype=float), rng.normal(size=(len(cohort), 6))]  # col 0 = row id
-    monkeypatch.setattr(es, "radiomics_matrix", lambda exp: rad)
-    monkeypatch.setattr(es, "cnn_matrix", lambda exp: rng.normal(size=(len(cohort), 12)))
+    monkeypatch.setattr(FeatureStore, "roi", lambda self, families, **kw: rad)
+    monkeypatch.setattr(FeatureStore, "cnn", lambda self, train: rng.normal(size=(len(cohort), 12)))
     fits: list[set[str]] = []
     real_fit = FusionClassifier.fit
 
@@ -146,8 +149,7 @@ def test_no_selection_or_fusion_step_sees_a_test_patient(cohort, tmp_path, monke
     monkeypatch.setattr(FusionClassifier, "fit", spy)
     sel = SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(0, 2), cnn_components=3)
     cv = CVCfg(folds=2, protocol=protocol, configs=("radiomics", "fusion"), n_boot=20, selection=sel)
-    exp = Experiment(cohort, tmp_path / "run", cv, get_preset("quick"), AugmentCfg(mode="none"), progress=False)
-    preds = run_cv(exp)
+    preds = run_protocol(_exp(cohort, tmp_path / "run", cv))
     folds = json.loads((tmp_path / "run" / "folds.json").read_text())["folds"]
     per_unit = 2 * 3 + 1  # 2 candidates x 3 inner folds, then the refit on all training patients
     assert len(fits) == per_unit * 2 * len(folds)
@@ -164,61 +166,48 @@ def test_no_selection_or_fusion_step_sees_a_test_patient(cohort, tmp_path, monke
 
 
 def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
-    from gliograde.settings import resolve_configs, resolve_ingest
-    from gliograde.settings import resolve_cv as resolve
+    from gliograde.presets import get_preset
+    from gliograde.settings import resolve
 
-    ing = get_ingest("recommended")
+    ing = get_preset("recommended").ingest
     assert ing.channels == ("flair", "t1ce") and ing.preprocess.region == "brain_outside_roi"
-    assert get_ingest("paper") == IngestCfg() and get_cv_defaults("paper") == {}
+    assert get_preset("paper").ingest == IngestCfg() and get_preset("paper").cv == CVCfg()
     yaml = tmp_path / "c.yaml"
     yaml.write_text("ingest:\n  slices: 3\n  preprocess:\n    rim: 4\ncv:\n  selection:\n    inner_folds: 4\n")
-    args = argparse.Namespace(preset="recommended", config=yaml, folds=None, protocol=None, configs=None,
-                              seed=None, handcrafted_classifier=None, n_boot=None, selection="inner_split",
-                              allow_download=None, augment=None, augment_subset=None,
-                              **{k: None for k in ("model", "weights", "epochs", "lr", "batch_size", "image_size",
-                                                   "patience", "device", "val_fraction")})
-    ing = resolve_ingest(args)
+    cfg = resolve("cv", preset="recommended", config=yaml, overrides={"cv": {"selection": {"method": "inner_split"}}})
+    ing = cfg.ingest
     assert (ing.slices, ing.preprocess.rim, ing.preprocess.intensity) == (3, 4, "robust")
-    cv, train, _ = resolve(args)
-    assert cv.configs == ("radiomics",) and cv.selection.inner_folds == 4 and cv.selection.method == "inner_split"
-    assert train.preset == "recommended"
-    from gliograde.presets import get_train_kind
-    from gliograde.settings import resolve_selection
-
-    assert resolve_selection(args) == replace(cv.selection, method="inner_cv")  # train: the preset's method, YAML grid
-    assert (get_train_kind("recommended"), get_train_kind("quick"), get_train_kind(None)) == ("radiomics", "cnn", "cnn")
-    assert resolve_configs(replace_ns(args, preset=None, config=None))[0].preset == "recommended"
-
-
-def replace_ns(ns: argparse.Namespace, **kw) -> argparse.Namespace:
-    return argparse.Namespace(**{**vars(ns), **kw})
+    assert cfg.cv.configs == ("radiomics",) and cfg.cv.selection.inner_folds == 4
+    assert cfg.cv.selection.method == "inner_split" and cfg.train.preset == "recommended"
+    train = resolve("train", config=yaml)  # train: the preset's method, the YAML's grid
+    assert train.cv.selection == replace(cfg.cv.selection, method="inner_cv") and train.kind == "radiomics"
+    assert (get_preset("recommended").kind, get_preset("quick").kind) == ("radiomics", "cnn")
+    assert resolve("train").preset == resolve("cv").preset == "recommended"
 
 
 def test_repeated_cv_selection_never_sees_the_units_test_patients(cohort, tmp_path, monkeypatch):
     """Under --repeats every unit's inner fits and refit see only that repeat's training patients."""
-    import gliograde.experiment.select as es
-
     rad = np.c_[np.arange(len(cohort), dtype=float), np.random.default_rng(1).normal(size=(len(cohort), 4))]
-    monkeypatch.setattr(es, "radiomics_matrix", lambda exp: rad)
+    monkeypatch.setattr(FeatureStore, "roi", lambda self, families, **kw: rad)
     current: dict[str, object] = {}
     seen: list[tuple[int, int, set[str]]] = []
-    real_unit, real_fit = es.selected_unit, FusionClassifier.fit
+    real_unit, real_fit = SelectedConfiguration.run_unit, FusionClassifier.fit
 
-    def unit_spy(exp, config, fold, unit):
+    def unit_spy(self, exp, fold, unit):
         current["fold"] = fold
-        return real_unit(exp, config, fold, unit)
+        return real_unit(self, exp, fold, unit)
 
     def fit_spy(self, X, y):
         f = current["fold"]
         pats = set(cohort.patient_ids[X[:, 0].astype(int)])
-        assert pats and pats <= set(f["train"]) and not pats & set(f["test"])
-        seen.append((int(f["repeat"]), int(f["fold"]), pats))
+        assert pats and pats <= set(f.train) and not pats & set(f.test)
+        seen.append((f.repeat, f.index, pats))
         return real_fit(self, X, y)
 
-    monkeypatch.setattr(es, "selected_unit", unit_spy)
+    monkeypatch.setattr(SelectedConfiguration, "run_unit", unit_spy)
     monkeypatch.setattr(FusionClassifier, "fit", fit_spy)
     sel = SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(0, 2))
     cv = CVCfg(folds=2, protocol="honest", configs=("radiomics",), n_boot=20, selection=sel, repeats=2)
-    run_cv(Experiment(cohort, tmp_path / "run", cv, get_preset("quick"), AugmentCfg(mode="none"), progress=False))
+    run_protocol(_exp(cohort, tmp_path / "run", cv))
     assert {(r, k) for r, k, _ in seen} == {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert len(seen) == 4 * (2 * 3 + 1)

@@ -11,7 +11,7 @@ from fakedata import recommended_cohort
 
 from gliograde.baselines.feature_sets import check_families, feature_matrix
 from gliograde.baselines.semantic import CENTRE, UNIT, feature_names, semantic_features
-from gliograde.bundles.cnn import MODEL_JSON, load_any_bundle
+from gliograde.bundles import MODEL_JSON, load_bundle
 from gliograde.cli import main
 from gliograde.data.dataset import load_cohort
 from gliograde.errors import InputError, MaskMismatchError
@@ -86,7 +86,7 @@ def test_bundle_with_semantic_features_predicts_the_same_columns(tmp_path: Path)
     assert main([*args, "--features", "radiomics,semantic"]) == 0
     meta = json.loads((tmp_path / "b" / MODEL_JSON).read_text())
     assert meta["feature_families"] == ["radiomics", "semantic"] and "roi_sem_solidity" in meta["feature_names"]
-    bundle = load_any_bundle(tmp_path / "b")
+    bundle = load_bundle(tmp_path / "b")
     cohort = load_cohort(tmp_path / "cohort")
     X, _ = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(),
                           meta["feature_families"], bin_width=meta["bin_width"])

@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 from fakedata import recommended_cohort
 
-from gliograde.bundles.cnn import MODEL_CARD, MODEL_JSON, load_any_bundle, load_bundle
-from gliograde.bundles.radiomics import (
-    MODEL_FILE,
-    RadiomicsBundle,
-    load_radiomics_bundle,
-)
+from gliograde.bundles import MODEL_CARD, MODEL_JSON, load_bundle
+from gliograde.bundles.radiomics import MODEL_FILE, RadiomicsBundle
+from gliograde.bundles.radiomics_evidence import contributions
 from gliograde.cli import main
 from gliograde.config import SelectionCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.errors import InputError
-from gliograde.prediction.radiomics import contributions
 from gliograde.prediction.run import find_cases, predict
 from gliograde.selection import grid
 
@@ -58,7 +54,7 @@ def test_predict_repeats_training_preprocessing_and_features(trained: tuple[Path
     from gliograde.baselines.features import extract_features
 
     raw, cohort_dir, b = trained
-    bundle = load_any_bundle(b)
+    bundle = load_bundle(b)
     assert isinstance(bundle, RadiomicsBundle)
     cohort = load_cohort(cohort_dir)
     X, names = extract_features(cohort.images, cohort.masks, bin_width=bundle.bin_width)
@@ -120,13 +116,15 @@ def test_bundle_loading_is_safe(trained: tuple[Path, Path, Path], tmp_path: Path
     from gliograde.runinfo import sha256_file
 
     _, _, b = trained
+    from gliograde.export import export_onnx
+
     with pytest.raises(InputError, match="export needs a CNN bundle|has no network"):
-        load_bundle(b)
+        export_onnx(load_bundle(b), tmp_path / "m.onnx")
     bad = tmp_path / "bad"
     shutil.copytree(b, bad)
     (bad / MODEL_FILE).write_bytes((bad / MODEL_FILE).read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(InputError, match="sha256"):
-        load_radiomics_bundle(bad)
+        load_bundle(bad)
     # a model file holding a type outside the trusted list is refused even with a matching sha256
     X, y = np.random.default_rng(0).normal(size=(20, 4)), np.repeat([0, 1], 10)
     sio.dump(FusionClassifier("logreg", n_radiomics=4).fit(X, y), bad / MODEL_FILE)
@@ -134,7 +132,7 @@ def test_bundle_loading_is_safe(trained: tuple[Path, Path, Path], tmp_path: Path
     meta["model_sha256"] = sha256_file(bad / MODEL_FILE)
     (bad / MODEL_JSON).write_text(json.dumps(meta))
     with pytest.raises(InputError, match="trusted list.*FusionClassifier"):
-        load_radiomics_bundle(bad)
+        load_bundle(bad)
 
 
 def test_missing_sequence_is_caught_before_reading(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
@@ -145,5 +143,5 @@ def test_missing_sequence_is_caught_before_reading(trained: tuple[Path, Path, Pa
     Image.fromarray(np.full((32, 32), 50, np.uint8)).save(tmp_path / "x.png")
     Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), 11)).save(tmp_path / "x_mask.png")
     cases, _ = find_cases([tmp_path / "x.png"])
-    res = predict(load_any_bundle(b), cases)[0]
+    res = predict(load_bundle(b), cases)[0]
     assert res.status == "error" and "flair+t1ce" in res.message

@@ -25,9 +25,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from gliograde.bundles.cnn import load_any_bundle, write_bundle
+from gliograde.bundles import load_bundle
+from gliograde.bundles.cnn import CnnBundle
 from gliograde.cli import main
-from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, TrainCfg
+from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, RunConfig, TrainCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest_run import run_ingest
 from gliograde.models import create_model
@@ -116,7 +117,7 @@ def test_outputs_and_provenance(rad_run: Path) -> None:
 def test_predictions_equal_gliograde_predict(rad_bundle: Path, val_raw: Path, rad_run: Path) -> None:
     """Validation preprocesses and grades exactly as `gliograde predict` does on the raw case."""
     df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str}).set_index("patient_id")
-    bundle = load_any_bundle(rad_bundle)
+    bundle = load_bundle(rad_bundle)
     folders = sorted(p for p in val_raw.iterdir() if p.is_dir())[:3]
     for res, folder in zip(predict(bundle, folders, keep_ids=True), folders, strict=True):
         pid = folder.name.removesuffix("_2000").replace("_", "-")
@@ -150,7 +151,7 @@ def test_nothing_left_exits_2_naming_the_file(rad_bundle: Path, tmp_path: Path,
 
 def test_labels_file_and_ingested_cohort(rad_bundle: Path, val_raw: Path, rad_run: Path, tmp_path: Path) -> None:
     """--labels replaces the grades; an ingested cohort must match the model's settings."""
-    bundle = load_any_bundle(rad_bundle)
+    bundle = load_bundle(rad_bundle)
     run_ingest(val_raw, tmp_path / "ingested", bundle.ingest, figures=False, progress=False)
     flipped = pd.read_csv(val_raw / "labels.csv")
     flipped["who_grade"] = flipped["who_grade"].map({2: 3, 3: 2, 4: 4})
@@ -173,7 +174,8 @@ def _cnn_bundle(tmp: Path) -> Path:
     net = create_model("efficientnet_lite0", 2, weights="none").eval()
     fit = FitResult(history=[], best_epoch=1, stopped_epoch=1, model=net)
     cfg = TrainCfg(model="efficientnet_lite0", weights="none", image_size=48, epochs=1)
-    return write_bundle(tmp / "bundle", load_cohort(tmp / "cohort"), cfg, AugmentCfg(mode="none"), fit)
+    return CnnBundle.write(tmp / "bundle", load_cohort(tmp / "cohort"), fit,
+                           RunConfig(kind="cnn", train=cfg, augment=AugmentCfg(mode="none")))
 
 
 def test_cnn_bundle_on_dicom_cohort_leaks_no_phi(tmp_path: Path) -> None:
@@ -194,7 +196,7 @@ def test_cnn_bundle_on_dicom_cohort_leaks_no_phi(tmp_path: Path) -> None:
         assert not any(s in data.replace(str(root).encode(), b"") for s in PHI), p
     df = pd.read_csv(out / "predictions.csv")
     assert df["patient_id"].str.match(r"^case-[0-9a-f]{10}$").all() and "max_abs_z" not in df.columns
-    got = predict(load_any_bundle(bundle), [root / f"Doe_Jane_19700101_{i}" for i in range(4)], cam=False)
+    got = predict(load_bundle(bundle), [root / f"Doe_Jane_19700101_{i}" for i in range(4)], cam=False)
     np.testing.assert_allclose(df["p_3"].to_numpy(), [r.probabilities[3] for r in got], atol=1e-5)
     assert main(["-q", "validate", str(bundle), str(root), "--out", str(tmp_path / "k"), "--bootstrap", "0",
                  "--keep-ids"]) == 0
@@ -233,7 +235,7 @@ def test_skip_bad_leaves_out_a_broken_patient_and_lists_it(rad_bundle: Path, val
 
 
 def test_unlike_training_is_counted_from_the_predictions(rad_run: Path) -> None:
-    from gliograde.validation.report import shift_line
+    from gliograde.report.validation import shift_line
 
     df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str})
     m = json.loads((rad_run / "metrics.json").read_text())

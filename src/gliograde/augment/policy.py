@@ -5,8 +5,9 @@ probabilities ignored, each sub-policy gives op1, op2 and op1+op2; duplicates ar
 original image is put first (see ``docs/augment.md`` for both tables and the sign convention).
 
 The ops themselves (policy table, magnitudes, the gather-index warps, :class:`AugTransform`) live in
-:mod:`gliograde.augment.ops`; per-batch random augmentation (:class:`StochasticSVHN`) and the
-Figure-4 :func:`montage` in :mod:`gliograde.augment.stochastic`. All are importable from here.
+:mod:`gliograde.augment.ops`; per-batch random augmentation (:class:`StochasticSVHN`) in
+:mod:`gliograde.augment.stochastic`. All are importable from here. The Figure-4 montage is
+:func:`gliograde.report.montage.montage`.
 
     >>> import torch
     >>> from gliograde.augment.policy import build_transforms, expand
@@ -36,14 +37,14 @@ from gliograde.augment.ops import (
     check_batch,
     magnitude,
 )
-from gliograde.augment.stochastic import StochasticSVHN, montage
+from gliograde.augment.stochastic import StochasticSVHN
 from gliograde.config import AugmentCfg
 from gliograde.errors import InputError, MaskMismatchError
 
 __all__ = [
     "GEOMETRIC", "MAGNITUDE_FREE", "PAPER_NOMINAL_BINS", "SVHN_POLICY", "AugTransform", "OpChain",
     "StochasticSVHN", "build_transforms", "expand", "expand_training", "expanded_nbytes", "iter_expand",
-    "magnitude", "montage", "_gather_index",
+    "magnitude", "_gather_index",
 ]
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
-"""Random AutoAugment-SVHN per batch (:class:`StochasticSVHN`) and the study's Figure 4 (:func:`montage`).
+"""Random AutoAugment-SVHN per batch (:class:`StochasticSVHN`), re-exported by :mod:`gliograde.augment.policy`.
 
-Both are re-exported by :mod:`gliograde.augment.policy`.
+The study's Figure 4 (the montage of every augmented version) is :func:`gliograde.report.montage.montage`.
 
     >>> import torch
     >>> StochasticSVHN(seed=0)(torch.zeros(2, 1, 8, 8, dtype=torch.uint8)).shape
@@ -8,14 +8,10 @@ Both are re-exported by :mod:`gliograde.augment.policy`.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from pathlib import Path
-
 import torch
 from torchvision.transforms import AutoAugmentPolicy, v2
 
-from gliograde.augment.ops import AugTransform, check_batch
+from gliograde.augment.ops import check_batch
 
 
 class StochasticSVHN:
@@ -57,53 +53,3 @@ class StochasticSVHN:
                     torch.manual_seed(s)
                     out[i, g] = self._policy(images[i, g])
         return out
-
-
-def montage(images: torch.Tensor, transforms: Sequence[AugTransform], path: Path, *,
-            masks: torch.Tensor | None = None, roi_only: bool = False, ncols: int = 8) -> Path:
-    """The study's Figure 4: every version of one case, each tile labelled ``index: name``.
-
-    Args:
-        images: one case, (C, H, W) or (1, C, H, W) uint8; C = 3 is shown as RGB, otherwise channel 0.
-        transforms: e.g. :func:`build_transforms` (identity first).
-        path: PNG to write (folders are created).
-        masks: (H, W) or (1, H, W) bool, needed for ``roi_only``.
-
-    Returns:
-        ``path``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    images = torch.as_tensor(images)
-    images = images[None] if images.ndim == 3 else images
-    if masks is not None:
-        masks = torch.as_tensor(masks)
-        masks = masks[None] if masks.ndim == 2 else masks
-    from torchvision.utils import make_grid
-
-    from gliograde.augment.policy import (
-        expand,  # imported here: gliograde.augment.policy re-exports this module
-    )
-
-    tiles = expand(images[:1], None if masks is None else masks[:1], transforms, roi_only=roi_only)
-    tiles = tiles if tiles.shape[1] in (1, 3) else tiles[:, :1]
-    h, w = tiles.shape[-2:]
-    pad_top = max(8, h // 6)  # room for the label above each tile
-    framed = torch.nn.functional.pad(tiles, (2, 2, pad_top, 2))
-    grid = make_grid(framed, nrow=ncols, padding=0).permute(1, 2, 0).numpy()
-    fig = plt.figure(figsize=(ncols * 1.6, math.ceil(len(tiles) / ncols) * 1.6 * (h + pad_top + 4) / (w + 4)))
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(grid, interpolation="nearest")
-    ax.axis("off")
-    for k, t in enumerate(transforms):
-        r, c = divmod(k, ncols)
-        ax.text(c * (w + 4) + 2, r * (h + pad_top + 4) + pad_top - 2, f"{k}: {t.name}",
-                color="white", fontsize=4.5, va="bottom")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=160)
-    plt.close(fig)
-    return path

@@ -1,7 +1,7 @@
 """The ROI feature matrix of the selecting models: one or more feature families, side by side.
 
-One function computes it for CV (:mod:`gliograde.experiment.select`), training
-(:mod:`gliograde.training.radiomics`) and prediction (:mod:`gliograde.prediction.radiomics`), so the three
+One function computes it for CV (:class:`gliograde.experiment.features.FeatureStore`), training
+(:mod:`gliograde.training.radiomics`) and prediction (:mod:`gliograde.bundles.radiomics`), so the three
 always agree on the columns. Families (``SelectionCfg.features``):
 
 * ``radiomics``: PyRadiomics first-order, GLCM, GLRLM, GLSZM and 2D-shape features of every channel
@@ -17,16 +17,15 @@ always agree on the columns. Families (``SelectionCfg.features``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from gliograde.baselines.features import Backend, extract_features
+from gliograde.baselines.semantic import enhancement_channels, semantic_features
 from gliograde.errors import InputError
-
-if TYPE_CHECKING:
-    from gliograde.baselines.features import Backend
 
 FAMILIES = ("radiomics", "semantic", "enhancement")
 
@@ -47,17 +46,11 @@ def family_matrix(family: str, images: npt.NDArray[np.uint8], masks: npt.NDArray
     """(N, F) features of one family for N crops (N, C, H, W) uint8 with masks (N, H, W) bool; ``channels``
     names the sequences (the semantic family adds T1c - T1 enhancement when both are there)."""
     if family == "radiomics":
-        from gliograde.baselines.features import extract_features
-
         X, names = extract_features(images, masks, backend=cast("Backend", backend), bin_width=bin_width)
         return np.asarray(X, dtype=np.float64), list(names)
     if family == "semantic":
-        from gliograde.baselines.semantic import semantic_features
-
         return semantic_features(images, masks, roi_area_px, channels)
     if family == "enhancement":
-        from gliograde.baselines.semantic import enhancement_channels, semantic_features
-
         if enhancement_channels(channels) is None:
             raise InputError(f"feature family 'enhancement' needs the t1 and t1ce channels, the cohort has "
                              f"{list(channels or [])}; ingest with --channels t1,flair,t1ce (or t1,t1ce)")

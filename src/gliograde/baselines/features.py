@@ -138,7 +138,7 @@ def pyradiomics_available() -> bool:
 
 
 def _make_pyradiomics(bin_width: float, classes: Sequence[str]) -> Any:
-    import radiomics
+    import radiomics  # optional (requirements-radiomics.sh) and slow to import: only for this backend
     from radiomics import featureextractor, getFeatureClasses
 
     radiomics.setVerbosity(logging.WARNING)  # it logs every feature class of every ROI at INFO
@@ -157,7 +157,7 @@ def _make_pyradiomics(bin_width: float, classes: Sequence[str]) -> Any:
 
 def _pyradiomics_one(ext: Any, image: npt.NDArray[np.uint8],
                      mask: npt.NDArray[np.bool_]) -> dict[str, float]:
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # comes with pyradiomics (optional); slow to import
 
     result = ext.execute(sitk.GetImageFromArray(image[None].astype(np.float32)),
                          sitk.GetImageFromArray(mask[None].astype(np.uint8)))

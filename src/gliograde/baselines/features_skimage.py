@@ -55,7 +55,7 @@ def _firstorder(v: npt.NDArray[np.float64], binned: npt.NDArray[np.int64]) -> di
 
 def _glcm(levels: npt.NDArray[np.int64]) -> dict[str, float]:
     """GLCM features, averaged over the 4 angles; ``levels`` is 0 outside the ROI, 1..L inside."""
-    from skimage.feature import graycomatrix, graycoprops
+    from skimage.feature import graycomatrix, graycoprops  # skimage submodules are slow to import
 
     n = int(levels.max())
     raw = graycomatrix(levels, [1], _ANGLES, levels=n + 1, symmetric=True)[1:, 1:, 0, :]
@@ -141,7 +141,7 @@ def _glrlm(levels: npt.NDArray[np.int64]) -> dict[str, float]:
 
 def _glszm(levels: npt.NDArray[np.int64]) -> dict[str, float]:
     """Size-zone features: 8-connected zones of equal bin inside the ROI."""
-    from skimage.measure import label
+    from skimage.measure import label  # skimage submodules are slow to import
 
     gray, size = [], []
     for g in np.unique(levels[levels > 0]):
@@ -152,7 +152,7 @@ def _glszm(levels: npt.NDArray[np.int64]) -> dict[str, float]:
 
 
 def _shape2d(mask: npt.NDArray[np.bool_]) -> dict[str, float]:
-    from skimage.measure import regionprops
+    from skimage.measure import regionprops  # skimage submodules are slow to import
 
     r = regionprops(mask.astype(np.uint8))[0]
     major, minor = float(r.axis_major_length), float(r.axis_minor_length)

@@ -109,6 +109,7 @@ def cnn_features(images: npt.NDArray[np.uint8], model_name: str = "efficientnet_
     Returns:
         (N, D) float64.
     """
+    # torch (heavy, optional for the radiomics models this package also serves): loaded only for CNN features
     import torch
 
     from gliograde.models import create_model, model_spec

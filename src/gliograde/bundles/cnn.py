@@ -1,67 +1,77 @@
-"""The model bundle: one folder that holds everything needed to grade a new case.
+"""The ``cnn`` model kind: a fine-tuned network, graded with LayerCAM evidence (presets quick, modern, paper).
 
-A bundle is what ``gliograde train COHORT --out BUNDLE`` leaves behind, and what ``gliograde predict``
-and ``gliograde export`` read. ``model.json``'s ``kind`` says which: ``cnn`` (this module) or ``radiomics``
-(:mod:`gliograde.bundles.radiomics`, the ``recommended`` preset); :func:`load_any_bundle` reads either.
-A CNN bundle::
+::
 
     BUNDLE/
       weights.safetensors   the trained weights (safetensors: no pickle, no code execution on load)
-      model.json            backbone, ModelSpec, preprocessing (IngestCfg incl. PreprocessCfg), classes,
-                            input size, input channels, training-data fingerprint, CV metrics (optional)
+      model.json            kind "cnn", backbone, ModelSpec, preprocessing (IngestCfg incl. PreprocessCfg),
+                            classes, input size, input channels, training-data fingerprint, CV metrics (optional)
       MODEL_CARD.md         intended use (research only), data, metrics, limitations, citation
+      history.csv, history.png, inner_split.csv, config.yaml, run.json   the training run
 
->>> # bundle = write_bundle(Path("runs/m"), cohort, train_cfg, aug_cfg, fit_result)   # after train_on_cohort
+A model.json without ``kind`` (written before kinds existed) is a CNN bundle.
+torch and the torch-bound gliograde modules (models, training, explain) are imported on first use, so the
+kind registry loads without torch.
+
+>>> # report = CnnBundle.train(cohort, Path("runs/m"), run_config)   # train_on_cohort + write
 >>> # b = load_bundle(Path("runs/m")); b.classes -> (2, 3, 4); b.model -> nn.Module in eval mode
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import yaml
+import numpy as np
+import numpy.typing as npt
 
-from gliograde.config import IngestCfg, from_dict
+from gliograde.bundles.base import CasePrediction, CropScores, ModelKind, TrainReport
+from gliograde.bundles.meta import (
+    MODEL_JSON,
+    RESEARCH_ONLY,
+    metrics_lines,
+    rows_per_grade,
+    shared_meta,
+    write_meta,
+)
+from gliograde.config import IngestCfg, RunConfig, from_dict
+from gliograde.data.cohort import read_ingest_cfg
 from gliograde.errors import InputError
-from gliograde.models import ModelSpec
-from gliograde.runinfo import package_versions, sha256_file, to_plain
+from gliograde.explain import DEFAULT_METHOD, evidence_and_logits, evidence_layers, evidence_panel, heat_inside
+from gliograde.runinfo import sha256_file, to_plain
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
-    from gliograde.bundles.radiomics import RadiomicsBundle
-    from gliograde.config import AugmentCfg, TrainCfg
     from gliograde.data.dataset import Cohort
+    from gliograde.export import OnnxGraph
+    from gliograde.models import ModelSpec
     from gliograde.training.engine import FitResult
+
+__all__ = ["FORMAT_VERSION", "WEIGHTS", "CnnBundle", "card_section_lines", "render_card"]
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS = "weights.safetensors"
-MODEL_JSON = "model.json"
-MODEL_CARD = "MODEL_CARD.md"
 FORMAT_VERSION = 1
-KIND_CNN = "cnn"
 
 
 @dataclass(frozen=True)
-class Bundle:
-    """A loaded bundle.
+class CnnBundle(ModelKind["FitResult"]):
+    """A loaded CNN bundle.
 
     Attributes:
-        path: the bundle folder.
-        model: the network in eval mode on CPU, ``model.spec`` set.
-        spec: the backbone's :class:`~gliograde.models.ModelSpec`.
-        classes: WHO grades in output order, e.g. (2, 3, 4).
+        model: the network in eval mode, ``model.spec`` set. spec: the backbone's ModelSpec.
         input_size: square side the network sees (crops are resized to it).
         in_chans: channels of the preprocessed crop (1 = grey, repeated to RGB in the batch).
-        ingest: how cases are read and preprocessed (identical to training).
-        fingerprint: sha256 of ``weights.safetensors``: identifies the exact model.
-        meta: model.json as a dict.
+        (and path, classes, ingest, fingerprint = sha256 of weights.safetensors, meta: see ModelKind)
     """
+
+    name: ClassVar[str] = "cnn"
+    uses: ClassVar[frozenset[str]] = frozenset({"train", "augment"})
 
     path: Path
     model: nn.Module
@@ -73,216 +83,205 @@ class Bundle:
     fingerprint: str
     meta: dict[str, Any]
 
+    # ---- writing and reading ------------------------------------------------------------------------------
+    @classmethod
+    def train_header(cls, cohort: Cohort, out: Path, cfg: RunConfig) -> str:
+        return (f"training {cfg.train.model} ({cfg.train.preset}) on {len(cohort)} slices, "
+                f"classes {list(cohort.classes)} -> {out}")
 
-def shared_meta(out: Path, cohort: Cohort, ingest: IngestCfg, cv_metrics: dict[str, Any] | None) -> dict[str, Any]:
-    """The model.json entries every bundle kind carries: preprocessing to repeat at prediction time
-    (one slice, no fixed index), training-data fingerprints, CV metrics and package versions."""
-    return {
-        "preprocessing": to_plain(dataclasses.replace(ingest, slices=1, slice_index=None, skip_bad=False)),
-        "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
-                             "train_input_sha256": json_sha(out / "run.json")},
-        "cv_metrics": cv_metrics,
-        "versions": package_versions(),
-    }
+    @classmethod
+    def settings_summary(cls, cfg: RunConfig) -> str:
+        t = cfg.train
+        how = "frozen backbone + head" if t.freeze_backbone else f"fine-tuned, {t.optimizer}"
+        return f"{t.model} ({t.weights} weights, {how}, <= {t.epochs} epochs, augment {cfg.augment.mode})"
 
+    @classmethod
+    def train(cls, cohort: Cohort, out: Path, cfg: RunConfig, *, cv_metrics: dict[str, Any] | None = None,
+              progress: bool = True) -> TrainReport:
+        """:func:`~gliograde.training.cnn.train_on_cohort` with ``cfg.train`` and ``cfg.augment`` (rerunning on
+        the same ``out`` resumes), then :meth:`write`."""
+        from gliograde.training.cnn import train_on_cohort  # imports torch: on first use
 
-def read_ingest_cfg(cohort_root: Path) -> IngestCfg:
-    """The :class:`IngestCfg` a cohort was ingested with, from ``cohort_root/config.yaml``.
+        res = train_on_cohort(cohort, cfg.train, cfg.augment, out, progress=progress, run=cfg)
+        cls.write(out, cohort, res, cfg, cv_metrics=cv_metrics)
+        last = res.history[res.best_epoch - 1] if res.history else {}
+        return TrainReport(bundle=Path(out), lines=[
+            f"best epoch {res.best_epoch} of {res.stopped_epoch}: val loss {last.get('val_loss', float('nan')):.4f}, "
+            f"val acc {last.get('val_acc', float('nan')):.3f}",
+            f"wrote the model bundle {out}: {WEIGHTS}, model.json, MODEL_CARD.md, history.csv, history.png"])
 
-    Raises:
-        InputError: no config.yaml (the cohort was not written by ``gliograde ingest``) or unknown keys.
-    """
-    path = Path(cohort_root) / "config.yaml"
-    if not path.is_file():
-        raise InputError(f"{path}: missing; a bundle needs the preprocessing used at ingest. "
-                         f"Re-run `gliograde ingest ... --out {cohort_root}` or pass ingest_cfg explicitly")
-    data = dict(yaml.safe_load(path.read_text()) or {})
-    data.pop("data", None)
-    return from_dict(IngestCfg, data)
+    @classmethod
+    def write(cls, out: Path, cohort: Cohort, fit: FitResult, cfg: RunConfig, *,
+              cv_metrics: dict[str, Any] | None = None, ingest: IngestCfg | None = None) -> Path:
+        """Turn a training run folder into a bundle: ``model.json`` + ``MODEL_CARD.md`` (+ weights if absent).
 
+        Args:
+            out: the folder :func:`gliograde.training.cnn.train_on_cohort` wrote (weights.safetensors, run.json).
+            cohort: the cohort trained on (its ``root`` holds the ingest config.yaml and run.json).
+            fit: what training returned (model, best epoch). cfg: its ``train`` and ``augment`` were used.
+            cv_metrics: :func:`~gliograde.bundles.meta.read_cv_metrics` output for the model card, or None.
+            ingest: preprocessing used at ingest; None = read from ``cohort.root/config.yaml``.
+        """
+        from gliograde.models import get_spec  # imports torch: on first use
 
-def read_cv_metrics(metrics_json: Path) -> dict[str, Any]:
-    """Accuracy, AUC and pooled AUC per configuration from a CV run's ``metrics.json``.
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / WEIGHTS).is_file():
+            from safetensors.torch import save_file  # imports torch: on first use
 
-    Returns:
-        ``{"protocol", "n_patients", "n_folds", "configs": {name: {"accuracy": {"mean", "sd"},
-        "auc": {"mean", "sd"}, "pooled_auc"}}}``
-    """
-    path = Path(metrics_json)
-    if not path.is_file():
-        raise InputError(f"{path}: no CV metrics; run `gliograde cv` first or leave the CV metrics out")
-    raw = json.loads(path.read_text())
-    configs = {}
-    for name, c in (raw.get("configs") or {}).items():
-        configs[name] = {k: {s: (c.get(k) or {}).get(s) for s in ("mean", "sd")} for k in ("accuracy", "auc")}
-        configs[name]["pooled_auc"] = c.get("pooled_auc")
-    return {"protocol": raw.get("protocol"), "n_patients": raw.get("n_patients"), "n_folds": raw.get("n_folds"),
-            "source": str(path), "configs": configs}
+            state = {k: v.detach().cpu().contiguous() for k, v in fit.model.state_dict().items()}
+            save_file(state, str(out / WEIGHTS))
+        ingest = ingest if ingest is not None else read_ingest_cfg(cohort.root)
+        spec = get_spec(cfg.train.model)
+        meta: dict[str, Any] = {
+            "format_version": FORMAT_VERSION, "kind": cls.name, "backbone": cfg.train.model, "spec": to_plain(spec),
+            "classes": [int(c) for c in cohort.classes], "input_size": int(cfg.train.image_size or spec.input_size),
+            "in_chans": int(cohort.images.shape[1]), "weights_sha256": sha256_file(out / WEIGHTS),
+            "training": {"train": to_plain(cfg.train), "augment": to_plain(cfg.augment), "best_epoch": fit.best_epoch,
+                         "stopped_epoch": fit.stopped_epoch, "n_rows": len(cohort),
+                         "n_patients": len(set(cohort.patient_ids.tolist())), "rows_per_grade": rows_per_grade(cohort)},
+            **shared_meta(out, cohort, ingest, cv_metrics),
+        }
+        write_meta(out, meta, render_card(meta))
+        logger.info("wrote bundle %s (%s, classes %s)", out, cfg.train.model, meta["classes"])
+        return out
 
+    @classmethod
+    def load(cls, path: Path, meta: dict[str, Any], device: str = "cpu") -> CnnBundle:
+        """Load safely: safetensors, strict state-dict match.
 
-def json_sha(path: Path) -> str | None:
-    """The ``input_fingerprint.sha256`` of a run's ``run.json`` (None when there is none)."""
-    if not path.is_file():
-        return None
-    fp = json.loads(path.read_text()).get("input_fingerprint") or {}
-    return fp.get("sha256")
+        Raises:
+            InputError: missing weights, an unreadable model.json, or weights that do not fit the described model.
+        """
+        from safetensors.torch import load_file  # imports torch: on first use
 
+        from gliograde.models import ModelSpec, create_model  # imports torch: on first use
 
-def write_bundle(out: Path, cohort: Cohort, train_cfg: TrainCfg, aug_cfg: AugmentCfg, fit_result: FitResult,
-                 ingest_cfg: IngestCfg | None = None, cv_metrics: dict[str, Any] | None = None) -> Path:
-    """Turn a training run folder into a bundle: ``model.json`` + ``MODEL_CARD.md`` (+ weights if absent).
-
-    Args:
-        out: the folder :func:`gliograde.training.cnn.train_on_cohort` wrote (weights.safetensors, run.json).
-        cohort: the cohort trained on (its ``root`` holds the ingest config.yaml and run.json).
-        train_cfg, aug_cfg: the training and augmentation settings used.
-        fit_result: what training returned (model, best epoch).
-        ingest_cfg: preprocessing used at ingest; None = read from ``cohort.root/config.yaml``.
-        cv_metrics: :func:`read_cv_metrics` output for the model card, or None.
-
-    Returns:
-        ``out``.
-    """
-    from gliograde.models import get_spec
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / WEIGHTS).is_file():
-        from safetensors.torch import save_file
-
-        state = {k: v.detach().cpu().contiguous() for k, v in fit_result.model.state_dict().items()}
-        save_file(state, str(out / WEIGHTS))
-    ingest = ingest_cfg if ingest_cfg is not None else read_ingest_cfg(cohort.root)
-    spec = get_spec(train_cfg.model)
-    channels = int(cohort.images.shape[1])
-    counts = {str(g): int((cohort.labels == i).sum()) for i, g in enumerate(cohort.classes)}
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "kind": KIND_CNN,
-        "backbone": train_cfg.model,
-        "spec": to_plain(spec),
-        "classes": [int(c) for c in cohort.classes],
-        "input_size": int(train_cfg.image_size or spec.input_size),
-        "in_chans": channels,
-        "weights_sha256": sha256_file(out / WEIGHTS),
-        "training": {"train": to_plain(train_cfg), "augment": to_plain(aug_cfg), "best_epoch": fit_result.best_epoch,
-                     "stopped_epoch": fit_result.stopped_epoch, "n_rows": len(cohort),
-                     "n_patients": len(set(cohort.patient_ids.tolist())), "rows_per_grade": counts},
-        **shared_meta(out, cohort, ingest, cv_metrics),
-    }
-    (out / MODEL_JSON).write_text(json.dumps(meta, indent=2))
-    (out / MODEL_CARD).write_text(render_model_card(meta))
-    logger.info("wrote bundle %s (%s, classes %s)", out, train_cfg.model, meta["classes"])
-    return out
-
-
-def load_bundle(path: Path, device: str = "cpu") -> Bundle:
-    """Load a bundle folder safely (safetensors, strict state-dict match).
-
-    Args:
-        path: bundle folder holding ``model.json`` and ``weights.safetensors``.
-        device: torch device for the model.
-
-    Raises:
-        InputError: missing files, an unreadable model.json, or weights that do not fit the described model.
-    """
-    from safetensors.torch import load_file
-
-    from gliograde.models import create_model
-
-    path = Path(path)
-    if bundle_kind(path) != KIND_CNN:
-        raise InputError(f"{path}: a {bundle_kind(path)} bundle has no network; `gliograde predict` reads it "
-                         "(load_any_bundle), `gliograde export` needs a CNN bundle (train --preset quick/modern/paper)")
-    for name in (MODEL_JSON, WEIGHTS):
-        if not (path / name).is_file():
-            raise InputError(f"{path / name}: missing; a bundle is the folder written by "
+        path = Path(path)
+        if not (path / WEIGHTS).is_file():
+            raise InputError(f"{path / WEIGHTS}: missing; a bundle is the folder written by "
                              "`gliograde train COHORT --out BUNDLE`")
-    try:
-        meta = json.loads((path / MODEL_JSON).read_text())
-        spec_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
-        spec = ModelSpec(**spec_fields)
-        classes = tuple(int(c) for c in meta["classes"])
-        in_chans = int(meta["in_chans"])
-        ingest = from_dict(IngestCfg, meta["preprocessing"])
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
-        raise InputError(f"{path / MODEL_JSON}: unreadable bundle description ({type(err).__name__}: {err}); "
-                         "re-create the bundle with `gliograde train`") from err
-    model = create_model(meta["backbone"], len(classes), weights="none",
-                         in_chans=in_chans if in_chans not in (1, 3) else 3)
-    try:
-        model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
-    except RuntimeError as err:
-        raise InputError(f"{path / WEIGHTS}: weights do not fit {meta['backbone']} with {len(classes)} classes "
-                         f"({str(err).splitlines()[0]}); the bundle is inconsistent, re-train it") from err
-    model.to(device).eval()
-    return Bundle(path=path, model=model, spec=spec, classes=classes, input_size=int(meta["input_size"]),
-                  in_chans=in_chans, ingest=ingest, fingerprint=sha256_file(path / WEIGHTS), meta=meta)
+        try:
+            spec_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
+            spec = ModelSpec(**spec_fields)
+            classes = tuple(int(c) for c in meta["classes"])
+            in_chans, input_size = int(meta["in_chans"]), int(meta["input_size"])
+            ingest = from_dict(IngestCfg, meta["preprocessing"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise InputError(f"{path / MODEL_JSON}: unreadable bundle description ({type(err).__name__}: {err}); "
+                             "re-create the bundle with `gliograde train`") from err
+        model = create_model(meta["backbone"], len(classes), weights="none",
+                             in_chans=in_chans if in_chans not in (1, 3) else 3)
+        try:
+            model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
+        except RuntimeError as err:
+            raise InputError(f"{path / WEIGHTS}: weights do not fit {meta['backbone']} with {len(classes)} classes "
+                             f"({str(err).splitlines()[0]}); the bundle is inconsistent, re-train it") from err
+        model.to(device).eval()
+        return cls(path=path, model=model, spec=spec, classes=classes, input_size=input_size, in_chans=in_chans,
+                   ingest=ingest, fingerprint=sha256_file(path / WEIGHTS), meta=meta)
+
+    # ---- inference -----------------------------------------------------------------------------------------
+    def _normalise(self, x8: torch.Tensor) -> torch.Tensor:
+        from gliograde.training.engine import normalise_batch  # imports torch: on first use
+
+        return normalise_batch(x8, self.spec, self.input_size)
+
+    def model_input(self, crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_], area_px: float,
+                    where: str) -> torch.Tensor:
+        """(1, C, S', S') float: the crop as the network's normalised batch of one."""
+        import torch  # heavy: on first use
+
+        arr = crop[None] if crop.ndim == 2 else np.moveaxis(crop, -1, 0)
+        x8 = torch.from_numpy(np.ascontiguousarray(arr))[None]
+        if x8.shape[1] != self.in_chans:
+            raise InputError(f"{where}: {x8.shape[1]} channel(s) after preprocessing but the model was "
+                             f"trained on {self.in_chans} ({'+'.join(self.ingest.channels)}); give that modality")
+        return self._normalise(x8)
+
+    def evidence_layers(self) -> list[str]:
+        """Dotted names of the layers the evidence map is taken at (see :mod:`gliograde.explain`)."""
+        return evidence_layers(self.model, self.meta["backbone"])
+
+    def infer(self, x: torch.Tensor, mask: npt.NDArray[np.bool_],
+              explain: bool) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
+        """Probabilities, and with ``explain`` the LayerCAM map of the predicted class from the same forward pass
+        plus the share of its heat inside the ROI."""
+        import torch  # heavy: on first use
+
+        if not explain:
+            with torch.inference_mode():
+                return self.model(x).float().softmax(1)[0].double().numpy(), {}
+        layers = [self.model.get_submodule(n) for n in self.evidence_layers()]
+        heat, logits = evidence_and_logits(self.model, layers, x)  # targets None = the predicted class
+        probs = logits.float().softmax(1)[0].double().numpy()
+        return probs, {"heat": heat[0], "heat_in_roi": heat_inside(heat[0], mask)}
+
+    def predict_crops(self, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                      roi_area_px: npt.ArrayLike, *, batch_size: int = 16) -> CropScores:
+        import torch  # heavy: on first use
+
+        if len(images) == 0:
+            return CropScores(np.zeros((0, len(self.classes))))
+        if images.shape[1] != self.in_chans:
+            raise InputError(f"{self.path}: the cohort has {images.shape[1]} channel(s) but the model was trained on "
+                             f"{self.in_chans} ({'+'.join(self.ingest.channels)}); give those sequences")
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size):
+                x = self._normalise(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])))
+                out.append(self.model(x).float().softmax(1).double().numpy())
+        return CropScores(np.concatenate(out).astype(np.float64))
+
+    def warm_up(self, explain: bool = True) -> float:
+        import torch  # heavy: on first use
+
+        t0 = time.perf_counter()
+        s = self.ingest.preprocess.size
+        x = self._normalise(torch.zeros(1, self.in_chans, s, s, dtype=torch.uint8))
+        self.infer(x, np.ones((s, s), bool), explain)
+        return (time.perf_counter() - t0) * 1e3
+
+    # ---- what a reader sees --------------------------------------------------------------------------------
+    def evidence(self, pred: CasePrediction) -> dict[str, Any] | None:
+        if pred.heat is None or pred.mask is None:
+            return None
+        return {"method": DEFAULT_METHOD, "library": "pytorch-grad-cam", "layers": self.evidence_layers(),
+                "target_grade": pred.grade, "heat_in_roi": pred.heat_in_roi,
+                "roi_share_of_crop": round(float(pred.mask.mean()), 4),
+                "display": "masked to ROI" if pred.display_masked else "whole crop",
+                "note": "heat_in_roi is measured on the unmasked map. Pixels outside the ROI are constant zero in the "
+                        "model input (no image information), so overlay.png shows heat inside the ROI only unless "
+                        "--show-all-heat"}
+
+    def panel(self, pred: CasePrediction, title: str) -> npt.NDArray[np.uint8] | None:
+        if (pred.heat is None or pred.crop is None or pred.mask is None or pred.slice_image is None
+                or pred.slice_mask is None):
+            return None
+        return evidence_panel(pred.slice_image, pred.slice_mask, pred.crop, pred.mask, pred.heat,
+                              f"{title}   heat in ROI {pred.heat_in_roi or 0:.2f}", mask_heat=pred.display_masked)
+
+    def card_section(self) -> str:
+        return "\n".join(card_section_lines(self.meta))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "backbone": self.meta["backbone"], "classes": list(self.classes),
+                "input_size": self.input_size, "channels": list(self.ingest.channels)}
+
+    def onnx_graph(self) -> OnnxGraph:
+        from gliograde.export import NormalisedSoftmax, OnnxGraph  # imports torch: on first use
+
+        return OnnxGraph(module=NormalisedSoftmax(self.model, self.spec, self.in_chans).eval(),
+                         in_chans=self.in_chans, input_size=self.input_size,
+                         info={"backbone": self.meta["backbone"]})
 
 
-def bundle_kind(path: Path) -> str:
-    """``cnn`` or ``radiomics``: the ``kind`` in ``path/model.json`` (bundles written before it are CNNs).
-
-    Raises:
-        InputError: no or unreadable model.json.
-    """
-    meta_path = Path(path) / MODEL_JSON
-    if not meta_path.is_file():
-        raise InputError(f"{meta_path}: missing; a bundle is the folder written by "
-                         "`gliograde train COHORT --out BUNDLE`")
-    try:
-        return str(json.loads(meta_path.read_text()).get("kind", KIND_CNN))
-    except (json.JSONDecodeError, AttributeError) as err:
-        raise InputError(f"{meta_path}: unreadable bundle description ({err}); "
-                         "re-create it with `gliograde train`") from err
-
-
-def load_any_bundle(path: Path, device: str = "cpu") -> Bundle | RadiomicsBundle:
-    """A CNN :class:`Bundle` or a :class:`~gliograde.bundles.radiomics.RadiomicsBundle`, by ``model.json``'s kind.
-
-    Raises:
-        InputError: see :func:`load_bundle` and :func:`~gliograde.bundles.radiomics.load_radiomics_bundle`.
-    """
-    from gliograde.bundles.radiomics import KIND, load_radiomics_bundle
-
-    kind = bundle_kind(path)
-    if kind == KIND:
-        return load_radiomics_bundle(path)
-    if kind != KIND_CNN:
-        raise InputError(f"{Path(path) / MODEL_JSON}: unknown bundle kind {kind!r}; expected cnn or radiomics")
-    return load_bundle(path, device)
-
-
-def metrics_lines(cv: dict[str, Any] | None) -> list[str]:
-    if not cv or not cv.get("configs"):
-        return ["No cross-validated metrics were attached to this bundle. Estimate performance with "
-                "`gliograde cv` on the same cohort and settings; training accuracy is not a performance estimate."]
-
-    def f(x: Any) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
-
-    lines = [f"Cross-validation ({cv.get('protocol')} protocol, {cv.get('n_folds')} folds, "
-             f"{cv.get('n_patients')} patients):", "",
-             "| configuration | accuracy (mean ± SD) | AUC (mean ± SD) | pooled AUC |", "|---|---|---|---|"]
-    for name, c in cv["configs"].items():
-        acc, auc = c["accuracy"], c["auc"]
-        lines.append(f"| {name} | {f(acc['mean'])} ± {f(acc['sd'])} | {f(auc['mean'])} ± {f(auc['sd'])} "
-                     f"| {f(c['pooled_auc'])} |")
-    return lines
-
-
-def render_model_card(meta: dict[str, Any]) -> str:
-    """MODEL_CARD.md text for a bundle's ``model.json`` dict (Mitchell et al. 2019 headings)."""
+def card_section_lines(meta: dict[str, Any]) -> list[str]:
+    """The "## Model" and "## Data" sections of a CNN bundle's model card, from its model.json dict."""
     tr, pre = meta["training"], meta["preprocessing"]
     grades = ", ".join(f"grade {g}: {n} slices" for g, n in tr["rows_per_grade"].items())
     fp = meta["data_fingerprint"]
-    return "\n".join([
-        f"# Model card: gliograde {meta['backbone']} (WHO grades {', '.join(map(str, meta['classes']))})", "",
-        "## Intended use",
-        "Research only. This model is **not a medical device**, is not cleared or approved for clinical use, "
-        "and must not guide the diagnosis or treatment of any patient. It suggests a WHO grade of a diffuse "
-        "glioma from one masked contrast-enhanced T1 slice, with a Grad-CAM map of the evidence, to support "
-        "research on computer-aided grading.", "",
+    return [
         "## Model",
         f"- backbone: `{meta['backbone']}`, input {meta['input_size']}x{meta['input_size']}, "
         f"{meta['in_chans']} input channel(s) ({'+'.join(pre['channels'])})",
@@ -296,6 +295,18 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"crop size {pre['preprocess']['size']}",
         f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
         f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",
+    ]
+
+
+def render_card(meta: dict[str, Any]) -> str:
+    """MODEL_CARD.md text for a CNN bundle's ``model.json`` dict (Mitchell et al. 2019 headings)."""
+    return "\n".join([
+        f"# Model card: gliograde {meta['backbone']} (WHO grades {', '.join(map(str, meta['classes']))})", "",
+        "## Intended use",
+        RESEARCH_ONLY + "It suggests a WHO grade of a diffuse "
+        "glioma from one masked contrast-enhanced T1 slice, with a Grad-CAM map of the evidence, to support "
+        "research on computer-aided grading.", "",
+        *card_section_lines(meta),
         "## Metrics", *metrics_lines(meta.get("cv_metrics")), "",
         "## Limitations",
         "- Single slice: only the largest tumour cross-section is seen; "

@@ -1,4 +1,4 @@
-"""The ``radiomics`` model bundle: what ``gliograde train`` writes for the ``recommended`` preset.
+"""The ``radiomics`` model kind: ROI features + a selected classifier (the ``recommended`` preset).
 
 ::
 
@@ -10,21 +10,29 @@
       MODEL_CARD.md   intended use (research only), data, selection, metrics, limitations
       config.yaml, run.json   provenance of the training run
 
-The Pipeline maps (n, F) PyRadiomics features (``feature_names`` order, from
-:func:`gliograde.baselines.features.extract_features` on the preprocessed crop) to (n, K) probabilities
-whose columns are class indices into ``classes``.
+The Pipeline maps (n, F) ROI features (``feature_names`` order, from
+:func:`gliograde.baselines.feature_sets.feature_matrix` on the preprocessed crop) to (n, K) probabilities
+whose columns are class indices into ``classes``. Evidence: :mod:`gliograde.bundles.radiomics_evidence`.
+skops and scikit-learn are imported on first use (heavy).
 
->>> # b = load_radiomics_bundle(Path("runs/model")); b.pipeline.predict_proba(X)  # X: (n, len(b.feature_names))
+>>> # b = load_bundle(Path("runs/model")); b.pipeline.predict_proba(X)  # X: (n, len(b.feature_names))
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from gliograde.config import IngestCfg, SelectionCfg, from_dict
+import numpy as np
+import numpy.typing as npt
+
+from gliograde.bundles.base import CasePrediction, CropScores, ModelKind, TrainReport
+from gliograde.bundles.meta import MODEL_JSON, shared_meta, write_meta
+from gliograde.bundles.radiomics_card import card_section_lines, render_card
+from gliograde.bundles.radiomics_evidence import FAR_Z, METHOD, NOTE, contributions, name_sequence, radiomics_panel
+from gliograde.config import IngestCfg, RunConfig, from_dict
+from gliograde.data.cohort import read_ingest_cfg
 from gliograde.errors import InputError
 from gliograde.runinfo import sha256_file, to_plain
 
@@ -34,9 +42,10 @@ if TYPE_CHECKING:
     from gliograde.data.dataset import Cohort
     from gliograde.training.radiomics import RadiomicsFit
 
+__all__ = ["FORMAT_VERSION", "MODEL_FILE", "TRUSTED_TYPES", "RadiomicsBundle"]
+
 logger = logging.getLogger(__name__)
 
-KIND = "radiomics"
 MODEL_FILE = "model.skops"
 FORMAT_VERSION = 1
 #: Types outside skops' default trusted set that a fitted radiomics Pipeline holds (logreg / RBF-SVM with
@@ -51,19 +60,17 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
 
 
 @dataclass(frozen=True)
-class RadiomicsBundle:
+class RadiomicsBundle(ModelKind["RadiomicsFit"]):
     """A loaded radiomics bundle.
 
     Attributes:
-        path: the bundle folder.
         pipeline: fitted sklearn Pipeline, (n, F) float64 features -> (n, K) probabilities.
-        classes: WHO grades in probability-column order, e.g. (2, 3).
-        feature_names: the F feature names, in column order.
-        bin_width: grey-level bin width of the texture features.
-        ingest: how cases are read and preprocessed (identical to training).
-        fingerprint: sha256 of ``model.skops``.
-        meta: model.json as a dict.
+        feature_names: the F feature names, in column order. bin_width: grey-level bin width of the textures.
+        (and path, classes in probability-column order, ingest, fingerprint = sha256 of model.skops, meta)
     """
+
+    name: ClassVar[str] = "radiomics"
+    uses: ClassVar[frozenset[str]] = frozenset({"selection"})
 
     path: Path
     pipeline: Pipeline
@@ -73,140 +80,178 @@ class RadiomicsBundle:
     ingest: IngestCfg
     fingerprint: str
     meta: dict[str, Any]
-    kind: str = KIND
 
+    # ---- writing and reading ------------------------------------------------------------------------------
+    @classmethod
+    def train_header(cls, cohort: Cohort, out: Path, cfg: RunConfig) -> str:
+        sel = cfg.cv.selection
+        return (f"training radiomics ({cfg.preset}; {sel.method} over {list(sel.classifiers)} x k "
+                f"{list(sel.select_k)}) on {len(cohort)} slices, classes {list(cohort.classes)} -> {out}")
 
-def write_radiomics_bundle(out: Path, cohort: Cohort, fit: RadiomicsFit, ingest_cfg: IngestCfg,
-                           selection_cfg: SelectionCfg, cv_metrics: dict[str, Any] | None = None) -> Path:
-    """Write ``model.skops``, ``model.json`` and ``MODEL_CARD.md`` into ``out``.
+    @classmethod
+    def settings_summary(cls, cfg: RunConfig) -> str:
+        s = cfg.cv.selection
+        return (f"features {','.join(s.features)}, {s.method} over {','.join(s.classifiers)} x k "
+                f"{','.join(map(str, s.select_k))}")
 
-    Args:
-        out: bundle folder; its ``run.json`` (written by :func:`gliograde.training.radiomics.train_radiomics`)
-            supplies the training-input fingerprint.
-        cohort: the cohort trained on (its ``root/run.json`` gives the cohort fingerprint).
-        fit: :func:`gliograde.training.radiomics.fit_radiomics` output.
-        ingest_cfg: the preprocessing used at ingest (predict repeats it).
-        selection_cfg: the selection grid and method used.
-        cv_metrics: :func:`gliograde.bundles.cnn.read_cv_metrics` output for the model card, or None.
+    @classmethod
+    def train(cls, cohort: Cohort, out: Path, cfg: RunConfig, *, cv_metrics: dict[str, Any] | None = None,
+              progress: bool = True) -> TrainReport:
+        """Features, inner-CV selection over ``cfg.cv.selection`` and the final fit on every patient
+        (seed ``cfg.train.seed``), then ``config.yaml`` + ``run.json`` (sha256 of every training input) and
+        :meth:`write`."""
+        from gliograde.training.radiomics import train_on_cohort  # imports scikit-learn (heavy): on first use
 
-    Returns:
-        ``out``.
-    """
-    import skops.io as sio
+        ingest = read_ingest_cfg(cohort.root)  # what the cohort was really ingested with; predict repeats it
+        fit = train_on_cohort(cohort, out, ingest, cfg.cv.selection, seed=cfg.train.seed, run=cfg)
+        cls.write(out, cohort, fit, cfg, cv_metrics=cv_metrics, ingest=ingest)
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in fit.selection.scores.items())
+        return TrainReport(bundle=Path(out), lines=[
+            f"chose {fit.selection.chosen.label} by {fit.selection.method} (inner AUC: {scores or 'n/a'})",
+            f"{len(fit.feature_names)} features {fit.seconds['features']:.1f} s, selection + fit "
+            f"{fit.seconds['selection_and_fit']:.1f} s",
+            f"wrote the model bundle {out}: {MODEL_FILE}, model.json, MODEL_CARD.md"])
 
-    from gliograde.bundles.cnn import MODEL_CARD, MODEL_JSON, shared_meta
+    @classmethod
+    def write(cls, out: Path, cohort: Cohort, fit: RadiomicsFit, cfg: RunConfig, *,
+              cv_metrics: dict[str, Any] | None = None, ingest: IngestCfg | None = None) -> Path:
+        """Write ``model.skops``, ``model.json`` and ``MODEL_CARD.md`` into ``out``.
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    sio.dump(fit.pipeline, out / MODEL_FILE)
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "kind": KIND, "classes": [int(c) for c in fit.classes],
-        "in_chans": int(cohort.images.shape[1]), "feature_names": list(fit.feature_names),
-        "n_features": len(fit.feature_names), "bin_width": float(selection_cfg.bin_width),
-        "feature_backend": fit.backend, "feature_families": list(selection_cfg.features),
-        "model_sha256": sha256_file(out / MODEL_FILE),
-        "selection": {**fit.selection.as_dict(), "config": to_plain(selection_cfg)},
-        "training": {"n_rows": fit.n_rows, "n_patients": fit.n_patients, "rows_per_grade": fit.rows_per_grade,
-                     "ingest_slices": int(ingest_cfg.slices), "seed": fit.seed,
-                     "seconds": {k: round(v, 2) for k, v in fit.seconds.items()}},
-        **shared_meta(out, cohort, ingest_cfg, cv_metrics),
-    }
-    (out / MODEL_JSON).write_text(json.dumps(meta, indent=2))
-    (out / MODEL_CARD).write_text(render_radiomics_card(meta))
-    logger.info("wrote radiomics bundle %s (%s, classes %s)", out, fit.selection.chosen.label, meta["classes"])
-    return out
+        Args:
+            out: bundle folder; its ``run.json`` (written by :meth:`train`) gives the training-input fingerprint.
+            cohort: the cohort trained on (its ``root/run.json`` gives the cohort fingerprint).
+            fit: :func:`gliograde.training.radiomics.fit_radiomics` output; ``cfg.cv.selection`` its grid.
+            cv_metrics: :func:`~gliograde.bundles.meta.read_cv_metrics` output for the model card, or None.
+            ingest: the preprocessing used at ingest (predict repeats it); None = ``cohort.root/config.yaml``.
+        """
+        import skops.io as sio  # heavy: on first use
 
+        out, sel = Path(out), cfg.cv.selection
+        ingest = ingest if ingest is not None else read_ingest_cfg(cohort.root)
+        out.mkdir(parents=True, exist_ok=True)
+        sio.dump(fit.pipeline, out / MODEL_FILE)
+        meta: dict[str, Any] = {
+            "format_version": FORMAT_VERSION, "kind": cls.name, "classes": [int(c) for c in fit.classes],
+            "in_chans": int(cohort.images.shape[1]), "feature_names": list(fit.feature_names),
+            "n_features": len(fit.feature_names), "bin_width": float(sel.bin_width),
+            "feature_backend": fit.backend, "feature_families": list(sel.features),
+            "model_sha256": sha256_file(out / MODEL_FILE),
+            "selection": {**fit.selection.as_dict(), "config": to_plain(sel)},
+            "training": {"n_rows": fit.n_rows, "n_patients": fit.n_patients, "rows_per_grade": fit.rows_per_grade,
+                         "ingest_slices": int(ingest.slices), "seed": fit.seed,
+                         "seconds": {k: round(v, 2) for k, v in fit.seconds.items()}},
+            **shared_meta(out, cohort, ingest, cv_metrics),
+        }
+        write_meta(out, meta, render_card(meta))
+        logger.info("wrote radiomics bundle %s (%s, classes %s)", out, fit.selection.chosen.label, meta["classes"])
+        return out
 
-def load_radiomics_bundle(path: Path, meta: dict[str, Any] | None = None) -> RadiomicsBundle:
-    """Load a radiomics bundle safely: skops with an explicit trusted-type list, sha256 checked.
+    @classmethod
+    def load(cls, path: Path, meta: dict[str, Any], device: str = "cpu") -> RadiomicsBundle:
+        """Load safely: skops with an explicit trusted-type list, sha256 checked (``device`` is not used).
 
-    Raises:
-        InputError: missing files, an unreadable model.json, a model file that does not match its
-            recorded sha256, or that holds a type outside :data:`TRUSTED_TYPES`.
-    """
-    import skops.io as sio
+        Raises:
+            InputError: missing files, an unreadable model.json, a model file that does not match its
+                recorded sha256, or that holds a type outside :data:`TRUSTED_TYPES`.
+        """
+        import skops.io as sio  # heavy: on first use
 
-    from gliograde.bundles.cnn import MODEL_JSON
-
-    path = Path(path)
-    for name in (MODEL_JSON, MODEL_FILE):
-        if not (path / name).is_file():
-            raise InputError(f"{path / name}: missing; a radiomics bundle is the folder written by "
+        path = Path(path)
+        if not (path / MODEL_FILE).is_file():
+            raise InputError(f"{path / MODEL_FILE}: missing; a radiomics bundle is the folder written by "
                              "`gliograde train COHORT --out BUNDLE` (preset recommended)")
-    try:
-        meta = meta if meta is not None else json.loads((path / MODEL_JSON).read_text())
-        classes = tuple(int(c) for c in meta["classes"])
-        names = tuple(str(n) for n in meta["feature_names"])
-        ingest = from_dict(IngestCfg, meta["preprocessing"])
-        bin_width, want_sha = float(meta["bin_width"]), str(meta["model_sha256"])
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
-        raise InputError(f"{path / MODEL_JSON}: unreadable bundle description ({type(err).__name__}: {err}); "
-                         "re-create the bundle with `gliograde train`") from err
-    sha = sha256_file(path / MODEL_FILE)
-    if sha != want_sha:
-        raise InputError(f"{path / MODEL_FILE}: sha256 {sha[:12]}... != {want_sha[:12]}... recorded in model.json; "
-                         "the model file was changed or replaced, re-train the bundle")
-    untrusted = set(sio.get_untrusted_types(file=path / MODEL_FILE))
-    if unknown := sorted(untrusted - TRUSTED_TYPES):
-        raise InputError(f"{path / MODEL_FILE}: holds types outside the trusted list {unknown}; refusing to load "
-                         "it. Re-train the bundle with this gliograde version")
-    pipeline = sio.load(path / MODEL_FILE, trusted=sorted(untrusted))
-    if int(getattr(pipeline, "n_features_in_", len(names))) != len(names):
-        raise InputError(f"{path / MODEL_FILE}: model expects {pipeline.n_features_in_} features but model.json "
-                         f"names {len(names)}; the bundle is inconsistent, re-train it")
-    return RadiomicsBundle(path=path, pipeline=pipeline, classes=classes, feature_names=names, bin_width=bin_width,
-                           ingest=ingest, fingerprint=sha, meta=meta)
+        try:
+            classes = tuple(int(c) for c in meta["classes"])
+            names = tuple(str(n) for n in meta["feature_names"])
+            ingest = from_dict(IngestCfg, meta["preprocessing"])
+            bin_width, want_sha = float(meta["bin_width"]), str(meta["model_sha256"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{path / MODEL_JSON}: unreadable bundle description ({type(err).__name__}: {err}); "
+                             "re-create the bundle with `gliograde train`") from err
+        sha = sha256_file(path / MODEL_FILE)
+        if sha != want_sha:
+            raise InputError(f"{path / MODEL_FILE}: sha256 {sha[:12]}... != {want_sha[:12]}... recorded in "
+                             "model.json; the model file was changed or replaced, re-train the bundle")
+        untrusted = set(sio.get_untrusted_types(file=path / MODEL_FILE))
+        if unknown := sorted(untrusted - TRUSTED_TYPES):
+            raise InputError(f"{path / MODEL_FILE}: holds types outside the trusted list {unknown}; refusing to "
+                             "load it. Re-train the bundle with this gliograde version")
+        pipeline = sio.load(path / MODEL_FILE, trusted=sorted(untrusted))
+        if int(getattr(pipeline, "n_features_in_", len(names))) != len(names):
+            raise InputError(f"{path / MODEL_FILE}: model expects {pipeline.n_features_in_} features but model.json "
+                             f"names {len(names)}; the bundle is inconsistent, re-train it")
+        return cls(path=path, pipeline=pipeline, classes=classes, feature_names=names, bin_width=bin_width,
+                   ingest=ingest, fingerprint=sha, meta=meta)
 
+    # ---- inference -----------------------------------------------------------------------------------------
+    def model_input(self, crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_], area_px: float,
+                    where: str = "case") -> npt.NDArray[np.float64]:
+        """(1, F) features of one preprocessed crop, in the bundle's column order.
 
-def family_text(meta: dict[str, Any]) -> str:
-    """The model card's description of the bundle's feature families."""
-    text = {"radiomics": f"PyRadiomics ({meta['feature_backend']}; first order, GLCM, GLRLM, GLSZM, 2D shape; bin "
-                         f"width {meta['bin_width']:g})",
-            "semantic": "semantic (size, outline shape, intensity in units of the reference tissue's IQR)"}
-    return " + ".join(text[f] for f in meta.get("feature_families", ["radiomics"])) + " of each channel in the ROI"
+        Raises:
+            InputError: the features computed do not match the bundle's (other channels or backend).
+        """
+        from gliograde.baselines.feature_sets import feature_matrix  # imports scikit-learn (heavy): on first use
 
+        image = crop[None, None] if crop.ndim == 2 else np.moveaxis(crop, -1, 0)[None]
+        X, names = feature_matrix(np.ascontiguousarray(image), mask[None], [area_px],
+                                  self.meta.get("feature_families", ["radiomics"]), bin_width=self.bin_width,
+                                  backend=self.meta.get("feature_backend", "auto"), channels=self.ingest.channels)
+        if tuple(names) != self.feature_names:
+            raise InputError(f"case gives {len(names)} features ({image.shape[1]} channel(s)) but the model was "
+                             f"trained on {len(self.feature_names)} ({'+'.join(self.ingest.channels)}); "
+                             "give those sequences")
+        return X
 
-def render_radiomics_card(meta: dict[str, Any]) -> str:
-    """MODEL_CARD.md text for a radiomics bundle's ``model.json`` dict (Mitchell et al. 2019 headings)."""
-    from gliograde.bundles.cnn import metrics_lines
+    def _proba(self, x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], int]:
+        """(probabilities (K,) in ``classes`` order, the Pipeline's column of the predicted class)."""
+        proba = np.zeros(len(self.classes))
+        cols = np.asarray(self.pipeline.classes_, dtype=int)
+        proba[cols] = self.pipeline.predict_proba(x)[0]
+        return proba, int(np.flatnonzero(cols == int(np.argmax(proba)))[0])
 
-    tr, pre, sel = meta["training"], meta["preprocessing"], meta["selection"]
-    grades = ", ".join(f"grade {g}: {n} slices" for g, n in tr["rows_per_grade"].items())
-    scores = ", ".join(f"{k} {v:.3f}" for k, v in sel["inner_auc"].items()) or "none (no selection)"
-    fp, pp = meta["data_fingerprint"], pre["preprocess"]
-    return "\n".join([
-        f"# Model card: gliograde radiomics (WHO grades {', '.join(map(str, meta['classes']))})", "",
-        "## Intended use",
-        "Research only. This model is **not a medical device**, is not cleared or approved for clinical use, "
-        "and must not guide the diagnosis or treatment of any patient. It suggests a WHO grade of a diffuse "
-        "glioma from features of one masked slice (channels "
-        f"{'+'.join(pre['channels'])}), and lists the features that moved the prediction most.", "",
-        "## Model",
-        f"- {meta['n_features']} ROI features: {family_text(meta)}",
-        f"- chosen by {sel['method']} ({sel['n_inner_splits']} patient-level inner splits) on all training patients: "
-        f"**{sel['chosen']}**; inner AUC per candidate: {scores}",
-        "- pipeline: median imputation, constant features dropped, standardisation, SelectKBest (ANOVA F), "
-        "classifier (probabilities by Platt scaling for the SVM)",
-        f"- model sha256: `{meta['model_sha256']}`", "",
-        "## Data",
-        f"- {tr['n_patients']} patients, {tr['n_rows']} slices ({grades})",
-        f"- preprocessing: {pp['intensity']} scaling on {pp['region']}, "
-        f"ROI labels {pre['roi_labels'] or 'all non-zero'}, "
-        f"rim {pp['rim']}, crop size {pp['size']}; the largest tumour cross-section",
-        f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
-        f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",
-        "## Metrics", *metrics_lines(meta.get("cv_metrics")),
-        "For the `recommended` preset on TCGA-LGG (70 patients, grade 2 vs 3), docs/real-data.md gives the "
-        "honest cross-validated AUC over repeated splits and with a whole site held out; it is modest.", "",
-        "## Limitations",
-        "- Single 2D slice of a resized crop: heterogeneity elsewhere in the tumour and absolute size are lost.",
-        "- A tumour mask is required; features depend on its outline. Every channel the model was trained on "
-        "must be present.",
-        "- Site shift: trained on few institutions; validate locally. Probabilities may be poorly calibrated.",
-        "- Only the grades seen in training can be predicted (TCGA-LGG: 2 and 3, no glioblastoma).",
-        "- WHO 2021 grading also needs molecular markers (IDH, 1p/19q), which this model does not predict.",
-        "- The listed top features show what moved this model's output, not a validated biological explanation.", "",
-        "## How to cite",
-        "Cite the gliograde software (version in `model.json`), PyRadiomics (van Griethuysen et al., Cancer "
-        "Research 2017) and the data sources (TCGA-LGG / BraTS) according to their terms of use.", "",
-    ])
+    def infer(self, x: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_],
+              explain: bool) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
+        """Probabilities, and with ``explain`` the top occlusion contributions and the largest |z|."""
+        proba, target = self._proba(x)
+        if not explain:
+            return proba, {"features": [], "feature_z_max": None}
+        feats, z_max = contributions(self.pipeline, x, self.feature_names, target)
+        for f in feats:
+            f["sequence"] = name_sequence(f["feature"], self.ingest.channels)
+        return proba, {"features": feats, "feature_z_max": z_max}
+
+    def predict_crops(self, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                      roi_area_px: npt.ArrayLike, *, batch_size: int = 16) -> CropScores:
+        """Per crop: features, probabilities and the largest |z| of the selected features (``max_abs_z``,
+        ``unlike_training`` beyond :data:`FAR_Z`); ``batch_size`` is not used."""
+        areas = np.asarray(roi_area_px, dtype=np.float64)
+        proba, z_max = np.zeros((len(images), len(self.classes))), np.zeros(len(images))
+        for i in range(len(images)):
+            crop = images[i, 0] if images.shape[1] == 1 else np.moveaxis(images[i], 0, -1)
+            x = self.model_input(crop, masks[i], float(areas[i]))
+            proba[i], target = self._proba(x)
+            z_max[i] = contributions(self.pipeline, x, self.feature_names, target)[1]
+        return CropScores(proba, {"unlike_training": z_max > FAR_Z, "max_abs_z": np.round(z_max, 3)})
+
+    # ---- what a reader sees --------------------------------------------------------------------------------
+    def evidence(self, pred: CasePrediction) -> dict[str, Any] | None:
+        if not pred.features or pred.mask is None:
+            return None
+        return {"method": METHOD, "library": "scikit-learn (bundle Pipeline)", "target_grade": pred.grade,
+                "top_features": pred.features, "roi_share_of_crop": round(float(pred.mask.mean()), 4),
+                "chosen_model": self.meta.get("selection", {}).get("chosen"),
+                "max_abs_z": None if pred.feature_z_max is None else round(pred.feature_z_max, 2),
+                "unlike_training": bool(pred.feature_z_max is not None and pred.feature_z_max > FAR_Z),
+                "display": "ROI outline and top features", "note": NOTE}
+
+    def panel(self, pred: CasePrediction, title: str) -> npt.NDArray[np.uint8] | None:
+        return radiomics_panel(pred, f"{title}   radiomics") if pred.features else None
+
+    def card_section(self) -> str:
+        return "\n".join(card_section_lines(self.meta))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "classifier": self.meta.get("selection", {}).get("chosen"),
+                "n_features": len(self.feature_names), "classes": list(self.classes),
+                "channels": list(self.ingest.channels), "crop_size": self.ingest.preprocess.size}

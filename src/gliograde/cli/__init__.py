@@ -3,10 +3,12 @@
 Each subcommand lives in its own module ``gliograde.cli.<name>`` that defines
 ``add_parser(subparsers) -> argparse.ArgumentParser`` and ``run(args) -> int``.
 Modules are found automatically, so a new stage adds a file and touches nothing else.
-Heavy imports (torch, ...) happen inside ``run`` so that ``gliograde --help`` stays fast.
+Heavy imports (torch, ...) happen inside ``run`` so that ``gliograde --help`` stays fast. A command
+with settings turns its flags into a plain overrides dict and resolves them once
+(:func:`gliograde.settings.resolve`); the library never sees the parsed arguments' namespace.
 
 User errors (:class:`gliograde.errors.GliogradeError`) print one line per problem and exit 2;
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead. ``-q`` and ``--debug`` may come before or after the subcommand.
 """
 from __future__ import annotations
 
@@ -35,15 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade diffuse gliomas (WHO 2, 3, 4) from brain MRI.",
     )
     parser.add_argument("--version", action="version", version=f"gliograde {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors (default: off)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="less logging, no progress bars (default: off)")
+    _add_global_flags(parser)
+    parser.set_defaults(debug=False, quiet=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _subcommand_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         p = module.add_parser(sub)
+        _add_global_flags(p)  # also after the subcommand: `gliograde cv X --out Y -q`
         p.set_defaults(func=module.run)
     return parser
+
+
+def _add_global_flags(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a flag not given leaves the attribute alone, so one given before the subcommand survives
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks for errors (default: off)")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="less logging, no progress bars (default: off)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,25 @@
-"""Flags shared by several subcommands, so every command spells them the same way."""
+"""Flags shared by several subcommands, so every command spells them the same way, and the step that turns
+parsed flags into the plain ``overrides`` dict :func:`gliograde.settings.resolve` takes.
+
+Nothing heavy is imported here: ``gliograde --help`` builds every parser.
+"""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from gliograde.config import RunConfig
+from gliograde.presets import PRESETS
+from gliograde.settings import reads, resolve, to_yaml
+
+#: Parsed-argument name -> the dotted RunConfig key(s) it sets, for the flags of :func:`add_train_flags`.
+TRAIN_FLAGS: dict[str, tuple[str, ...]] = {
+    **{name: (f"train.{name}",) for name in ("model", "weights", "allow_download", "epochs", "lr", "batch_size",
+                                             "image_size", "patience", "val_fraction", "device")},
+    "seed": ("train.seed", "cv.seed"), "augment": ("augment.mode",), "augment_subset": ("augment.subset",),
+    "features": ("cv.selection.features",)}
 
 
 def add_out(p: argparse.ArgumentParser, default: str | None = None, help_: str = "output folder") -> None:
@@ -14,46 +31,107 @@ def add_seed(p: argparse.ArgumentParser, default: int = 0) -> None:
     p.add_argument("--seed", type=int, default=default, help=f"random seed (default: {default})")
 
 
-def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default: auto)")
-
-
 def add_config(p: argparse.ArgumentParser) -> None:
+    """``--config`` (a YAML file, e.g. a run's written ``config.yaml``) and ``--print-config``."""
     p.add_argument("--config", type=Path, default=None,
-                   help="YAML file with defaults; flags given on the command line override it (default: none)")
+                   help="YAML file with settings (a run's config.yaml replays it); flags given on the command line "
+                        "override it (default: none)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved settings as YAML (the config.yaml the run would write) and exit")
 
 
-def add_train_flags(p: argparse.ArgumentParser, *, default_preset: str = "modern") -> None:
-    """Preset and overrides shared by ``train`` and ``cv`` (precedence: preset < --config YAML < flags)."""
+def add_preset(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--preset", default=None,
-                   help=f"starting settings: paper, modern, quick, recommended (default: {default_preset}; "
-                        "see docs/training.md and docs/real-data.md)")
-    p.add_argument("--model", default=None, help="alexnet, efficientnet_lite0, resnet18, resnet50, convnext_tiny "
+                   help=f"starting settings: {', '.join(PRESETS)} (default: {default}; see docs/training.md and "
+                        "docs/real-data.md)")
+
+
+def add_train_flags(p: argparse.ArgumentParser, *, default_preset: str) -> None:
+    """Preset and overrides shared by ``train`` and ``cv`` (precedence: preset < --config YAML < flags)."""
+    add_preset(p, default_preset)
+    p.add_argument("--model", default=None, help="CNN: alexnet, efficientnet_lite0, resnet18, resnet50, convnext_tiny "
                    "(default: the preset's)")
-    p.add_argument("--weights", default=None, help="imagenet, none (random start) or PATH (default: imagenet)")
+    p.add_argument("--weights", default=None, help="CNN start: imagenet, none (random) or PATH (default: imagenet)")
     p.add_argument("--allow-download", action="store_true", default=None,
                    help="fetch missing ImageNet weights from the internet (default: off, nothing downloads)")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the preset's)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: the preset's)")
+    p.add_argument("--epochs", type=int, default=None, help="CNN: maximum epochs (default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="CNN: learning rate (default: the preset's)")
+    p.add_argument("--batch-size", type=int, default=None, help="CNN: mini-batch size (default: the preset's)")
     p.add_argument("--image-size", type=int, default=None,
-                   help="input side in pixels (default: the preset's or the model's)")
+                   help="CNN: input side in pixels (default: the preset's or the model's)")
     p.add_argument("--patience", type=int, default=None,
-                   help="early-stopping patience, 0 = off (default: the preset's)")
+                   help="CNN: early-stopping patience, 0 = off (default: the preset's)")
     p.add_argument("--val-fraction", type=float, default=None,
-                   help="share of training patients held out for early stopping (default: 0.2)")
-    p.add_argument("--augment", choices=("fixed", "stochastic", "none"), default=None,
-                   help="fixed = the study's 57 versions per image (default), stochastic = AutoAugment per batch")
+                   help="CNN: share of training patients held out for early stopping (default: 0.2)")
+    p.add_argument("--augment", default=None, metavar="{fixed,stochastic,none}",
+                   help="CNN: fixed = the study's 57 versions per image (default), stochastic = AutoAugment per batch")
     p.add_argument("--augment-subset", type=int, default=None,
-                   help="keep only this many fixed transforms (+identity) (default: all; the quick preset keeps 8)")
+                   help="CNN: keep only this many fixed transforms (+identity) (default: all; quick and recommended "
+                        "keep 8)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
-    p.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1 (default: auto)")
-    add_config(p)
-
-
-def add_features(p: argparse.ArgumentParser) -> None:
-    """``--features``: the ROI feature families of the radiomics model (``SelectionCfg.features``)."""
-    p.add_argument("--features", default=None, metavar="F[,F]",
+    p.add_argument("--device", default=None, help="CNN: torch device: auto, cpu, cuda, cuda:1 (default: auto)")
+    p.add_argument("--features", type=names, default=None, metavar="F[,F]",
                    help="ROI feature families of the radiomics/fusion model, comma-separated from radiomics "
                         "(PyRadiomics texture), semantic (size, outline shape, intensity in reference-tissue "
                         "units) and enhancement (T1c - T1 inside the ROI; needs both) (default: the preset's)")
+    add_config(p)
+
+
+def names(text: str) -> tuple[str, ...]:
+    """``a,b`` -> ``("a", "b")`` (argparse type)."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def numbers(text: str) -> tuple[float, ...] | str:
+    """``0.5,99.5`` -> ``(0.5, 99.5)``; text that is not numbers stays text, so the settings check names it."""
+    try:
+        return tuple(float(v) for v in names(text))
+    except ValueError:
+        return text
+
+
+def whole_numbers(text: str) -> tuple[int, ...] | str:
+    """``1,4`` -> ``(1, 4)``; text that is not whole numbers stays text, so the settings check names it."""
+    try:
+        return tuple(int(v) for v in names(text))
+    except ValueError:
+        return text
+
+
+def overrides(args: argparse.Namespace, flags: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The flags given on the command line (not None) as nested RunConfig data: ``{"train": {"lr": 0.1}}``."""
+    out: dict[str, Any] = {}
+    for dest, keys in flags.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        for key in keys:
+            *parents, leaf = key.split(".")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+    return out
+
+
+def resolve_args(command: str, args: argparse.Namespace, flags: Mapping[str, tuple[str, ...]]) -> RunConfig:
+    """The command's settings: ``--preset`` < ``--config`` < the flags of ``flags`` (checked, see resolve)."""
+    return resolve(command, preset=getattr(args, "preset", None), config=args.config,
+                   overrides=overrides(args, flags))
+
+
+def print_config(cfg: RunConfig, command: str) -> int:
+    """``--print-config``: the resolved settings as the YAML ``config.yaml`` holds; exit status 0."""
+    print(to_yaml(cfg, command), end="")
+    return 0
+
+
+def header(command: str, cfg: RunConfig) -> str:
+    """The first line ``train`` and ``cv`` print: the preset and the model or configurations resolved."""
+    model = f", model {cfg.train.model} ({cfg.train.weights} weights)" if "train" in reads(command, cfg) else ""
+    if command == "cv":
+        c = cfg.cv
+        repeats = f" x {c.repeats} repeats" if c.repeats > 1 else ""
+        return (f"cv: preset {cfg.preset}, configurations {','.join(c.configs)}{model}, {c.protocol} protocol, "
+                f"{c.folds} folds{repeats}, seed {c.seed}")
+    return f"train: preset {cfg.preset}, kind {cfg.kind}{model}"

@@ -1,9 +1,14 @@
 """``gliograde augment``: show the study's 57 fixed AutoAugment-SVHN versions of one case.
 
-    gliograde augment runs/ingested --out runs/augment            # first patient of a cohort
+    gliograde augment runs/ingested --out runs/augment            # first patient of an ingested cohort
+    gliograde augment ../shared/data/tcga-lgg --out runs/augment  # a raw cohort: ingested into runs/augment/cohort
     gliograde augment runs/ingested --patient P007 --out d --roi-only
     gliograde augment slice.png --mask roi.png --out d --dedupe effect
 
+A raw cohort (any layout ``gliograde ingest`` reads) is ingested into ``OUT/cohort`` first, with the
+preset's ingest settings (default: ``paper``, the study's, as ``gliograde ingest``; ``--preset recommended``
+for those of ``train`` and ``cv``) overlaid by ``--config``'s ``ingest:`` section. Precedence: preset <
+``--config`` YAML (``augment:``, ``ingest:``) < flags.
 Writes ``montage.png`` (Figure 4 of the study), ``transforms.csv`` / ``transforms.json`` (index,
 name, ops, magnitude bins, torchvision magnitudes at the image size, sign), ``config.yaml`` and
 ``run.json``.
@@ -14,11 +19,18 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gliograde.cli._common import add_config, add_out
+from gliograde.cli._common import add_config, add_out, add_preset, print_config, resolve_args
+from gliograde.settings import COMMAND_PRESET, as_dict
 
 if TYPE_CHECKING:  # numpy loads inside run(), so that `gliograde --help` stays fast
     import numpy as np
     import numpy.typing as npt
+
+    from gliograde.config import IngestCfg
+
+
+#: Parsed-argument name -> the RunConfig key it sets.
+FLAGS = {name: (f"augment.{name}",) for name in ("dedupe", "sign", "roi_only", "subset")}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -26,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "augment", help="montage + list of the fixed AutoAugment-SVHN transforms for one case",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, metavar="COHORT_OR_CASE",
-                   help="ingested cohort folder (with manifest.csv) or one image file (PNG)")
+                   help="cohort folder (raw, in any layout `gliograde ingest` reads, or ingested) or one image "
+                        "file (PNG)")
     add_out(p)
     p.add_argument("--patient", default=None, help="patient_id to show from a cohort (default: first row)")
     p.add_argument("--mask", type=Path, default=None, help="ROI mask image for a single file (default: none)")
@@ -37,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--roi-only", action="store_true", default=None,
                    help="keep the background 0 after every op (default: off, the study's behaviour)")
     p.add_argument("--subset", type=int, default=None, help="keep only k transforms + identity (default: all)")
+    add_preset(p, COMMAND_PRESET["augment"])
     add_config(p)
     return p
 
@@ -54,28 +68,36 @@ def _read(path: Path, what: str) -> npt.NDArray[Any]:
         with Image.open(path) as im:
             return np.array(im)
     except UnidentifiedImageError as err:
-        raise InputError(f"{path}: not an image file ({err}); give a PNG or an ingested cohort folder") from err
+        raise InputError(f"{path}: not an image file ({err}); give a PNG or a cohort folder") from err
+
+
+def _cohort_case(args: argparse.Namespace, ingest: IngestCfg) -> tuple[list[Path], str]:
+    """The cached image and mask of ``--patient`` (default: the first row) in the cohort ``args.source``,
+    opened as every command opens a cohort (a raw one is ingested with ``ingest`` into ``OUT/cohort``)."""
+    from gliograde.data.cohort import open_cohort
+    from gliograde.errors import InputError
+
+    cohort = open_cohort(args.source, args.out, ingest, progress=not getattr(args, "quiet", False))
+    df = cohort.manifest
+    rows = df if args.patient is None else df[df["patient_id"] == str(args.patient)]
+    if len(rows) == 0:
+        raise InputError(f"{cohort.root / 'manifest.csv'}: no patient {args.patient!r}; "
+                         f"choose one of {df['patient_id'].head(5).tolist()}...")
+    row = rows.iloc[0]
+    return [cohort.root / row["cache_path"], cohort.root / row["cache_mask_path"]], str(row["patient_id"])
 
 
 def _load_case(
-    args: argparse.Namespace,
+    args: argparse.Namespace, ingest: IngestCfg,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None, list[Path], str]:
     """One case as ((C, H, W) uint8, (H, W) bool or None, input files, case label)."""
     import numpy as np
 
-    from gliograde.data.dataset import read_manifest
     from gliograde.errors import InputError, MaskMismatchError
 
     src: Path = args.source
-    if src.is_dir():
-        df = read_manifest(src)
-        rows = df if args.patient is None else df[df["patient_id"] == str(args.patient)]
-        if len(rows) == 0:
-            raise InputError(f"{src / 'manifest.csv'}: no patient {args.patient!r}; "
-                             f"choose one of {df['patient_id'].head(5).tolist()}...")
-        row = rows.iloc[0]
-        files = [src / row["cache_path"], src / row["cache_mask_path"]]
-        label = str(row["patient_id"])
+    if src.is_dir() or src.suffix.lower() == ".csv":  # a cohort: a folder, or a manifest CSV
+        files, label = _cohort_case(args, ingest)
     else:
         files = [src] + ([args.mask] if args.mask is not None else [])
         label = src.stem
@@ -83,7 +105,7 @@ def _load_case(
     mask = _read(files[1], "mask") > 0 if len(files) > 1 else None
     if img.dtype != np.uint8 or img.ndim not in (2, 3):
         raise InputError(f"{files[0]}: expected an 8-bit grey or multi-channel image, got {img.dtype} {img.shape}; "
-                         "run `gliograde ingest` first")
+                         "give its cohort folder instead (it is ingested first)")
     img = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
     if mask is not None:
         mask = np.asarray(mask.any(axis=-1) if mask.ndim == 3 else mask, dtype=np.bool_)
@@ -99,16 +121,18 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from gliograde.augment.policy import build_transforms, montage
-    from gliograde.config import AugmentCfg, from_dict, load_yaml, merge
+    from gliograde.augment.policy import build_transforms
     from gliograde.errors import InputError
+    from gliograde.report.montage import montage
     from gliograde.runinfo import fingerprint_files, write_run_info
 
-    overrides = {"dedupe": args.dedupe, "sign": args.sign, "roi_only": args.roi_only, "subset": args.subset}
-    cfg = from_dict(AugmentCfg, merge(load_yaml(args.config).get("augment", {}), overrides))
-    img, mask, files, label = _load_case(args)
+    run_cfg = resolve_args("augment", args, FLAGS)
+    if args.print_config:
+        return print_config(run_cfg, "augment")
+    cfg = run_cfg.augment
+    img, mask, files, label = _load_case(args, run_cfg.ingest)
     if cfg.roi_only and mask is None:
-        raise InputError(f"{args.source}: --roi-only needs a mask; give --mask ROI.png or an ingested cohort")
+        raise InputError(f"{args.source}: --roi-only needs a mask; give --mask ROI.png or a cohort folder")
     transforms = build_transforms(cfg)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             w.writerow([r["index"], r["name"], "+".join(r["ops"]), ";".join(mags), ";".join(bins), r["sign"]])
     montage(torch.from_numpy(img), transforms, out / "montage.png",
             masks=None if mask is None else torch.from_numpy(mask), roi_only=cfg.roi_only)
-    write_run_info(out, command="augment", config={"augment": cfg, "case": label}, seed=None,
+    write_run_info(out, command="augment", config={**as_dict(run_cfg, "augment"), "case": label}, seed=None,
                    fingerprint=fingerprint_files(files))
     print(f"{len(transforms)} versions of {label} ({cfg.dedupe}, {cfg.sign}"
           f"{', roi-only' if cfg.roi_only else ''}) -> {out / 'montage.png'}, {out / 'transforms.csv'}")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
@@ -20,11 +21,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from gliograde.bundles.cnn import load_bundle
+    from gliograde.bundles import load_bundle
     from gliograde.export import export_onnx
 
     bundle = load_bundle(args.bundle)
     out = export_onnx(bundle, args.out or args.bundle / "model.onnx", opset=args.opset)
-    print(f"wrote {out}: input 'image' uint8 (N, {bundle.in_chans}, {bundle.input_size}, {bundle.input_size}), "
+    _, chans, side, _ = json.loads(out.with_suffix(".json").read_text())["input"]["shape"]
+    print(f"wrote {out}: input 'image' uint8 (N, {chans}, {side}, {side}), "
           f"output 'probabilities' (N, {len(bundle.classes)}) for grades {list(bundle.classes)}")
     return 0

@@ -47,14 +47,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from gliograde.bundles.cnn import load_any_bundle
+    from gliograde.bundles import load_bundle
     from gliograde.errors import InputError
     from gliograde.prediction.run import find_cases, predict
 
     if args.threads < 1:
         raise InputError(f"--threads {args.threads}: give 1 or more")
     torch.set_num_threads(args.threads)
-    bundle = load_any_bundle(args.bundle)
+    bundle = load_bundle(args.bundle)
     if args.mask is not None and len(args.cases) != 1:
         raise InputError(f"--mask {args.mask} given with {len(args.cases)} cases; --mask pairs with one CASE only")
     cases, batch = find_cases(args.cases, args.mask)

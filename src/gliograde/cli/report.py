@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from gliograde.errors import InputError
-    from gliograde.report.cv import results_table, write_report
+    from gliograde.report.cv import write_report
+    from gliograde.report.format import results_table
 
     if args.n_boot < 1:
         raise InputError(f"--n-boot must be >= 1, got {args.n_boot}")

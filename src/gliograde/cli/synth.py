@@ -10,10 +10,13 @@ from pathlib import Path
 
 from gliograde.cli._common import add_seed
 
+# gliograde.synth.cohort's defaults (a test checks they agree): importing it here would load scipy and
+# nilearn, seconds on every `gliograde --help`.
+DEFAULT_COUNTS = (30, 43, 57)
+DEFAULT_DIFFICULTY = 0.5
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    from gliograde.synth.cohort import DEFAULT_COUNTS, DEFAULT_DIFFICULTY
-
     p = sub.add_parser("synth", help="write a synthetic glioma MRI cohort (offline demo data)",
                        description="Simulate patients with WHO grade 2, 3 and 4 gliomas on the MNI152 anatomy and "
                                    "write them in the TCGA-LGG slice layout (or BraTS NIfTI), plus montage.png.")

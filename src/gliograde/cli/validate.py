@@ -48,7 +48,7 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 
 def _print_summary(res: Any) -> None:
-    from gliograde.validation.report import (
+    from gliograde.report.validation import (
         auc_reasons,
         shift_line,
         summary_rows,

@@ -1,6 +1,7 @@
-"""Load an ingested cohort (``manifest.csv`` + uint8 cache) into arrays, and serve it to torch.
+"""An ingested cohort on disk (``manifest.csv`` + uint8 cache) and in memory (:class:`Cohort`).
 
-An ingested cohort folder holds ``manifest.csv`` and ``cache/``. Each manifest row is one
+An ingested cohort folder holds ``manifest.csv`` and ``cache/``; :func:`is_ingested` is the one test for it
+(:func:`gliograde.data.cohort.open_cohort` ingests any other cohort folder first). Each manifest row is one
 preprocessed slice: ``cache_path`` is an (H, W) or (H, W, C) uint8 PNG, ``cache_mask_path`` the
 matching 0/255 mask PNG. Paths are relative to the cohort folder.
 
@@ -15,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import torch
 from PIL import Image
 
 from gliograde.errors import InputError
@@ -56,6 +56,11 @@ class Cohort:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def files(self) -> list[Path]:
+        """``manifest.csv`` and every cached image and mask: what a model trained on the cohort read."""
+        m = self.manifest
+        return [self.root / MANIFEST, *(self.root / p for p in (*m["cache_path"], *m["cache_mask_path"]))]
+
     def patients(self) -> tuple[StrArray, npt.NDArray[np.int64]]:
         """Unique patients (first-appearance order) and their class index."""
         _, first = np.unique(self.patient_ids, return_index=True)
@@ -63,11 +68,18 @@ class Cohort:
         return self.patient_ids[first], self.labels[first]
 
 
+def is_ingested(path: Path) -> bool:
+    """True for a folder written by ``gliograde ingest`` (it holds ``manifest.csv``): the one definition."""
+    return (Path(path) / MANIFEST).is_file()
+
+
 def read_manifest(root: Path) -> pd.DataFrame:
     """Read and check ``root/manifest.csv``."""
     path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no manifest; run `gliograde ingest DATA --out {root}` first")
+    if not is_ingested(root):
+        raise FileNotFoundError(f"{path}: no manifest, {root} is not an ingested cohort; give the cohort to the "
+                                "command as it is (it ingests a raw cohort into its --out folder), or run "
+                                "`gliograde ingest DATA --out COHORT` and give COHORT")
     df = pd.read_csv(path, dtype={"patient_id": str, "site": str}, keep_default_na=False)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
@@ -117,24 +129,3 @@ def _read_png(path: Path) -> npt.NDArray[np.uint8]:
         raise FileNotFoundError(f"{path}: cached file missing; re-run `gliograde ingest` for this cohort")
     with Image.open(path) as im:
         return np.asarray(im, dtype=np.uint8)
-
-
-class SliceDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
-    """uint8 images (N, C, H, W) and labels as a torch Dataset; normalisation happens on the batch.
-
-    Never skips an item: a bad index raises, so a batch can never silently hold another patient.
-    """
-
-    def __init__(self, images: npt.NDArray[np.uint8] | torch.Tensor, labels: npt.NDArray[np.int64]) -> None:
-        self.images = torch.as_tensor(images)
-        self.labels = torch.as_tensor(labels, dtype=torch.long)
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be (N, C, H, W) uint8, got {tuple(self.images.shape)} {self.images.dtype}")
-        if len(self.images) != len(self.labels):
-            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.images[i], int(self.labels[i])

@@ -25,7 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from gliograde.config import SLICE_CHANNEL_ORDER, IngestCfg
-from gliograde.data.dataset import MANIFEST
+from gliograde.data.dataset import MANIFEST, is_ingested
 from gliograde.data.io import (
     Volume,
     check_finite,
@@ -33,10 +33,11 @@ from gliograde.data.io import (
     read_image,
     read_volume,
 )
-from gliograde.data.layouts import CaseSource, find_cases
+from gliograde.data.layouts import find_cases
 from gliograde.data.roi import choose_slices, to_roi
+from gliograde.data.source import CaseSource
 from gliograde.errors import CohortError, GliogradeError, InputError, MaskMismatchError
-from gliograde.preprocess import Preprocess
+from gliograde.preprocess import Preprocess, to_uint8
 from gliograde.runinfo import fingerprint_files
 
 logger = logging.getLogger(__name__)
@@ -261,8 +262,6 @@ def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: l
         if sum(p[3] == str(case.grade) for p in previews) < 4:
             s = slices[len(slices) // 2]
             first = s.image if s.image.ndim == 2 else s.image[..., 0]
-            from gliograde.preprocess import to_uint8
-
             previews.append((case.grade, to_uint8(first, region=first != 0), s.mask, str(case.grade)))
     return _Processed(rows, read_files, skipped, previews)
 
@@ -289,7 +288,7 @@ def _write_slice(staging: Path, case: CaseSource, s: RawSlice, img: npt.NDArray[
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is a file; choose another --out folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+    if out.is_dir() and any(out.iterdir()) and not is_ingested(out):
         raise InputError(f"{out}: folder exists, is not empty and holds no previous ingest; "
                          "choose another --out folder")
 

@@ -80,11 +80,11 @@ def read_image(path: Path) -> npt.NDArray[np.generic]:
     _require_file(path)
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
+            import tifffile  # only for .tif files
 
             arr = np.asarray(tifffile.imread(path))
         else:
-            from PIL import Image
+            from PIL import Image  # only for PNG/JPEG files
 
             with Image.open(path) as im:
                 im.load()
@@ -109,7 +109,7 @@ def read_volume(path: Path) -> Volume:
     and slices are indexed in the file's own voxel order (no reorientation), so slice k here is
     slice k in any other viewer that shows voxel indices.
     """
-    import nibabel as nib
+    import nibabel as nib  # slow to import: only for NIfTI files
     from nibabel.spatialimages import SpatialImage
 
     path = Path(path)
@@ -143,7 +143,7 @@ def read_dicom_series(folder: Path) -> tuple[npt.NDArray[np.float32], list[Path]
     Returns:
         (volume, files in sorted order), so that slice k of the volume came from files[k].
     """
-    import pydicom
+    import pydicom  # slow to import: only for DICOM files
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -3,59 +3,33 @@
 ``slices``   (TCGA-LGG style) ``labels.csv`` + per patient folder ``<name>_<n>.png|tif`` and
              ``<name>_<n>_mask.png|tif``.
 ``nifti``    (BraTS style)    ``labels.csv`` + per case folder ``<case>_<seq>.nii.gz`` and ``<case>_seg.nii.gz``.
-``dicom``    ``labels.csv`` + per patient folder with a DICOM series (directly or in ``dicom/``) and a mask:
+``dicom``    ``labels.csv`` + per patient folder with a DICOM series (directly, in ``dicom/`` or in any one
+             sub-folder, e.g. ``series/``) and a mask:
              ``mask.nii.gz`` / ``*_seg.nii.gz`` / ``*_mask.nii.gz`` in (rows, cols, slices) order, or ``mask/``
              holding one PNG per DICOM file named after it (``<dicom stem>.png``; missing = empty).
 ``manifest`` a CSV with columns patient_id, grade, image, mask[, slice][, site]; paths relative to the CSV.
 
 ``labels.csv`` needs a patient column (``patient_id`` or ``case_id``) and a grade column (``who_grade`` or
 ``grade``); ``folder`` defaults to the patient id, ``institution``/``site`` names the acquisition site.
-Discovery only looks at names; reading happens in :mod:`gliograde.data.ingest`.
+Discovery only looks at names; reading happens in :mod:`gliograde.data.ingest`. ``gliograde predict`` finds
+its cases with the same finders (:func:`find_case`), so a folder ingest reads as one patient is one case there.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from gliograde.data.io import IMAGE_SUFFIXES, NIFTI_SUFFIXES, is_nifti
+from gliograde.data.manifest_layout import find_manifest_cases
+from gliograde.data.source import CaseSource, parse_grade
 
-GRADES = {"2": 2, "3": 3, "4": 4, "ii": 2, "iii": 3, "iv": 4, "g2": 2, "g3": 3, "g4": 4, "2.0": 2, "3.0": 3, "4.0": 4}
 #: A slice file name: ``<stem>_<n>.png|tif[f]`` (image) or ``<stem>_<n>_mask.png|tif[f]`` (its mask).
 SLICE_NAME_RE = re.compile(r"^(?P<stem>.+)_(?P<n>\d+)(?P<mask>_mask)?\.(?:png|tif|tiff)$", re.IGNORECASE)
 _PATIENT_COLS = ("patient_id", "case_id")
 _GRADE_COLS = ("who_grade", "grade")
 _SITE_COLS = ("institution", "site")
-
-
-@dataclass
-class CaseSource:
-    """Where one patient's data lives, before anything is read.
-
-    Attributes:
-        patient_id: the labels' patient_id (or case_id).
-        grade: WHO grade 2, 3 or 4.
-        site: acquisition site ("" when unknown).
-        kind: ``slices`` (2D files), ``volume`` (NIfTI) or ``dicom``.
-        slices: for ``slices``: {n: (image path, mask path)}.
-        images: for ``volume``: {sequence: path}; for ``dicom``: {"series": folder}.
-        mask: the segmentation/mask path (volume, dicom).
-        is_segmentation: True for multi-label segmentations (BraTS ``_seg``), where every non-zero label is ROI
-            by default; False for masks, which must be binary unless ROI labels are given.
-        slice_index: fixed slice from a manifest, or None.
-    """
-
-    patient_id: str
-    grade: int
-    site: str = ""
-    kind: str = "slices"
-    slices: dict[int, tuple[Path, Path]] = field(default_factory=dict)
-    images: dict[str, Path] = field(default_factory=dict)
-    mask: Path | None = None
-    is_segmentation: bool = False
-    slice_index: int | None = None
 
 
 def detect_layout(root: Path) -> str:
@@ -71,22 +45,27 @@ def detect_layout(root: Path) -> str:
             "or give a manifest CSV (patient_id, grade, image, mask) instead of the folder"
         )
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        names = [p.name.lower() for p in sub.rglob("*") if p.is_file()]
-        has_dicom = any(n.endswith(".dcm") for n in names)
-        if not has_dicom and any(n.endswith(NIFTI_SUFFIXES) and not n.startswith("mask") and "_seg" not in n
-                                 for n in names):
-            return "nifti"
-        if has_dicom:
-            return "dicom"
-        if any(n.endswith(IMAGE_SUFFIXES) for n in names):
-            return "slices"
+        layout = folder_layout(sub)
+        if layout is not None:
+            return layout
     raise FileNotFoundError(f"{root}: no patient folders with PNG/TIFF, NIfTI or DICOM files found; "
                             "check the cohort path")
 
 
-def parse_grade(value: object) -> int | None:
-    """'2', 2, 'III', 'G4' -> 2, 3, 4; anything else -> None."""
-    return GRADES.get(str(value).strip().lower())
+def folder_layout(folder: Path) -> str | None:
+    """The layout of one patient folder, from the names of the files in it and below it.
+
+    ``dicom`` when any ``*.dcm`` file is there, else ``nifti`` when a NIfTI volume other than a mask or
+    segmentation is, else ``slices`` when a PNG/TIFF is; None when none of these is.
+    """
+    names = [p.name.lower() for p in Path(folder).rglob("*") if p.is_file()]
+    if any(n.endswith(".dcm") for n in names):
+        return "dicom"
+    if any(n.endswith(NIFTI_SUFFIXES) and not n.startswith("mask") and "_seg" not in n for n in names):
+        return "nifti"
+    if any(n.endswith(IMAGE_SUFFIXES) for n in names):
+        return "slices"
+    return None
 
 
 def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -135,8 +114,6 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
     root = Path(root)
     layout = detect_layout(root) if layout == "auto" else layout
     if layout == "manifest":
-        from gliograde.data.manifest_layout import find_manifest_cases
-
         return find_manifest_cases(root)
     labels, problems = read_labels(root / "labels.csv")
     cases: list[CaseSource] = []
@@ -262,16 +239,20 @@ def find_nifti_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
 
 def find_dicom_case(folder: Path, patient_id: str, grade: int, *, site: str = "",
                     listed_in: str | None = "labels.csv") -> tuple[CaseSource | None, list[str]]:
-    """One DICOM case folder: a series (``*.dcm`` directly or in ``dicom/``) and ``mask.nii.gz`` or ``mask/``.
+    """One DICOM case folder: a series and ``mask.nii.gz`` (any NIfTI file beside it) or a ``mask/`` folder.
 
-    Only names are looked at: no DICOM header is read here. Arguments and return value as
-    :func:`find_slice_case`.
+    The series is the folder itself when it holds ``*.dcm`` files, else ``dicom/``, else the one sub-folder
+    (at any depth, ``mask/`` aside) that holds them. Only names are looked at: no DICOM header is read here.
+    Arguments and return value as :func:`find_slice_case`.
     """
     if not folder.is_dir():
         return None, _no_images(folder, patient_id, "DICOM folder", listed_in)
-    series = folder / "dicom" if (folder / "dicom").is_dir() else folder
-    if not any(p.suffix.lower() == ".dcm" for p in series.iterdir()):
+    series = dicom_series(folder)
+    if not series:
         return None, _no_images(folder, patient_id, "DICOM series (*.dcm)", listed_in)
+    if len(series) > 1:  # sub-folder names of a DICOM export can name the patient: listed for ingest only
+        names = f" ({', '.join(str(s.relative_to(folder)) for s in series[:5])})" if listed_in else ""
+        return None, [f"{folder}: {len(series)} DICOM series{names}; keep one series per patient folder"]
     mask = next((p for p in sorted(folder.iterdir()) if is_nifti(p)), None)
     if mask is None and (folder / "mask").is_dir():
         mask = folder / "mask"
@@ -280,8 +261,31 @@ def find_dicom_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
                       "DICOM files); add it"]
     is_seg = "_seg" in mask.name.lower()
     return CaseSource(patient_id=patient_id, grade=grade, site=site, kind="dicom",
-                      images={"series": series}, mask=mask, is_segmentation=is_seg), []
+                      images={"series": series[0]}, mask=mask, is_segmentation=is_seg), []
 
 
-#: Layout name -> case finder (``find_*_case``), for :func:`find_cases` and ``gliograde predict``.
+def _has_dicom(folder: Path) -> bool:
+    return any(p.is_file() and p.suffix.lower() == ".dcm" for p in folder.iterdir())
+
+
+def dicom_series(folder: Path) -> list[Path]:
+    """The folders that may be a patient's DICOM series (see :func:`find_dicom_case`); more than one is ambiguous."""
+    if _has_dicom(folder):
+        return [folder]
+    if (folder / "dicom").is_dir() and _has_dicom(folder / "dicom"):
+        return [folder / "dicom"]
+    found = {p.parent for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".dcm"}
+    return sorted(d for d in found if (folder / "mask") not in (d, *d.parents))
+
+
+#: Layout name -> case finder (``find_*_case``), for :func:`find_cases` and :func:`find_case`.
 CASE_FINDERS = {"slices": find_slice_case, "nifti": find_nifti_case, "dicom": find_dicom_case}
+
+
+def find_case(folder: Path, name: str) -> tuple[CaseSource | None, list[str]]:
+    """One case folder given on its own (``gliograde predict``): the finder of its own :func:`folder_layout`.
+
+    The case is named ``name`` and has no grade (0); problems are worded for a folder no labels list.
+    """
+    layout = folder_layout(folder) or "slices"
+    return CASE_FINDERS[layout](folder, name, 0, listed_in=None)

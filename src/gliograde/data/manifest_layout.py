@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from gliograde.data.io import is_image, is_nifti
-from gliograde.data.layouts import CaseSource, parse_grade
+from gliograde.data.source import CaseSource, parse_grade
 
 REQUIRED = ("patient_id", "grade", "image", "mask")
 

@@ -1,19 +1,28 @@
-"""``gliograde cv`` as a library call: resolve settings, get the cohort, run the protocol(s), report."""
+"""``gliograde cv`` as a library call: run the protocol(s) on an opened cohort, then write the report.
+
+    gliograde cv runs/tcga --out runs/cv-tcga --preset quick --folds 10          # honest (default)
+    gliograde cv runs/synth --out runs/cv-paper --protocol paper                 # the study's leaky protocol
+    gliograde cv runs/synth --out runs/cv --protocol both                        # honest + paper side by side
+    gliograde cv runs/tcga --out runs/rep --preset recommended --repeats 5       # 5 x 10 folds, seeds 0..4
+
+>>> # from gliograde.data.cohort import open_cohort; from gliograde.settings import resolve
+>>> # cfg = resolve("cv", preset="recommended"); cohort = open_cohort(Path("data"), Path("runs/cv"), cfg.ingest)
+>>> # result = run_cv(cohort, Path("runs/cv"), cfg); print(result.table)
+"""
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gliograde.config import CVProtocol, IngestCfg
-from gliograde.data.dataset import MANIFEST, Cohort, load_cohort
-from gliograde.experiment.core import Experiment, run_cv
-from gliograde.presets import CV_DEFAULT_PRESET
-
-logger = logging.getLogger(__name__)
+from gliograde.config import CVProtocol, RunConfig
+from gliograde.data.dataset import Cohort
+from gliograde.experiment.context import Experiment
+from gliograde.experiment.core import run_protocol
+from gliograde.experiment.features import FeatureStore
+from gliograde.report.cv import write_report
+from gliograde.report.format import results_table
 
 
 @dataclass(frozen=True)
@@ -25,33 +34,28 @@ class CVResult:
     report: Path
 
 
-def cohort_for(path: Path, out: Path, ingest: IngestCfg | None = None, progress: bool = True) -> Cohort:
-    """An ingested cohort as is; a raw cohort is ingested into ``out/cohort`` first (once)."""
-    if (path / MANIFEST).is_file():
-        if ingest is not None and ingest != IngestCfg():
-            logger.info("%s is already ingested: the preset's ingest settings do not apply to it", path)
-        return load_cohort(path)
-    target = out / "cohort"
-    if not (target / MANIFEST).is_file():
-        from gliograde.data.ingest_run import run_ingest
+def run_cv(cohort: Cohort, out: Path, cfg: RunConfig, *, progress: bool = True) -> CVResult:
+    """Run (or resume) every protocol of ``cfg.cv`` on ``cohort`` into ``out`` and write the report.
 
-        logger.info("%s is not an ingested cohort: ingesting it into %s", path, target)
-        run_ingest(path, target, ingest or IngestCfg(), progress=progress)
-    return load_cohort(target)
+    ``protocol="both"`` runs ``honest`` into ``out`` and ``paper`` into ``out/compare/paper``; both take
+    their features from one store (``out/work``), so each feature family is computed once per run.
 
+    Args:
+        cohort: an ingested cohort (:func:`gliograde.data.cohort.open_cohort`).
+        out: the run folder.
+        cfg: the resolved settings (``cfg.cv`` the experiment, ``cfg.train``/``cfg.augment`` its CNNs).
+        progress: show progress bars.
 
-def run_cv_command(args: argparse.Namespace) -> CVResult:
-    """Resolve the settings, get the cohort, run each protocol into ``args.out`` and write the report."""
-    from gliograde.report.cv import results_table, write_report
-    from gliograde.settings import resolve_cv, resolve_ingest
-
-    cv, train, augment = resolve_cv(args)
-    progress = not getattr(args, "quiet", False)
-    cohort = cohort_for(args.cohort, args.out, resolve_ingest(args, CV_DEFAULT_PRESET), progress=progress)
-    protocols: tuple[CVProtocol, ...] = ("honest", "paper") if cv.protocol == "both" else (cv.protocol,)
+    Returns:
+        :class:`CVResult` (``metrics.json`` includes ``selection.json`` when a configuration selects).
+    """
+    out = Path(out)
+    protocols: tuple[CVProtocol, ...] = ("honest", "paper") if cfg.cv.protocol == "both" else (cfg.cv.protocol,)
+    features = FeatureStore(cohort, out / "work")
     for proto in protocols:
-        out = args.out if proto == protocols[0] else args.out / "compare" / proto
-        run_cv(Experiment(cohort, out, replace(cv, protocol=proto), train, augment, progress))
-    report = write_report(args.out, n_boot=cv.n_boot, seed=cv.seed)
-    metrics = json.loads((args.out / "metrics.json").read_text())  # includes selection.json (report.py)
+        where = out if proto == protocols[0] else out / "compare" / proto
+        run_protocol(Experiment(cohort, where, replace(cfg, cv=replace(cfg.cv, protocol=proto)), features, progress))
+    report = write_report(out, n_boot=cfg.cv.n_boot, seed=cfg.cv.seed)
+    metrics = json.loads((out / "metrics.json").read_text())
     return CVResult(metrics=metrics, table=results_table(metrics), report=report)
+

@@ -1,13 +1,14 @@
 """Find the cases behind ``gliograde predict``'s CASE arguments, and name them without leaking identity.
 
-A case is one of:
-    * a slice image with its mask: ``img.png`` + ``img_mask.png`` beside it (or ``mask=``), or a TCGA-LGG
-      patient folder of ``<name>_<n>.png`` + ``<name>_<n>_mask.png`` slices;
-    * a NIfTI volume with its segmentation: a BraTS case folder ``<case>/<case>_t1ce.nii.gz`` + ``_seg.nii.gz``,
-      or one ``.nii.gz`` file with ``mask=``;
-    * a DICOM series folder (``*.dcm`` directly or in ``dicom/``) with ``mask.nii.gz`` or a ``mask/`` folder.
-A folder that is none of these is a *batch*: each sub-folder and each loose image/volume in it is a case.
-Discovery reuses ingest's case finders (:data:`gliograde.data.layouts.CASE_FINDERS`) with ``listed_in=None``.
+Cases are found with ingest's own finders (:func:`gliograde.data.layouts.find_case`): a folder that
+``gliograde ingest`` reads as one patient is one case here, whatever its layout:
+    * a TCGA-LGG patient folder of ``<name>_<n>.png`` + ``<name>_<n>_mask.png`` slices, or one slice image
+      with its mask: ``img.png`` + ``img_mask.png`` beside it (or ``mask=``);
+    * a BraTS case folder ``<case>/<case>_t1ce.nii.gz`` + ``_seg.nii.gz``, or one ``.nii.gz`` file with ``mask=``;
+    * a DICOM series (``*.dcm`` directly, in ``dicom/`` or in any one sub-folder such as ``series/``) with
+      ``mask.nii.gz`` / ``<case>_mask.nii.gz`` or a ``mask/`` folder.
+A folder that is none of these is a *batch* (a cohort folder, for instance): each sub-folder and each loose
+image/volume in it is a case.
 
 >>> case_alias("TCGA_CS_4941_19960909", keep_ids=True)
 'TCGA_CS_4941_19960909'
@@ -19,8 +20,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from gliograde.config import SEQUENCES
 from gliograde.data.io import is_image, is_nifti
-from gliograde.data.layouts import CaseSource
+from gliograde.data.layouts import SLICE_NAME_RE, find_case, folder_layout
+from gliograde.data.source import CaseSource
 
 
 @dataclass
@@ -57,8 +60,6 @@ def _file_case(path: Path, mask: Path | None) -> CaseInput:
         if not m.is_file():
             ci.error = f"{path}: no mask beside it (expected {m.name}); add the mask or pass --mask"
             return ci
-        from gliograde.data.layouts import SLICE_NAME_RE
-
         hit = SLICE_NAME_RE.match(path.name)
         ci.source = CaseSource(patient_id=name, grade=0, kind="slices", slices={int(hit["n"]) if hit else 0: (path, m)})
     elif is_nifti(path):
@@ -68,8 +69,6 @@ def _file_case(path: Path, mask: Path | None) -> CaseInput:
         if seg is None:
             ci.error = f"{path}: NIfTI volume without a segmentation; pass --mask SEG.nii.gz"
             return ci
-        from gliograde.config import SEQUENCES
-
         # A name ending in a known sequence (BraTS style, e.g. _flair) says which one it is: checked against the bundle.
         seq = name.rsplit("_", 1)[-1].lower() if "_" in name else ""
         ci.source = CaseSource(patient_id=name, grade=0, kind="volume",
@@ -80,27 +79,30 @@ def _file_case(path: Path, mask: Path | None) -> CaseInput:
     return ci
 
 
-def _folder_kind(folder: Path) -> str | None:
-    files = [p for p in folder.iterdir() if p.is_file()]
-    if (folder / "dicom").is_dir() or any(p.suffix.lower() == ".dcm" for p in files):
-        return "dicom"
-    if any(is_nifti(p) for p in files):
-        return "nifti"
-    if any(is_image(p) and not p.stem.endswith("_mask") for p in files):
-        return "slices"
-    return None
+def _is_scan(p: Path) -> bool:
+    """An image file a case can be read from (a mask or a segmentation is not one on its own)."""
+    if is_image(p):
+        return not p.stem.lower().endswith("_mask")
+    return is_nifti(p) or p.suffix.lower() == ".dcm"
 
 
-def _folder_case(folder: Path, kind: str, mask: Path | None) -> CaseInput:
-    from gliograde.data.layouts import CASE_FINDERS
+def _is_case(folder: Path) -> bool:
+    """One case (not a batch): it holds images itself or a ``dicom/`` folder, or ingest's finder finds one in it."""
+    if folder_layout(folder) is None:
+        return False
+    if (folder / "dicom").is_dir() or any(p.is_file() and _is_scan(p) for p in folder.iterdir()):
+        return True
+    return find_case(folder, folder.name)[0] is not None
 
+
+def _folder_case(folder: Path, mask: Path | None) -> CaseInput:
     ci = CaseInput(name=folder.name, path=folder)
     images = [p for p in sorted(folder.iterdir()) if is_image(p) and not p.stem.endswith("_mask")]
-    if kind == "slices" and len(images) == 1:
+    if len(images) == 1 and folder_layout(folder) == "slices":
         single = _file_case(images[0], mask)
         ci.source, ci.error = single.source, single.error
         return ci
-    source, problems = CASE_FINDERS[kind](folder, folder.name, 0, listed_in=None)
+    source, problems = find_case(folder, folder.name)
     if source is not None and mask is not None:
         source.mask = mask
     ci.source, ci.error = source, (problems[0] if problems else None)
@@ -108,7 +110,7 @@ def _folder_case(folder: Path, kind: str, mask: Path | None) -> CaseInput:
 
 
 def find_cases(paths: list[Path], mask: Path | None = None) -> tuple[list[CaseInput], bool]:
-    """Expand CASE arguments into cases.
+    """Expand CASE arguments into cases (see the module docstring).
 
     Returns:
         (cases, batch): ``batch`` is True when any argument was a folder of several cases.
@@ -118,13 +120,13 @@ def find_cases(paths: list[Path], mask: Path | None = None) -> tuple[list[CaseIn
     for p in map(Path, paths):
         if p.is_file():
             cases.append(_file_case(p, mask))
-        elif p.is_dir() and (kind := _folder_kind(p)) is not None:
-            cases.append(_folder_case(p, kind, mask))
+        elif p.is_dir() and _is_case(p):
+            cases.append(_folder_case(p, mask))
         elif p.is_dir():
             batch = True
             for sub in sorted(q for q in p.iterdir() if not q.name.startswith(".")):
                 if sub.is_dir():
-                    cases.append(_folder_case(sub, _folder_kind(sub) or "slices", None))
+                    cases.append(_folder_case(sub, None))
                 elif (is_image(sub) and not sub.stem.endswith("_mask")) or (is_nifti(sub) and "_seg" not in sub.name):
                     cases.append(_file_case(sub, None))
         else:

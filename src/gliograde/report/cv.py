@@ -9,29 +9,34 @@ never trains. The HTML embeds its figures as base64 PNGs and its CSS inline, so 
 >>> from gliograde.report.format import results_table
 >>> print(results_table(summarise_run(Path("runs/demo"), n_boot=200)))  # doctest: +SKIP
 
-Figures live in :mod:`gliograde.report.figures`, the HTML in :mod:`gliograde.report.html`, the
-printed table in :mod:`gliograde.report.format`.
+The artefact readers live in :mod:`gliograde.report.artefacts`, the figures in :mod:`gliograde.report.figures`,
+the page in :mod:`gliograde.report.cv_page`, the printed table in :mod:`gliograde.report.format`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from gliograde.errors import GliogradeError, InputError
+from gliograde.errors import InputError
 from gliograde.metrics import accuracy as accuracy_metric
 from gliograde.metrics import compute_metrics, describe, summarise_folds
-from gliograde.report.format import (
-    results_table as results_table,  # re-exported: public API of this module
+from gliograde.report.artefacts import (
+    CONFIG_ORDER,
+    PROTOCOL_ORDER,
+    RunNotFoundError,
+    label_proba,
+    load_predictions,
+    ordered,
 )
-from gliograde.report.format import to_jsonable as to_jsonable
+from gliograde.report.cv_page import render_html
+from gliograde.report.figures import write_figures
+from gliograde.report.format import to_jsonable
 from gliograde.stats import (
     bootstrap_ci,
     delong_multiclass,
@@ -42,92 +47,16 @@ from gliograde.stats import (
 
 logger = logging.getLogger(__name__)
 
-CONFIG_ORDER = ("full", "no-pretrain", "no-aug", "handcrafted")
-PROTOCOL_ORDER = ("honest", "site", "paper")
-REQUIRED_COLUMNS = ("patient_id", "fold", "config", "label")
-_PROBA = re.compile(r"^p_(\d+)$")
-
-
-class RunNotFoundError(GliogradeError, FileNotFoundError):
-    """A run folder lacks predictions.csv; the message says which command writes it."""
-
-
-def load_predictions(run_dir: Path, *, all_repeats: bool = False) -> tuple[pd.DataFrame, tuple[int, ...]]:
-    """Read and check ``run_dir/predictions.csv``.
-
-    Args:
-        run_dir: the run folder.
-        all_repeats: keep the rows of every repeat of a repeated CV (``repeat`` column, int). By default
-            only repeat 0 is kept and the ``repeat`` column dropped, so the table reads like a single run's.
-
-    Returns:
-        The table (``patient_id`` as str, ``fold`` and ``label`` as int, a ``protocol`` column filled from
-        ``folds.json`` when absent) and the grades, sorted, one per ``p_<grade>`` column.
-
-    Raises:
-        RunNotFoundError: no predictions.csv. InputError: missing columns, unknown labels, bad probabilities.
-    """
-    path = Path(run_dir) / "predictions.csv"
-    if not path.is_file():
-        raise RunNotFoundError(f"{path} not found; run `gliograde cv COHORT --out {run_dir}` first")
-    df = pd.read_csv(path, dtype={"patient_id": str, "config": str})
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    classes = tuple(sorted(int(m.group(1)) for c in df.columns if (m := _PROBA.match(str(c)))))
-    if missing or len(classes) < 2:
-        raise InputError(f"{path}: missing columns {missing or []} or fewer than 2 p_<grade> columns "
-                         f"(found {list(df.columns)}); expected {list(REQUIRED_COLUMNS)} + p_<grade> per grade")
-    pcols = [f"p_{c}" for c in classes]
-    proba = df[pcols].to_numpy(dtype=np.float64)
-    if not np.isfinite(proba).all() or np.abs(proba.sum(axis=1) - 1).max() > 1e-3:
-        raise InputError(f"{path}: probabilities in {pcols} are missing or do not sum to 1 on every row; "
-                         "write softmax outputs, one column per grade")
-    if df.empty or df["label"].isna().any():
-        raise InputError(f"{path}: no rows, or rows without a label; rerun `gliograde cv` to rewrite it")
-    bad = sorted(set(df["label"].unique().tolist()) - set(classes))
-    if bad:
-        raise InputError(f"{path}: labels {bad} have no p_<grade> column (grades {classes}); fix the label column")
-    n_labels = df.groupby("patient_id")["label"].nunique()
-    if (n_labels > 1).any():
-        raise InputError(f"{path}: patients {n_labels[n_labels > 1].index.tolist()[:5]} have two different "
-                         "labels; one grade per patient is expected, fix the label column")
-    if "pred" in df.columns:
-        n_diff = int((df["pred"].to_numpy() != np.asarray(classes)[proba.argmax(axis=1)]).sum())
-        if n_diff:
-            logger.warning("%s: %d rows have a 'pred' other than the most probable grade; metrics use the "
-                           "most probable grade", path, n_diff)
-    if "protocol" not in df.columns:
-        df["protocol"] = _read_json(Path(run_dir) / "folds.json").get("protocol", "unknown")
-    df["protocol"] = df["protocol"].fillna("unknown").astype(str)
-    if "repeat" in df.columns:
-        if df["repeat"].isna().any() or (df["repeat"] < 0).any():
-            raise InputError(f"{path}: the repeat column has empty or negative values; rerun `gliograde cv`")
-        df = df.astype({"repeat": int})
-        if not all_repeats:
-            df = df[df["repeat"] == 0].drop(columns="repeat").reset_index(drop=True)
-    return df.astype({"fold": int, "label": int}), classes
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
-    return [n for n in order if n in names] + [n for n in names if n not in order]
-
-
-def _arrays(d: pd.DataFrame, classes: tuple[int, ...]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    return d["label"].to_numpy(np.int64), d[[f"p_{c}" for c in classes]].to_numpy(np.float64)
-
 
 def _summarise_config(d: pd.DataFrame, classes: tuple[int, ...], n_boot: int, seed: int) -> dict[str, Any]:
     warnings: list[str] = []
     per_fold = []
     for fold, g in d.groupby("fold", sort=True):
-        m = compute_metrics(*_arrays(g, classes), classes)
+        m = compute_metrics(*label_proba(g, classes), classes)
         warnings += [f"fold {fold}: {w}" for w in m.pop("warnings")]
         per_fold.append({"fold": int(g["fold"].iloc[0]), **m})  # the group's key, as an int
     out: dict[str, Any] = summarise_folds(per_fold)
-    y, p = _arrays(d, classes)
+    y, p = label_proba(d, classes)
     pooled = compute_metrics(y, p, classes)
     warnings += [f"pooled: {w}" for w in pooled["warnings"]]
     groups = d["patient_id"].to_numpy()
@@ -202,7 +131,7 @@ def summarise_predictions(df: pd.DataFrame, classes: tuple[int, ...], reference:
                              "rerun `gliograde cv` to rewrite predictions.csv")
     n_repeats = int(every["repeat"].nunique()) if "repeat" in every.columns else 1
     protocols = df["protocol"].unique().tolist()
-    configs = _ordered(df["config"].unique().tolist(), CONFIG_ORDER)
+    configs = ordered(df["config"].unique().tolist(), CONFIG_ORDER)
     out: dict[str, Any] = {"protocol": protocols[0] if len(protocols) == 1 else "+".join(protocols),
                            "classes": list(classes), "reference": reference, "n_boot": n_boot, "seed": seed,
                            "n_patients": int(df["patient_id"].nunique()), "n_folds": int(df["fold"].nunique()),
@@ -251,7 +180,7 @@ def summarise_run(run_dir: Path, reference: str = "full", n_boot: int = 2000, *,
         ``{"protocol", "classes", "reference", "n_boot", "seed", "n_patients", "n_folds", "configs": {...}}``
     """
     df, classes = load_predictions(run_dir, all_repeats=True)
-    present = _ordered(df["protocol"].unique().tolist(), PROTOCOL_ORDER)
+    present = ordered(df["protocol"].unique().tolist(), PROTOCOL_ORDER)
     chosen = protocol or present[0]
     if chosen not in present:
         raise InputError(f"{run_dir}/predictions.csv has no rows of protocol {chosen!r} (found {present})")
@@ -297,9 +226,6 @@ def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int = 20
     comparisons = _comparisons(run_dir, compare, metrics["protocol"], reference, n_boot, seed)
     if comparisons:
         metrics["comparisons"] = comparisons
-    from gliograde.report.figures import write_figures
-    from gliograde.report.html import render_html
-
     selection = run_dir / "selection.json"
     if selection.is_file():  # what each fold's inner model selection chose, and how (configs radiomics, fusion)
         metrics["selection"] = json.loads(selection.read_text())

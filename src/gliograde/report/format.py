@@ -1,4 +1,4 @@
-"""Plain-text formatting of CV metrics: the results table printed at the end of a run, JSON-safe values."""
+"""Plain-text formatting of metrics, shared by both pages: values, CIs, the CV results table, JSON-safe values."""
 from __future__ import annotations
 
 import logging
@@ -12,21 +12,28 @@ logger = logging.getLogger(__name__)
 
 
 def fmt_value(x: Any, spec: str = ".3f") -> str:
+    """``x`` formatted with ``spec``; 'n/a' for None or NaN.
+
+    >>> fmt_value(0.91234), fmt_value(None), fmt_value(97.94, ".1f")
+    ('0.912', 'n/a', '97.9')
+    """
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def _fmt_p(p: Any) -> str:
+def fmt_p(p: Any) -> str:
+    """A p-value: '<0.001' below 0.001, else three decimals ('n/a' when missing)."""
     return "<0.001" if isinstance(p, float) and p < 0.001 else fmt_value(p)
 
 
 def fmt_mean_sd(d: Mapping[str, Any], percent: bool = False) -> str:
     """'97.9 ± 1.0 %' or '0.912 ± 0.050' from a {"mean", "sd"} dict."""
     if percent:
-        return f"{fmt_value(_scale(d.get('mean')), '.1f')} ± {fmt_value(_scale(d.get('sd')), '.1f')} %"
+        return f"{fmt_value(to_percent(d.get('mean')), '.1f')} ± {fmt_value(to_percent(d.get('sd')), '.1f')} %"
     return f"{fmt_value(d.get('mean'))} ± {fmt_value(d.get('sd'))}"
 
 
-def _scale(x: Any) -> Any:
+def to_percent(x: Any) -> Any:
+    """A fraction as a percentage (``0.25`` -> ``25.0``); anything that is not a number (None) as is."""
     return x * 100 if isinstance(x, (int, float)) else x
 
 
@@ -34,7 +41,8 @@ def fmt_ci(point: Any, ci: Any, percent: bool = False) -> str:
     """'0.912 [0.853, 0.960]' (or percentages)."""
     lo, hi = (ci or [None, None])[:2]
     if percent:
-        return f"{fmt_value(_scale(point), '.1f')} % [{fmt_value(_scale(lo), '.1f')}, {fmt_value(_scale(hi), '.1f')}]"
+        pct = [fmt_value(to_percent(v), ".1f") for v in (point, lo, hi)]
+        return f"{pct[0]} % [{pct[1]}, {pct[2]}]"
     return f"{fmt_value(point)} [{fmt_value(lo)}, {fmt_value(hi)}]"
 
 
@@ -58,7 +66,7 @@ def table_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
         rows[0].append(f"AUC over {n_rep} repeats: mean ± SD (min–max)")
     for name, c in metrics["configs"].items():
         dl = c.get(f"delong_vs_{ref}")
-        p = "reference" if name == ref else (_fmt_p(dl["p"]) if dl else "n/a")
+        p = "reference" if name == ref else (fmt_p(dl["p"]) if dl else "n/a")
         rows.append([name, fmt_mean_sd(c["accuracy"], percent=True), fmt_mean_sd(c["auc"]),
                      fmt_ci(c["pooled_auc"], c.get("pooled_auc_ci")), p, fmt_value(c.get("ece"))])
         if n_rep > 1:

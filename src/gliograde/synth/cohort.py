@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import logging
+import multiprocessing as mp
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from gliograde.errors import InputError
+from gliograde.report.cohort import MontageCollector
 from gliograde.synth.anatomy import (
     CENTRE_Z,
     PIXEL_ZOOM,
@@ -29,6 +32,7 @@ from gliograde.synth.anatomy import (
     SLICE_MM,
     SLICES_IN_SCAN,
     Tissue,
+    _templates,
     draw_warp,
     warp_tissue,
 )
@@ -41,6 +45,7 @@ from gliograde.synth.tumour import (
     mass_effect_push,
     render_tumour,
 )
+from gliograde.synth.writers import write_nifti_case, write_png_case
 
 logger = logging.getLogger(__name__)
 
@@ -204,8 +209,6 @@ def _check_args(out: Path, counts: Sequence[int], n_slices: int, fmt: str, diffi
 
 def _simulate_case(task: _Task) -> _Result:
     """Worker: simulate one patient, write its files; return its labels row and its middle slice (montage)."""
-    from gliograde.synth.writers import write_nifti_case, write_png_case
-
     out, fmt, number, grade, index, seed, difficulty, n_slices = task
     patient = make_patient(grade, patient_rng(seed, grade, index), difficulty=difficulty, n_slices=n_slices)
     name = f"SYN_{patient.site}_{number:04d}"
@@ -218,11 +221,6 @@ def _run_tasks(tasks: list[_Task], workers: int) -> Iterator[_Result]:
     if workers <= 1 or len(tasks) < 2:
         yield from map(_simulate_case, tasks)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from gliograde.synth.anatomy import _templates
-
     _templates()  # load once; forked workers share it
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
@@ -260,8 +258,6 @@ def generate_cohort(
     Raises:
         InputError: bad counts, n_slices or format, or ``out`` not empty.
     """
-    from gliograde.synth.montage import MontageCollector
-
     out = Path(out)
     _check_args(out, counts, n_slices, fmt, difficulty)
     out.mkdir(parents=True, exist_ok=True)

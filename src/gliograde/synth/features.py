@@ -25,6 +25,8 @@ from scipy import ndimage
 from scipy.stats import norm
 
 from gliograde.errors import MaskMismatchError
+from gliograde.synth.cohort import patient_rng
+from gliograde.synth.tumour import GRADES, SEVERITY_MEAN, draw_tumour, severity_sd
 
 FEATURE_NAMES = (
     "log_area", "eccentricity", "solidity", "compactness",
@@ -49,7 +51,7 @@ def handcrafted_features(image: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool
     Raises:
         MaskMismatchError: empty mask or shapes that do not match.
     """
-    from skimage.measure import regionprops
+    from skimage.measure import regionprops  # skimage submodules are slow to import
 
     if mask.shape != image.shape[:2] or not mask.any():
         raise MaskMismatchError(f"mask {mask.shape} (sum {int(mask.sum())}) does not fit image {image.shape}; "
@@ -105,7 +107,7 @@ def grade_separability(
         {"macro_auc": one-vs-rest macro AUC, "auc_2v3", "auc_3v4", "auc_2v4": pairwise AUCs of the
         out-of-fold probabilities, "accuracy"}.
     """
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # sklearn is slow to import: only for the check
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -117,7 +119,7 @@ def grade_separability(
 
 
 def _auc_summary(grades: npt.NDArray[np.int64], proba: npt.NDArray[np.float64]) -> dict[str, float]:
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # sklearn is slow to import: only for the check
 
     out = {"macro_auc": float(roc_auc_score(grades, proba, multi_class="ovr", average="macro"))}
     for a, b in ((2, 3), (3, 4), (2, 4)):
@@ -134,9 +136,6 @@ def oracle_auc(counts: Sequence[int], seed: int, difficulty: float) -> dict[str,
     Redraws the severities exactly as :func:`gliograde.synth.cohort.make_patient` does (first draw of
     each patient's generator), with flat grade priors.
     """
-    from gliograde.synth.cohort import patient_rng
-    from gliograde.synth.tumour import GRADES, SEVERITY_MEAN, draw_tumour, severity_sd
-
     sev, grades = [], []
     for g, n in zip(GRADES, counts, strict=False):
         for i in range(n):

@@ -64,7 +64,7 @@ def write_nifti_case(root: Path, name: str, patient: Patient) -> dict[str, objec
     Returns:
         The case's labels.csv row (BraTS columns).
     """
-    import nibabel as nib
+    import nibabel as nib  # slow to import: only for the NIfTI format
 
     folder = root / name
     folder.mkdir()

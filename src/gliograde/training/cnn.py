@@ -21,11 +21,14 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from gliograde.config import AugmentCfg, TrainCfg
+from gliograde.augment.policy import StochasticSVHN, expand_training
+from gliograde.config import AugmentCfg, RunConfig, TrainCfg
 from gliograde.data.dataset import MANIFEST, Cohort
 from gliograde.models import create_model
+from gliograde.report.plots import plot_history
 from gliograde.runinfo import fingerprint_files, write_run_info
-from gliograde.training.engine import FitResult, fit, inner_split, plot_history
+from gliograde.splits import inner_split
+from gliograde.training.engine import FitResult, fit
 
 logger = logging.getLogger(__name__)
 WEIGHTS = "weights.safetensors"
@@ -39,6 +42,7 @@ def train_on_cohort(
     *,
     rows: npt.ArrayLike | None = None,
     progress: bool = True,
+    run: RunConfig | None = None,
 ) -> FitResult:
     """Train ``cfg.model`` on ``rows`` of ``cohort`` (all rows by default; a CV fold passes its training rows).
 
@@ -50,12 +54,11 @@ def train_on_cohort(
         cfg: training settings; aug_cfg: augmentation of the training rows.
         out: run folder for weights, history, figure, checkpoint and provenance (None: write nothing).
         rows: (n,) row indices of ``cohort`` to train on; test rows must not be among them.
+        run: the whole resolved settings, written to ``out/config.yaml`` so ``--config`` replays the run.
 
     Returns:
         :class:`~gliograde.training.engine.FitResult` with the best-epoch model.
     """
-    from gliograde.augment.policy import StochasticSVHN, expand_training
-
     rows = np.arange(len(cohort), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     tr, va = inner_split(cohort.patient_ids[rows], cohort.labels[rows], cfg.val_fraction, cfg.seed)
     train_rows, val_rows = rows[tr], rows[va]
@@ -72,12 +75,13 @@ def train_on_cohort(
     result = fit(model, x_train, y_train, x_val, cohort.labels[val_rows], cfg, out_dir=out, progress=progress,
                  stochastic_aug=stochastic)
     if out is not None:
-        _write_artefacts(out, cohort, cfg, aug_cfg, result, train_rows, val_rows)
+        _write_artefacts(out, cohort, cfg, aug_cfg, result, train_rows, val_rows, run)
     return result
 
 
 def _write_artefacts(out: Path, cohort: Cohort, cfg: TrainCfg, aug_cfg: AugmentCfg, result: FitResult,
-                     train_rows: npt.NDArray[np.int64], val_rows: npt.NDArray[np.int64]) -> None:
+                     train_rows: npt.NDArray[np.int64], val_rows: npt.NDArray[np.int64],
+                     run: RunConfig | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
     save_file(state, str(out / WEIGHTS), metadata={"model": cfg.model, "classes": ",".join(map(str, cohort.classes)),
@@ -90,7 +94,8 @@ def _write_artefacts(out: Path, cohort: Cohort, cfg: TrainCfg, aug_cfg: AugmentC
     used = np.concatenate([train_rows, val_rows])
     cached = cohort.manifest.iloc[used]
     files = [cohort.root / MANIFEST] + [cohort.root / p for p in (*cached["cache_path"], *cached["cache_mask_path"])]
-    config = {"train": cfg, "augment": aug_cfg, "classes": list(cohort.classes),
+    settings = run.sections() if run is not None else {"train": cfg, "augment": aug_cfg}  # run: replayable
+    config = {**settings, "classes": list(cohort.classes),
               "best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch}
     write_run_info(out, command="train", config=config, seed=cfg.seed,
                    fingerprint=fingerprint_files(files, root=cohort.root))

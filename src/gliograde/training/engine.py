@@ -9,7 +9,7 @@ weights as an uninterrupted one (bit-exact on CPU). Checkpoints are :mod:`gliogr
 >>> # import torch; from gliograde.models import create_model; from gliograde.presets import get_preset
 >>> # torch.manual_seed(0); model = create_model("efficientnet_lite0", num_classes=3)
 >>> # res = fit(model, x_train, y_train, x_val, y_val, get_preset("quick"), out_dir=Path("run"))
->>> # plot_history(res.history, Path("run/history.png"))
+>>> # from gliograde.report.plots import plot_history; plot_history(res.history, Path("run/history.png"))
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from gliograde import weights as ckpt
 from gliograde.config import TrainCfg
@@ -41,8 +42,8 @@ from gliograde.training.inputs import (
 )
 
 __all__ = [
-    "FitResult", "Prepare", "StochasticAug", "backbone_features", "evaluate", "fit", "inner_split", "lr_at",
-    "make_optimizer", "normalise_batch", "plot_history", "predict_proba", "resolve_device", "train_one_epoch",
+    "FitResult", "Prepare", "StochasticAug", "backbone_features", "evaluate", "fit", "lr_at",
+    "make_optimizer", "normalise_batch", "predict_proba", "resolve_device", "train_one_epoch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -299,82 +300,5 @@ def _progress(it: range, on: bool) -> Iterable[int]:
     """``it``, with a tqdm bar when ``on`` and there is anything to do."""
     if not on or len(it) == 0:
         return it
-    from tqdm.auto import tqdm
-
     bar: Iterable[int] = tqdm(it, desc="epochs", unit="epoch", leave=False)
     return bar
-
-
-def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction: float,
-                seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Hold out about ``val_fraction`` of the patients, stratified by label, never splitting a patient.
-
-    Uses one fold of ``StratifiedGroupKFold(n_splits=round(1 / val_fraction))`` grouped by patient.
-
-    Args:
-        patient_ids: (N,) patient of each row (rows of one patient share a label).
-        labels: (N,) class index of each row.
-        val_fraction: in [0, 0.5]; 0 gives an empty validation set.
-        seed: shuffling seed.
-
-    Returns:
-        (train_rows, val_rows): sorted int64 row indices, disjoint, covering all rows.
-
-    Raises:
-        InputError: a patient has rows with different labels, or too few patients to split.
-
-    >>> tr, va = inner_split(["a", "a", "b", "c", "d", "e"], [0, 0, 0, 1, 1, 0], 0.5, seed=0)
-    >>> sorted(set(tr) | set(va)) == list(range(6))
-    True
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
-    rows = np.arange(len(y), dtype=np.int64)
-    if not 0 <= val_fraction <= 0.5:
-        raise InputError(f"val_fraction must be in [0, 0.5], got {val_fraction}")
-    if val_fraction == 0:
-        return rows, rows[:0]
-    for pid in np.unique(groups):
-        if len(np.unique(y[groups == pid])) > 1:
-            raise InputError(f"patient {pid} has rows with different grades; fix the manifest")
-    n_patients = len(np.unique(groups))
-    n_splits = min(max(2, round(1 / val_fraction)), n_patients)
-    if n_splits < 2:
-        raise InputError(f"{n_patients} patient(s): need at least 2 to hold out validation patients; "
-                         "add patients or set val_fraction to 0")
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    train_rows, val_rows = next(splitter.split(rows, y, groups))
-    return np.sort(train_rows).astype(np.int64), np.sort(val_rows).astype(np.int64)
-
-
-def plot_history(history: list[dict[str, float]], path: Path, best_epoch: int | None = None) -> Path:
-    """Loss and accuracy against epoch, training and validation (like the study's Figure 5).
-
-    Args:
-        history: :attr:`FitResult.history`.
-        path: PNG (or any matplotlib format) to write.
-        best_epoch: marked with a vertical line when given.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
-    for ax, key, name in ((axes[0], "acc", "accuracy"), (axes[1], "loss", "loss")):
-        ax.plot(ep, [h[f"train_{key}"] for h in history], "o-", label="training")
-        ax.plot(ep, [h[f"val_{key}"] for h in history], "s--", label="validation")
-        if best_epoch:
-            ax.axvline(best_epoch, color="grey", lw=0.8, ls=":", label=f"best epoch ({best_epoch})")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[1].set_xlabel("epoch")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -1,10 +1,11 @@
 """Train the ``radiomics`` model on every patient of a cohort: what ``gliograde train`` does for ``recommended``.
 
-The same model the preset's CV evaluates (:func:`gliograde.experiment.select.selected_unit`): the ROI
+The same model the preset's CV evaluates (:class:`gliograde.experiment.selected.SelectedConfiguration`): the ROI
 features of ``SelectionCfg.features`` (PyRadiomics, semantic) of every channel, then the classifier and
 feature count chosen by patient-level inner CV (:func:`gliograde.selection.select_candidate`) over the
 preset's grid, now on all the training patients, and the chosen candidate refitted on all of them
-(:func:`fit_selected`, shared with the CV).
+(:func:`fit_selected`, shared with the CV). :func:`train_on_cohort` records the run; the bundle is written
+by :meth:`gliograde.bundles.radiomics.RadiomicsBundle.train`.
 
     gliograde train ../shared/data/tcga-lgg --out runs/model        # preset recommended (default)
 
@@ -22,13 +23,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from gliograde.baselines.feature_sets import cohort_channels, feature_matrix
+from gliograde.baselines.features import resolve_backend
 from gliograde.baselines.fusion import FusionClassifier
-from gliograde.config import IngestCfg, SelectionCfg
+from gliograde.config import IngestCfg, RunConfig, SelectionCfg
+from gliograde.data.dataset import MANIFEST
+from gliograde.runinfo import fingerprint_files, write_run_info
 from gliograde.selection import Candidate, SelectionResult, grid, select_candidate
 
 if TYPE_CHECKING:
@@ -98,9 +103,6 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
     Raises:
         InputError: fewer than 2 patients of a grade for the inner CV, or an empty ROI.
     """
-    from gliograde.baselines.feature_sets import cohort_channels, feature_matrix
-    from gliograde.baselines.features import resolve_backend
-
     t0 = time.perf_counter()
     X, names = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(), sel.features,
                               bin_width=sel.bin_width, channels=cohort_channels(cohort.manifest))
@@ -116,21 +118,17 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
         seed=seed, seconds={"features": t1 - t0, "selection_and_fit": t2 - t1})
 
 
-def train_radiomics(cohort: Cohort, out: Path, ingest_cfg: IngestCfg, sel: SelectionCfg, *, seed: int = 0,
-                    cv_metrics: dict[str, Any] | None = None) -> RadiomicsFit:
-    """Fit on the whole cohort and write the bundle (``model.skops``, ``model.json``, ``MODEL_CARD.md``,
-    ``config.yaml``, ``run.json`` with the sha256 of every training input file).
+def train_on_cohort(cohort: Cohort, out: Path, ingest_cfg: IngestCfg, sel: SelectionCfg, *,
+                    seed: int = 0, run: RunConfig | None = None) -> RadiomicsFit:
+    """:func:`fit_radiomics`, recorded in ``out``: ``config.yaml`` and ``run.json`` with the sha256 of every
+    training input file (the bundle files are written by :class:`gliograde.bundles.radiomics.RadiomicsBundle`).
+    ``run``: the whole resolved settings, written to ``config.yaml`` so ``--config`` replays the run.
     """
-    from gliograde.bundles.radiomics import write_radiomics_bundle
-    from gliograde.data.dataset import MANIFEST
-    from gliograde.runinfo import fingerprint_files, write_run_info
-
     fit = fit_radiomics(cohort, sel, seed)
     m = cohort.manifest
     files = [cohort.root / MANIFEST] + [cohort.root / p for p in (*m["cache_path"], *m["cache_mask_path"])]
-    config = {"kind": "radiomics", "ingest": ingest_cfg, "selection": sel, "classes": list(fit.classes),
-              "chosen": fit.selection.chosen.label}
+    settings = run.sections() if run is not None else {"kind": "radiomics", "ingest": ingest_cfg, "selection": sel}
+    config = {**settings, "classes": list(fit.classes), "chosen": fit.selection.chosen.label}
     write_run_info(Path(out), command="train", config=config, seed=seed,
                    fingerprint=fingerprint_files(files, root=cohort.root))
-    write_radiomics_bundle(Path(out), cohort, fit, ingest_cfg, sel, cv_metrics)
     return fit

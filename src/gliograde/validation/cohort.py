@@ -5,26 +5,29 @@ A raw cohort (any layout ``gliograde ingest`` reads) is ingested with the bundle
 it was ingested with the same settings. Either way one row per patient is kept: the representative
 (largest) tumour cross-section, the slice ``gliograde predict`` uses.
 
->>> # cohort = prepare_cohort(Path("../hospital_b"), load_any_bundle(Path("runs/model")), work=Path(tmp))
+>>> # cohort = prepare_cohort(Path("../hospital_b"), load_bundle(Path("runs/model")), work=Path(tmp))
 >>> # cohort.images.shape -> (N, C, S, S) uint8; cohort.table.columns -> patient_id, site, label, ...
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gliograde.bundles.cnn import Bundle
-from gliograde.bundles.radiomics import RadiomicsBundle
 from gliograde.config import IngestCfg
+from gliograde.data.cohort import Cohort, is_ingested, open_cohort, read_ingest_cfg
+from gliograde.data.io import is_image, is_nifti
+from gliograde.data.layouts import patient_folder, read_labels
 from gliograde.errors import CohortError, GliogradeError, InputError
+from gliograde.runinfo import fingerprint_files
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +55,11 @@ class ValidationCohort:
     skipped: list[str] = field(default_factory=list)
 
 
-def _is_ingested(data: Path) -> bool:
-    return data.is_dir() and (data / "manifest.csv").is_file() and (data / "cache").is_dir()
+class HasIngest(Protocol):
+    """What validation needs of a bundle here: the ingest settings its training data was read with."""
+
+    @property
+    def ingest(self) -> IngestCfg: ...
 
 
 def _check_same_preprocessing(root: Path, have: IngestCfg, want: IngestCfg) -> None:
@@ -69,8 +75,6 @@ def _stage_labels(data: Path, labels: Path, work: Path) -> Path:
 
     Folders of ``data`` that ``labels`` does not list are left out, so a labels file can pick a subset.
     """
-    from gliograde.data.layouts import patient_folder, read_labels
-
     staged = work / "staged"
     staged.mkdir(parents=True)
     subdirs = sorted(p.name for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -94,41 +98,38 @@ def _unstage(err: GliogradeError, staged: Path, data: Path, labels: Path) -> Gli
 
 
 def _ingest_raw(data: Path, cfg: IngestCfg, labels: Path | None, work: Path, progress: bool,
-                skip_bad: bool = False) -> tuple[Path, Path, dict[str, Any], list[str]]:
-    """Ingest a raw cohort into ``work``; returns (cohort folder, labels file, fingerprint, skipped patients)."""
-    from gliograde.data.ingest import ingest
-
+                skip_bad: bool = False) -> tuple[Cohort, Path, dict[str, Any], list[str]]:
+    """Ingest a raw cohort into ``work/cohort``; returns (cohort, labels file, fingerprint, skipped patients)."""
     staged = _stage_labels(data, labels, work) if labels is not None and data.is_dir() else data
     try:
-        result = ingest(staged, work / "cohort", dataclasses.replace(cfg, layout="auto", skip_bad=skip_bad),
-                        progress=progress)
+        cohort = open_cohort(staged, work, dataclasses.replace(cfg, layout="auto", skip_bad=skip_bad),
+                             progress=progress, figures=False)
     except GliogradeError as err:
         if labels is None or staged == data:
             raise
         raise _unstage(err, staged, data, labels) from err
     labels_file = labels if labels is not None else (data / "labels.csv" if data.is_dir() else data)
-    for problem in result.problems:  # only reached with skip_bad: each left-out patient's problem, to the log
+    fingerprint, problems = _ingest_record(cohort.root)
+    for problem in problems:  # only reached with skip_bad: each left-out patient's problem, to the log
         logger.warning("left out (--skip-bad): %s", problem)
-    return work / "cohort", labels_file, dict(result.fingerprint), _left_out(labels_file, result.manifest)
+    return cohort, labels_file, fingerprint, _left_out(labels_file, cohort.manifest)
+
+
+def _ingest_record(root: Path) -> tuple[dict[str, Any], list[str]]:
+    """The input fingerprint (``run.json``) and the problems of left-out patients (``skipped.json``) of an ingest."""
+    run = json.loads((root / "run.json").read_text())
+    skipped = root / "skipped.json"
+    problems = json.loads(skipped.read_text()).get("problems", []) if skipped.is_file() else []
+    return dict(run.get("input_fingerprint") or {}), [str(p) for p in problems]
 
 
 def _left_out(labels_file: Path, manifest: pd.DataFrame) -> list[str]:
     """Labelled patients the ingest left out (``skip_bad``); none when the labels cannot be listed."""
-    from gliograde.data.layouts import read_labels
-
     try:
         lab, _ = read_labels(labels_file)
     except (FileNotFoundError, GliogradeError):
         return []
     return sorted(set(lab["patient_id"].astype(str)) - set(manifest["patient_id"].astype(str)))
-
-
-def _ingested_fingerprint(root: Path, manifest: pd.DataFrame) -> dict[str, Any]:
-    from gliograde.runinfo import fingerprint_files
-
-    files = [root / "manifest.csv", *(root / p for p in manifest["cache_path"]),
-             *(root / p for p in manifest["cache_mask_path"])]
-    return fingerprint_files(files, root=root)
 
 
 def _one_row_per_patient(manifest: pd.DataFrame) -> npt.NDArray[np.intp]:
@@ -143,8 +144,6 @@ def _one_row_per_patient(manifest: pd.DataFrame) -> npt.NDArray[np.intp]:
 
 def _apply_labels(table: pd.DataFrame, labels: Path) -> pd.DataFrame:
     """Grades (and sites, where given) of ``labels`` replace the cohort's, matched by patient_id."""
-    from gliograde.data.layouts import read_labels
-
     lab, problems = read_labels(labels)
     if problems:
         raise CohortError(problems)
@@ -161,19 +160,17 @@ def _apply_labels(table: pd.DataFrame, labels: Path) -> pd.DataFrame:
 
 
 def _is_dicom(source: str) -> bool:
-    from gliograde.data.io import is_image, is_nifti
-
     p = Path(source)
     return not (is_image(p) or is_nifti(p))
 
 
-def prepare_cohort(data: Path, bundle: Bundle | RadiomicsBundle, *, labels: Path | None = None,
+def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
                    work: Path, progress: bool = True, skip_bad: bool = False) -> ValidationCohort:
     """Ingest ``data`` with the bundle's settings (or check an ingested cohort matches them) and load it.
 
     Args:
         data: raw cohort (slices / nifti / dicom folder with labels.csv, or a manifest CSV) or a folder
-            written by ``gliograde ingest``.
+            written by ``gliograde ingest``; opened by :func:`gliograde.data.cohort.open_cohort`.
         bundle: the loaded bundle; its ``ingest`` settings are used.
         labels: labels CSV (patient_id/case_id, who_grade/grade[, site/institution][, folder]) used instead
             of ``data``'s own grades; for a raw folder it plays the part of labels.csv.
@@ -188,28 +185,27 @@ def prepare_cohort(data: Path, bundle: Bundle | RadiomicsBundle, *, labels: Path
     Raises:
         InputError, CohortError: unreadable or inconsistent data, labels or settings (message names the fix).
     """
-    from gliograde.bundles.cnn import read_ingest_cfg
-    from gliograde.data.dataset import load_cohort
-
     data = Path(data)
     if labels is not None and not Path(labels).is_file():
         raise InputError(f"{labels}: labels file not found; give a CSV with patient_id and who_grade columns")
-    if _is_ingested(data):
+    ingested = is_ingested(data)
+    if ingested:
         _check_same_preprocessing(data, read_ingest_cfg(data), bundle.ingest)
-        root, labels_file = data, labels or data / "manifest.csv"
+        cohort = open_cohort(data, work, bundle.ingest, progress=progress)
+        labels_file = labels or data / "manifest.csv"
         fingerprint: dict[str, Any] | None = None
         skipped: list[str] = []
     else:
-        root, labels_file, fingerprint, skipped = _ingest_raw(data, bundle.ingest, labels, work, progress, skip_bad)
-    cohort = load_cohort(root)
+        cohort, labels_file, fingerprint, skipped = _ingest_raw(data, bundle.ingest, labels, work, progress, skip_bad)
     rows = _one_row_per_patient(cohort.manifest)
     m = cohort.manifest.iloc[rows].reset_index(drop=True)
     sites = m["site"].astype(str) if "site" in m else pd.Series([""] * len(m))
     table = pd.DataFrame({"patient_id": m["patient_id"].astype(str), "site": sites,
                           "label": m["grade"].astype(int), "roi_area_px": m["roi_area_px"].astype(float),
                           "dicom": [_is_dicom(s) for s in m["source_image"]]})
-    if labels is not None and (_is_ingested(data) or data.is_file()):
+    if labels is not None and (ingested or data.is_file()):
         table = _apply_labels(table, Path(labels))
     return ValidationCohort(table=table, images=cohort.images[rows], masks=cohort.masks[rows],
                             labels_file=Path(labels_file),
-                            fingerprint=fingerprint or _ingested_fingerprint(root, cohort.manifest), skipped=skipped)
+                            fingerprint=fingerprint or fingerprint_files(cohort.files(), root=cohort.root),
+                            skipped=skipped)

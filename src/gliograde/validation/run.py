@@ -7,9 +7,9 @@
 The cohort is ingested with the bundle's own :class:`~gliograde.config.IngestCfg` (channels, ROI labels,
 intensity scaling, crop), so every patient is preprocessed exactly as at training and as ``gliograde
 predict`` would; a raw cohort is ingested into a temporary folder that is removed afterwards. The model
-is run on the cohort's arrays (CNN: the network on the normalised batch; radiomics: the bundle's
-features and Pipeline via :mod:`gliograde.prediction.radiomics`). Grades the model does not know are left
-out with one warning. Metrics: :mod:`gliograde.validation.metrics`; files: :mod:`gliograde.validation.report`.
+is run on the cohort's arrays by the bundle's own inference (:meth:`~gliograde.bundles.base.ModelKind.predict_crops`,
+whatever its kind). Grades the model does not know are left out with one warning. Metrics:
+:mod:`gliograde.validation.metrics`; files: :mod:`gliograde.report.validation`.
 
 Identity: patient ids come from the user's labels (ingest never reads a DICOM header field into an id).
 Ids of DICOM patients are still written as ``case-<sha256(id)[:10]>`` unless ``keep_ids``, as
@@ -32,10 +32,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gliograde.bundles.cnn import Bundle
-from gliograde.bundles.radiomics import RadiomicsBundle
+from gliograde.bundles import Bundle, CropScores, load_bundle
 from gliograde.errors import InputError
+from gliograde.metrics import predict_grades
+from gliograde.prediction.cases import case_alias
+from gliograde.report.validation import write_outputs
 from gliograde.validation.cohort import ValidationCohort, prepare_cohort
+from gliograde.validation.metrics import training_estimates, validation_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -111,82 +114,40 @@ def excluded_message(excluded: dict[int, int], classes: tuple[int, ...]) -> str:
     return f"left out {n} patient(s) of {which}: the model grades {', '.join(map(str, classes))} only"
 
 
-def _predict_cnn(bundle: Bundle, images: npt.NDArray[np.uint8], batch_size: int) -> npt.NDArray[np.float64]:
-    import torch
-
-    from gliograde.training.engine import normalise_batch
-
-    if images.shape[1] != bundle.in_chans:
-        raise InputError(f"{bundle.path}: the cohort has {images.shape[1]} channel(s) but the model was trained on "
-                         f"{bundle.in_chans} ({'+'.join(bundle.ingest.channels)}); give those sequences")
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(images), batch_size):
-            x = normalise_batch(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])), bundle.spec,
-                                bundle.input_size)
-            out.append(bundle.model(x).float().softmax(1).double().numpy())
-    return np.concatenate(out).astype(np.float64)
-
-
-def _predict_radiomics(bundle: RadiomicsBundle, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
-                       areas: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    from gliograde.prediction.radiomics import case_features, contributions
-
-    cols = np.asarray(bundle.pipeline.classes_, dtype=int)
-    proba = np.zeros((len(images), len(bundle.classes)))
-    z_max = np.zeros(len(images))
-    for i in range(len(images)):
-        crop = images[i, 0] if images.shape[1] == 1 else np.moveaxis(images[i], 0, -1)
-        x = case_features(bundle, crop, masks[i], float(areas[i]))
-        proba[i, cols] = bundle.pipeline.predict_proba(x)[0]
-        target = int(np.flatnonzero(cols == int(np.argmax(proba[i])))[0])
-        z_max[i] = contributions(bundle.pipeline, x, bundle.feature_names, target)[1]
-    return proba, z_max
-
-
-def predict_arrays(bundle: Bundle | RadiomicsBundle, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
-                   roi_area_px: npt.ArrayLike, batch_size: int = 16
-                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
-    """The bundle's probabilities for preprocessed crops (what ``predict_case`` gives on the raw case).
+def predict_arrays(bundle: Bundle, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                   roi_area_px: npt.ArrayLike, batch_size: int = 16) -> CropScores:
+    """The bundle's scores for preprocessed crops (what ``predict_case`` gives on the raw case).
 
     Args:
-        bundle: a CNN or radiomics bundle.
+        bundle: a loaded bundle of any kind.
         images: (N, C, S, S) uint8 crops preprocessed with ``bundle.ingest``; masks: (N, S, S) bool.
         roi_area_px: (N,) tumour pixels on the native slice (radiomics ``semantic`` features).
-        batch_size: CNN batch.
+        batch_size: inference batch (kinds that batch).
 
     Returns:
-        (proba (N, K) float64 in ``bundle.classes`` order, rows sum to 1; max |z| (N,) of the selected
-        features against the training patients for radiomics bundles, else None).
+        :class:`~gliograde.bundles.base.CropScores`: proba (N, K) float64 in ``bundle.classes`` order, rows
+        sum to 1, and the kind's extra per-patient columns (radiomics: ``unlike_training``, ``max_abs_z``).
     """
     if len(images) == 0:
-        return np.zeros((0, len(bundle.classes))), None
-    if isinstance(bundle, RadiomicsBundle):
-        return _predict_radiomics(bundle, images, masks, np.asarray(roi_area_px, dtype=np.float64))
-    return _predict_cnn(bundle, images, batch_size), None
+        return CropScores(np.zeros((0, len(bundle.classes))))
+    return bundle.predict_crops(images, masks, roi_area_px, batch_size=batch_size)
 
 
 def prediction_table(cohort: ValidationCohort, keep: npt.NDArray[np.bool_], classes: tuple[int, ...],
-                     proba: npt.NDArray[np.float64], z_max: npt.NDArray[np.float64] | None,
-                     keep_ids: bool) -> pd.DataFrame:
-    """predictions.csv: patient_id, site, label, p_<grade>..., pred[, unlike_training, max_abs_z]."""
-    from gliograde.metrics import predict_grades
-    from gliograde.prediction.cases import case_alias
-    from gliograde.prediction.radiomics import FAR_Z
-
+                     scores: CropScores, keep_ids: bool) -> pd.DataFrame:
+    """predictions.csv: patient_id, site, label, p_<grade>..., pred[, the kind's columns]."""
     t = cohort.table[keep].reset_index(drop=True)
     ids = [case_alias(p, False) if d and not keep_ids else p for p, d in zip(t["patient_id"], t["dicom"], strict=True)]
     out = pd.DataFrame({"patient_id": ids, "site": t["site"], "label": t["label"]})
     for k, g in enumerate(classes):
-        out[f"p_{g}"] = proba[:, k]
-    out["pred"] = predict_grades(proba, classes) if len(out) else []
-    if z_max is not None:
-        out["unlike_training"] = z_max > FAR_Z
-        out["max_abs_z"] = np.round(z_max, 3)
+        out[f"p_{g}"] = scores.proba[:, k]
+    out["pred"] = predict_grades(scores.proba, classes) if len(out) else []
+    for name, values in scores.columns.items():
+        out[name] = values
     return out
 
 
-def _ingest_and_predict(bundle: Bundle | RadiomicsBundle, data: Path, cfg: ValidateCfg, labels: Path | None,
+def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Path | None,
                         progress: bool) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], dict[str, float]]:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:
@@ -201,9 +162,9 @@ def _ingest_and_predict(bundle: Bundle | RadiomicsBundle, data: Path, cfg: Valid
             f"{', '.join(map(str, excluded))}")
     if excluded:
         logger.warning(excluded_message(excluded, bundle.classes))
-    proba, z_max = predict_arrays(bundle, cohort.images[keep], cohort.masks[keep],
-                                  cohort.table["roi_area_px"].to_numpy()[keep], cfg.batch_size)
-    table = prediction_table(cohort, keep, bundle.classes, proba, z_max, cfg.keep_ids)
+    scores = predict_arrays(bundle, cohort.images[keep], cohort.masks[keep],
+                            cohort.table["roi_area_px"].to_numpy()[keep], cfg.batch_size)
+    table = prediction_table(cohort, keep, bundle.classes, scores, cfg.keep_ids)
     return cohort, table, excluded, {"ingest": t1 - t0, "predict": time.perf_counter() - t1}
 
 
@@ -225,16 +186,12 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = V
 
     Raises:
         NoKnownGradeError: no patient left after leaving out unknown grades. InputError: see
-        :func:`prepare_cohort` and :func:`gliograde.bundles.cnn.load_any_bundle`.
+        :func:`prepare_cohort` and :func:`gliograde.bundles.load_bundle`.
     """
-    from gliograde.bundles.cnn import load_any_bundle
-    from gliograde.validation.metrics import training_estimates, validation_metrics
-    from gliograde.validation.report import write_outputs
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is a file; choose another --out folder")
-    bundle = load_any_bundle(Path(bundle_dir))
+    bundle = load_bundle(Path(bundle_dir))
     cohort, table, excluded, seconds = _ingest_and_predict(bundle, Path(data), cfg, labels, progress)
     t0 = time.perf_counter()
     metrics = validation_metrics(table, bundle.classes, cfg)
@@ -242,8 +199,8 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = V
     metrics.update({"excluded": {str(g): c for g, c in excluded.items()}, "skipped": cohort.skipped,
                     "excluded_note": excluded_message(excluded, bundle.classes) if excluded else None,
                     "training_estimates": training_estimates(bundle.meta),
-                    "model": {"path": str(bundle.path), "kind": "radiomics" if isinstance(bundle, RadiomicsBundle)
-                              else "cnn", "fingerprint": bundle.fingerprint, "classes": list(bundle.classes)},
+                    "model": {"path": str(bundle.path), "kind": bundle.kind, "fingerprint": bundle.fingerprint,
+                              "classes": list(bundle.classes)},
                     "seconds": {k: round(v, 2) for k, v in seconds.items()}})
     fingerprint = dict(cohort.fingerprint)
     if bool(cohort.table["dicom"].any()) and not cfg.keep_ids:
@@ -251,5 +208,6 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = V
     fingerprint["bundle_sha256"] = bundle.fingerprint
     config = {"bundle": str(bundle_dir), "data": str(data), "labels": str(labels) if labels else None,
               "validate": cfg, "ingest": bundle.ingest}
-    files = write_outputs(out, table, metrics, bundle.classes, cfg, config=config, fingerprint=fingerprint)
+    files = write_outputs(out, table, metrics, bundle.classes, seed=cfg.seed, config=config,
+                          fingerprint=fingerprint)
     return ValidationResult(out=out, table=table, metrics=metrics, excluded=excluded, files=files)

@@ -1,7 +1,8 @@
-"""Files of an external validation: predictions.csv, metrics.json, figures/, report.html, config.yaml, run.json.
-
-Figures reuse the CV report's drawing helpers (:mod:`gliograde.report.figures`), the HTML its styles and
-table/figure embedding (:mod:`gliograde.report.html`): one self-contained page, no links or scripts.
+"""The files of an external validation: predictions.csv, metrics.json, figures/, report.html, config.yaml,
+run.json. The page and its figures use the shared helpers of :mod:`gliograde.report.html` and
+:mod:`gliograde.report.plots`: one self-contained page, no links or scripts. The printed summary
+(``gliograde validate``) reuses :func:`summary_rows`, :func:`shift_line`, :func:`auc_reasons` and
+:func:`training_lines`.
 """
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gliograde.report.format import fmt_ci, fmt_value, to_jsonable
-
-if TYPE_CHECKING:
-    from gliograde.validation.run import ValidateCfg
+from gliograde.bundles.radiomics_evidence import FAR_Z
+from gliograde.report.format import fmt_ci, fmt_value, to_jsonable, to_percent
+from gliograde.report.html import esc, html_page, html_table, img_tag
+from gliograde.report.plots import plot_confusion, plot_reliability, plot_roc
+from gliograde.runinfo import write_run_info
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +28,21 @@ METRICS_JSON = "metrics.json"
 REPORT_HTML = "report.html"
 
 
-def write_outputs(out: Path, table: pd.DataFrame, metrics: Mapping[str, Any], classes: tuple[int, ...],
-                  cfg: ValidateCfg, *, config: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> list[Path]:
-    """Write every validation file into ``out``; returns the paths written."""
-    from gliograde.runinfo import write_run_info
+def write_outputs(out: Path, table: pd.DataFrame, metrics: Mapping[str, Any], classes: tuple[int, ...], *,
+                  seed: int | None, config: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> list[Path]:
+    """Write every validation file into ``out`` and return the paths written.
 
+    Args:
+        out: the validation folder (created).
+        table: predictions.csv as a DataFrame (``label``, ``p_<grade>`` per grade in ``classes``, ...).
+        metrics: :func:`gliograde.validation.metrics.validation_metrics` plus ``model``, ``seconds`` etc.
+        classes: the model's grades. seed: the bootstrap seed, recorded in run.json.
+        config: the resolved settings, written to config.yaml. fingerprint: the data's, recorded in run.json.
+    """
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / PREDICTIONS_CSV, index=False)
     (out / METRICS_JSON).write_text(json.dumps(to_jsonable(metrics), indent=2))
-    write_run_info(out, command="validate", config=dict(config), seed=cfg.seed, fingerprint=fingerprint)
+    write_run_info(out, command="validate", config=dict(config), seed=seed, fingerprint=fingerprint)
     figures = write_figures(out / "figures", table, metrics, classes)
     (out / REPORT_HTML).write_text(render_html(out, metrics, figures, fingerprint))
     return [out / PREDICTIONS_CSV, out / METRICS_JSON, *figures, out / REPORT_HTML, out / "config.yaml",
@@ -44,36 +52,17 @@ def write_outputs(out: Path, table: pd.DataFrame, metrics: Mapping[str, Any], cl
 def write_figures(fig_dir: Path, table: pd.DataFrame, metrics: Mapping[str, Any],
                   classes: tuple[int, ...]) -> list[Path]:
     """roc.png (only when the AUC is defined), reliability.png and confusion.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from gliograde.report.figures import plot_confusion, plot_reliability
-
     fig_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if metrics["auc"]["value"] is not None:
-        written.append(_roc(table, classes, metrics, fig_dir / "roc.png"))
+        y = table["label"].to_numpy(np.int64)
+        p = table[[f"p_{g}" for g in classes]].to_numpy(np.float64)
+        a = metrics["auc"]
+        title = f"external validation ROC, n={metrics['n']}\nAUC {fmt_ci(a['value'], a['ci'])}"
+        written.append(plot_roc(y, p, classes, title, fig_dir / "roc.png"))
     written.append(plot_reliability(metrics["reliability"], metrics["ece"], "validation", fig_dir / "reliability.png"))
     written.append(plot_confusion(np.asarray(metrics["confusion"]), classes, "validation", fig_dir / "confusion.png"))
     return written
-
-
-def _roc(table: pd.DataFrame, classes: tuple[int, ...], metrics: Mapping[str, Any], path: Path) -> Path:
-    from gliograde.metrics import roc_curves
-    from gliograde.report.figures import new_figure, roc_axes, save_figure
-
-    y = table["label"].to_numpy(np.int64)
-    p = table[[f"p_{g}" for g in classes]].to_numpy(np.float64)
-    curves = roc_curves(y, p, classes)
-    if len(classes) == 2:  # both one-vs-rest curves carry the same AUC: show the higher grade's
-        curves = {g: v for g, v in curves.items() if g == classes[1]}
-    fig, ax = new_figure()
-    for g, (fpr, tpr, auc) in curves.items():
-        rest = str(classes[0]) if len(classes) == 2 else "rest"
-        ax.plot(fpr, tpr, lw=1.8, label=f"grade {g} vs {rest} (AUC {auc:.3f})")
-    a = metrics["auc"]
-    roc_axes(ax, f"external validation ROC, n={metrics['n']}\nAUC {fmt_ci(a['value'], a['ci'])}")
-    return save_figure(fig, path)
 
 
 def _auc_text(a: Mapping[str, Any]) -> str:
@@ -90,8 +79,6 @@ def auc_reasons(metrics: Mapping[str, Any]) -> list[str]:
 
 def shift_line(metrics: Mapping[str, Any]) -> str | None:
     """One line on how many patients lie outside the training data (radiomics bundles), or None."""
-    from gliograde.prediction.radiomics import FAR_Z
-
     u = metrics.get("unlike_training")
     if not u or not u["n"]:
         return None
@@ -128,20 +115,14 @@ def training_lines(metrics: Mapping[str, Any]) -> list[str]:
 def _per_grade_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     rows = [["grade", "n", "sensitivity", "specificity", "AUC (one-vs-rest)"]]
     for g, d in metrics["per_grade"].items():
-        rows.append([str(g), str(d["n"]), fmt_value(_pct(d["sensitivity"]), ".1f"),
-                     fmt_value(_pct(d["specificity"]), ".1f"),
+        rows.append([str(g), str(d["n"]), fmt_value(to_percent(d["sensitivity"]), ".1f"),
+                     fmt_value(to_percent(d["specificity"]), ".1f"),
                      fmt_value(d["auc"]) if d["auc"] is not None else "undefined (too few patients)"])
     return rows
 
 
-def _pct(x: Any) -> Any:
-    return None if x is None else 100 * x
-
-
 def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fingerprint: Mapping[str, Any]) -> str:
     """report.html as one string: inline CSS, figures as base64 PNGs, no external links."""
-    from gliograde.report.html import CSS, esc, html_table, img_tag
-
     model = metrics["model"]
     title = f"gliograde external validation: {out.name}"
     notes = [metrics.get("excluded_note"), shift_line(metrics), *auc_reasons(metrics), *training_lines(metrics)]
@@ -165,5 +146,4 @@ def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fing
                                        ["wall time", ", ".join(f"{k} {v:.2f} s" for k, v in
                                                                (metrics.get("seconds") or {}).items())]]),
     ]
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    return html_page(title, "".join(body))

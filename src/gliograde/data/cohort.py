@@ -1,0 +1,100 @@
+"""Open a cohort for any command that takes one: an ingested folder as is, any other cohort ingested once.
+
+``gliograde augment``, ``train``, ``cv`` and ``validate`` all accept either a folder written by
+``gliograde ingest`` (:func:`is_ingested`) or a raw cohort in any layout ingest reads
+(:mod:`gliograde.data.layouts`: slices, NIfTI, DICOM, a manifest CSV). A raw cohort is ingested into
+``OUT/cohort`` (never into the data folder) and reused when the command runs again into the same ``OUT``.
+
+>>> # cohort = open_cohort(Path("../shared/data/tcga-lgg"), Path("runs/cv"), settings.resolve("cv").ingest)
+>>> # cohort.root -> runs/cv/cohort; cohort.images.shape -> (N, C, S, S) uint8
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+
+from gliograde.config import IngestCfg, from_dict
+from gliograde.data.dataset import Cohort, is_ingested, load_cohort
+from gliograde.data.ingest_run import run_ingest
+from gliograde.errors import InputError
+from gliograde.runinfo import to_plain
+
+__all__ = ["COHORT_DIR", "SHAPING_FIELDS", "Cohort", "is_ingested", "open_cohort", "read_ingest_cfg"]
+
+logger = logging.getLogger(__name__)
+#: Where a command's ``--out`` folder keeps the cohort it ingested.
+COHORT_DIR = "cohort"
+#: IngestCfg fields that change the ingested images; an ingested cohort keeps its own values of them.
+SHAPING_FIELDS = ("channels", "roi_labels", "slice_index", "slices", "preprocess")
+
+
+def open_cohort(path: Path, out: Path, ingest: IngestCfg, *, progress: bool = True, figures: bool = True) -> Cohort:
+    """The cohort at ``path``, loaded; a raw one is ingested with ``ingest`` into ``out/cohort`` first (once).
+
+    Args:
+        path: an ingested cohort folder, or a raw cohort folder / manifest CSV in any layout ingest reads.
+        out: the command's output folder; a raw cohort is ingested into ``out/cohort``.
+        ingest: how to ingest a raw cohort. An ingested cohort keeps the settings it was ingested with;
+            a difference is logged.
+        progress: show the ingest progress bar.
+        figures: write ingest's figures into ``out/cohort/figures``.
+
+    Raises:
+        InputError, CohortError, FileNotFoundError: the cohort cannot be found or ingested (the message
+            names the file and the fix).
+    """
+    path, out = Path(path), Path(out)
+    if is_ingested(path):
+        _note_own_settings(path, ingest)
+        return load_cohort(path)
+    target = out / COHORT_DIR
+    if is_ingested(target):
+        logger.info("%s: using the cohort ingested before in %s", path, target)
+        _note_own_settings(target, ingest, reused=True)
+    else:
+        logger.info("%s is not an ingested cohort: ingesting it into %s", path, target)
+        run_ingest(path, target, ingest, figures=figures, progress=progress)
+    return load_cohort(target)
+
+
+def read_ingest_cfg(cohort_root: Path) -> IngestCfg:
+    """The :class:`IngestCfg` a cohort was ingested with, from ``cohort_root/config.yaml``.
+
+    The file may hold IngestCfg's keys at the top (beside ``data``, the cohort's source) or in an
+    ``ingest:`` section.
+
+    Raises:
+        InputError: no config.yaml (the cohort was not written by ``gliograde ingest``) or unknown keys.
+    """
+    path = Path(cohort_root) / "config.yaml"
+    if not path.is_file():
+        raise InputError(f"{path}: missing; the settings the cohort was ingested with are unknown. "
+                         f"Ingest it again with `gliograde ingest DATA --out {cohort_root}`")
+    data = dict(yaml.safe_load(path.read_text()) or {})
+    section = dict(data["ingest"]) if isinstance(data.get("ingest"), dict) else data
+    section.pop("data", None)
+    return from_dict(IngestCfg, section)
+
+
+def _note_own_settings(root: Path, asked: IngestCfg, *, reused: bool = False) -> None:
+    """Log where the ingest settings asked for differ from those ``root`` was ingested with (those apply).
+
+    ``reused``: ``root`` is a command's own ``OUT/cohort`` from an earlier run, which a user can remove to
+    ingest again (a warning); otherwise it is a cohort the user gave (information).
+    """
+    try:
+        have = read_ingest_cfg(root)
+    except InputError:  # ingested by hand or by an old version: what it was ingested with is unknown
+        if asked != IngestCfg():
+            logger.info("%s is already ingested: the ingest settings given do not apply to it", root)
+        return
+    diff = [f for f in SHAPING_FIELDS if getattr(have, f) != getattr(asked, f)]
+    if diff:
+        detail = "; ".join(f"{f}: {to_plain(getattr(have, f))} (asked {to_plain(getattr(asked, f))})" for f in diff)
+        if reused:
+            logger.warning("%s was ingested by an earlier run with other settings (%s); it is used as it is: "
+                           "remove it to ingest the cohort again with the settings given", root, detail)
+        else:
+            logger.info("%s is already ingested: its own ingest settings apply, not the ones given (%s)", root, detail)

@@ -1,0 +1,221 @@
+"""Every splitter of gliograde, by patient unless said otherwise: the outer CV folds and the inner split.
+
+* :func:`make_folds`: the cross-validation's folds, StratifiedGroupKFold by patient (honest) or one fold
+  per acquisition site (``site``);
+* :func:`paper_folds`: the study's leaky folds of augmented images, ignoring patients (``paper``);
+* :func:`inner_split`: the validation patients held out of a training fold (CNN early stopping);
+* :func:`inner_splits`: the inner splits of a training fold that :mod:`gliograde.selection` scores its
+  candidates on (nested CV by patient, or one :func:`inner_split`).
+
+A fold is a :class:`Fold`; :func:`save_folds` writes them as ``folds.json``. This module sits below
+training, selection and the experiment, which all split with it.
+
+>>> import numpy as np
+>>> pids = np.array([f"p{i}" for i in range(20)]); y = np.array([0, 1] * 10)
+>>> folds = make_folds(pids, y, n_splits=5, seed=0)
+>>> len(folds), sorted(p for f in folds for p in f.test) == sorted(pids)
+(5, True)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.model_selection import (
+    LeaveOneGroupOut,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
+
+from gliograde.errors import InputError
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One outer fold of the cross-validation.
+
+    Attributes:
+        index: the fold's number k in 0..K-1 (``fold`` in ``folds.json`` and ``predictions.csv``).
+        train, test: sorted patient ids on each side (empty for a paper-protocol fold).
+        site: the held-out site of a ``site``-protocol fold, else None.
+        train_rows, test_rows: row indices into the augmented pool of a paper-protocol fold, else None.
+        repeat: the repeat r of repeated CV (0: the single run); not written to ``folds.json``.
+    """
+
+    index: int
+    train: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+    site: str | None = None
+    train_rows: tuple[int, ...] | None = None
+    test_rows: tuple[int, ...] | None = None
+    repeat: int = 0
+
+    @property
+    def by_rows(self) -> bool:
+        """True for a paper-protocol fold (rows of the augmented pool, not patients)."""
+        return self.train_rows is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """The fold as written to ``folds.json``: ``{"fold", "train", "test"[, "site"]}`` (patient ids)
+        or ``{"fold", "train_rows", "test_rows"}`` (paper protocol)."""
+        if self.train_rows is not None:
+            return {"fold": self.index, "train_rows": list(self.train_rows), "test_rows": list(self.test_rows or ())}
+        doc: dict[str, Any] = {"fold": self.index, "train": list(self.train), "test": list(self.test)}
+        if self.site is not None:
+            doc["site"] = self.site
+        return doc
+
+
+def _patients(patient_ids: npt.NDArray[np.str_],
+              labels: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]:
+    uniq, first = np.unique(patient_ids, return_index=True)
+    by_patient: dict[str, set[int]] = {}
+    for p, y in zip(patient_ids, labels, strict=True):
+        by_patient.setdefault(str(p), set()).add(int(y))
+    mixed = [p for p, ys in by_patient.items() if len(ys) > 1]
+    if mixed:
+        raise InputError(f"patient(s) {mixed[:3]} carry more than one grade; fix the labels")
+    return uniq, labels[first]
+
+
+def make_folds(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, n_splits: int = 10, seed: int = 0,
+               sites: npt.ArrayLike | None = None) -> list[Fold]:
+    """Patient-level folds: StratifiedGroupKFold by patient, or leave-one-site-out when ``sites`` is given.
+
+    Args:
+        patient_ids: (N,) one per row (rows of one patient share the id).
+        labels: (N,) class indices.
+        sites: (N,) acquisition site per row; one fold per site.
+
+    Returns:
+        One :class:`Fold` per split, with sorted patient ids; every patient is tested once.
+    """
+    pids, y = _patients(np.asarray(patient_ids).astype(str), np.asarray(labels))
+    if sites is not None:
+        site_of = dict(zip(np.asarray(patient_ids).astype(str), np.asarray(sites).astype(str), strict=True))
+        groups = np.array([site_of[p] for p in pids])
+        if len(set(groups)) < 2:
+            raise InputError(f"site protocol needs at least 2 sites, found {sorted(set(groups))}; "
+                             "check the site/institution column")
+        splits = LeaveOneGroupOut().split(pids, y, groups)
+    else:
+        counts = np.bincount(y)
+        if n_splits < 2 or n_splits > len(pids):
+            raise InputError(f"--folds {n_splits}: need 2 <= folds <= number of patients ({len(pids)})")
+        if counts[counts > 0].min() < n_splits:
+            raise InputError(f"--folds {n_splits}: the smallest grade has only {counts[counts > 0].min()} patients; "
+                             "use fewer folds")
+        splits = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(pids, y, pids)
+    return [Fold(k, tuple(sorted(pids[tr].tolist())), tuple(sorted(pids[te].tolist())),
+                 site=str(groups[te][0]) if sites is not None else None)
+            for k, (tr, te) in enumerate(splits)]
+
+
+def paper_folds(n_rows: int, labels: npt.ArrayLike, n_splits: int = 10, seed: int = 0) -> list[Fold]:
+    """The study's split: augmented images (rows) assigned to folds at random, ignoring patients.
+
+    Augmented copies of one image land in different folds: the leak this protocol reproduces.
+    """
+    skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [Fold(k, train_rows=tuple(tr.tolist()), test_rows=tuple(te.tolist()))
+            for k, (tr, te) in enumerate(skf.split(np.zeros(n_rows), np.asarray(labels)))]
+
+
+def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction: float,
+                seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Hold out about ``val_fraction`` of the patients, stratified by label, never splitting a patient.
+
+    Uses one fold of ``StratifiedGroupKFold(n_splits=round(1 / val_fraction))`` grouped by patient.
+
+    Args:
+        patient_ids: (N,) patient of each row (rows of one patient share a label).
+        labels: (N,) class index of each row.
+        val_fraction: in [0, 0.5]; 0 gives an empty validation set.
+        seed: shuffling seed.
+
+    Returns:
+        (train_rows, val_rows): sorted int64 row indices, disjoint, covering all rows.
+
+    Raises:
+        InputError: a patient has rows with different labels, or too few patients to split.
+
+    >>> tr, va = inner_split(["a", "a", "b", "c", "d", "e"], [0, 0, 0, 1, 1, 0], 0.5, seed=0)
+    >>> sorted(set(tr) | set(va)) == list(range(6))
+    True
+    """
+    groups, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
+    rows = np.arange(len(y), dtype=np.int64)
+    if not 0 <= val_fraction <= 0.5:
+        raise InputError(f"val_fraction must be in [0, 0.5], got {val_fraction}")
+    if val_fraction == 0:
+        return rows, rows[:0]
+    for pid in np.unique(groups):
+        if len(np.unique(y[groups == pid])) > 1:
+            raise InputError(f"patient {pid} has rows with different grades; fix the manifest")
+    n_patients = len(np.unique(groups))
+    n_splits = min(max(2, round(1 / val_fraction)), n_patients)
+    if n_splits < 2:
+        raise InputError(f"{n_patients} patient(s): need at least 2 to hold out validation patients; "
+                         "add patients or set val_fraction to 0")
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    train_rows, val_rows = next(splitter.split(rows, y, groups))
+    return np.sort(train_rows).astype(np.int64), np.sort(val_rows).astype(np.int64)
+
+
+#: How :func:`inner_splits` splits a training fold for model selection (``SelectionCfg.method``; ``none``: no split).
+SELECTION_METHODS = ("none", "inner_cv", "inner_split")
+
+
+def inner_splits(
+    patient_ids: npt.ArrayLike, labels: npt.ArrayLike, method: str, inner_folds: int = 5,
+    seed: int = 0, val_fraction: float = 0.25,
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Inner (train, validation) row indices within the rows given; patients never straddle a split.
+
+    Args:
+        patient_ids: (n,) patient of each training row.
+        labels: (n,) class index of each row.
+        method: ``inner_cv`` (StratifiedGroupKFold, ``inner_folds`` capped by the smallest class) or
+            ``inner_split`` (one stratified split holding out ``val_fraction`` of the patients).
+
+    Returns:
+        [(train_idx, val_idx), ...] indices into the given rows.
+
+    >>> len(inner_splits([f"p{i}" for i in range(8)], [0, 1] * 4, "inner_cv", inner_folds=3))
+    3
+    """
+    pids, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
+    if method == "inner_split":
+        tr, va = inner_split(pids, y, val_fraction, seed)
+        return [(np.asarray(tr, np.int64), np.asarray(va, np.int64))]
+    if method != "inner_cv":
+        raise InputError(f"selection method {method!r}: choose one of {SELECTION_METHODS}")
+    per_patient = pd.Series(y).groupby(pids).first()
+    k = int(min(inner_folds, per_patient.value_counts().min()))
+    if k < 2:
+        raise InputError("inner CV needs >= 2 patients of each grade in a training fold, "
+                         f"got {per_patient.value_counts().to_dict()}")
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(tr.astype(np.int64), va.astype(np.int64)) for tr, va in cv.split(np.zeros(len(y)), y, pids)]
+
+
+def rows_of(patient_ids: npt.NDArray[np.object_] | npt.NDArray[np.str_],
+            patients: tuple[str, ...] | list[str]) -> npt.NDArray[np.int64]:
+    """(M,) int64 indices of the rows of ``patient_ids`` (N,) whose patient is in ``patients``."""
+    return np.flatnonzero(np.isin(patient_ids, list(patients))).astype(np.int64)
+
+
+def save_folds(path: Path, folds: list[Fold], *, n_splits: int, seed: int, protocol: str) -> None:
+    """Write ``folds.json``; a different file already there means another experiment: refuse to mix."""
+    doc = {"n_splits": n_splits, "seed": seed, "protocol": protocol, "folds": [f.to_json() for f in folds]}
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(doc)):
+            raise InputError(f"{path}: this run folder holds other folds (different cohort, seed, protocol or "
+                             "fold count); use a new --out or delete the folder")
+    path.write_text(json.dumps(doc, indent=1))
