@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml Makefile requirements-radiomics.sh
 
 install: $(STAMP)
 
-# Docstring examples run as doctests in `make test` (gliograde.api's run in tests/, as a test of their own).
-DOCTESTS ?= src/gliograde/report
+# Every docstring example of the package runs as a doctest in `make test` (gliograde.api's whole-study example
+# and the settings modules' also run inside tests/, which check that they have examples at all).
+DOCTESTS ?= src/gliograde
 
 # test: unit + integration tests (slow, real data when ../shared/data exists) + doctests;
 # test-fast: everything not marked slow (tests/integration is marked slow as a whole).

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny synthetic slices, the real data folder, a printed seed."""
+"""Shared fixtures: tiny synthetic slices, a small synthetic cohort, the real data folder, a printed seed."""
 from __future__ import annotations
 
 import os
@@ -6,6 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The 2 cores of the development box are shared by several sessions: torch's default of one thread per core
+# stalls when another process holds a core (5 forward/backward passes of a small CNN: 1.2 s on one thread, 15 s on
+# two). Tests run torch on one thread unless OMP_NUM_THREADS says otherwise; set here, before any test module
+# imports torch (subprocesses inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
@@ -27,6 +33,20 @@ def shared_data() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return SHARED_DATA
+
+
+#: Patients per grade (2, 3, 4) of the small synthetic cohort of ``png_cohort``.
+SYNTH_COUNTS = (1, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def png_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small `gliograde synth` cohort (TCGA-LGG layout, seed 0), shared by tests/unit and tests/integration."""
+    from gliograde.synth import generate_cohort
+
+    root = tmp_path_factory.mktemp("synth") / "cohort"
+    generate_cohort(root, counts=SYNTH_COUNTS, seed=0)
+    return root
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

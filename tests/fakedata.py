@@ -1,11 +1,13 @@
-"""Writers of small but real cohort files (PNG/TIFF, NIfTI, DICOM) into tmp_path,
-like torchvision's inject_fake_data."""
+"""Writers of small but real cohort files (PNG/TIFF, NIfTI, DICOM) into tmp_path, like torchvision's
+inject_fake_data, plus a random-start CNN bundle and a synthetic `gliograde cv` run folder; shared by tests/unit
+and tests/integration."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from conftest import disk_slice
 from PIL import Image
 
@@ -128,3 +130,123 @@ def recommended_cohort(tmp: Path, patients: list[tuple[str, int]], *, raw_size: 
     (tmp / "selection.yaml").write_text(yaml.safe_dump({"cv": {"selection": selection}}))
     return raw, tmp / "cohort", ["-q", "train", str(tmp / "cohort"), "--out", str(tmp / "b"),
                                  "--config", str(tmp / "selection.yaml")]
+
+
+#: The patients (three grades) and crop size of :func:`cnn_bundle`'s default cohort.
+BUNDLE_PATIENTS = [("P-01", 2), ("P-02", 3), ("P-03", 4), ("P-04", 2)]
+BUNDLE_SIZE = 64
+#: Bundle input channels by count: one (t1ce) or three (t1, flair, t1ce).
+CHANNELS = {1: ("t1ce",), 3: ("t1", "flair", "t1ce")}
+
+
+def cnn_bundle(tmp: Path, patients: list[tuple[str, int]] = BUNDLE_PATIENTS, *, raw_size: int = 48,
+               size: int = BUNDLE_SIZE,
+               channels: tuple[str, ...] = CHANNELS[1], model: str = "efficientnet_lite0", seed: int = 0) -> Path:
+    """A CNN bundle built without training, in ``tmp/bundle``: a slice cohort of ``patients`` in ``tmp/raw``
+    ingested at ``size`` px into ``tmp/cohort``, random-start weights (``torch.manual_seed(seed)``), CnnBundle.write."""
+    import torch  # slow to import: only the tests that build a CNN bundle pay for it
+
+    from gliograde.bundles.cnn import CnnBundle
+    from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, RunConfig, TrainCfg
+    from gliograde.data.dataset import load_cohort
+    from gliograde.data.ingest_run import run_ingest
+    from gliograde.models import create_model
+    from gliograde.training.engine import FitResult
+
+    raw = write_slice_cohort(tmp / "raw", patients, size=raw_size, channels=3)
+    run_ingest(raw, tmp / "cohort", IngestCfg(channels=channels, preprocess=PreprocessCfg(size=size)),
+               figures=False, progress=False)
+    cohort = load_cohort(tmp / "cohort")
+    torch.manual_seed(seed)
+    net = create_model(model, len(cohort.classes), weights="none").eval()
+    fit = FitResult(history=[], best_epoch=1, stopped_epoch=1, model=net)
+    cfg = TrainCfg(model=model, weights="none", image_size=size, epochs=1)
+    run_cfg = RunConfig(kind="cnn", train=cfg, augment=AugmentCfg(mode="none"))
+    return CnnBundle.write(tmp / "bundle", cohort, fit, run_cfg)
+
+
+#: Per-configuration strength of the synthetic CV runs of :func:`make_run` (the true grade's logit is raised by it).
+STRENGTH = {"full": 3.0, "no-pretrain": 1.0, "no-aug": 0.8, "handcrafted": 1.5}
+TWO = {"full": 3.0, "no-aug": 0.8}  # fewer configs, fewer figures: keeps the suite fast
+
+
+def make_run(root: Path, classes: tuple[int, ...] = (2, 3, 4), n_patients: int = 30, n_folds: int = 3,
+             protocol: str = "honest", seed: int = 0, copies: int = 1, history: bool = True,
+             strength: dict[str, float] | None = None) -> Path:
+    """Write a run folder as `gliograde cv` does: predictions.csv, folds.json, config.yaml, run.json, history/.
+
+    ``copies`` > 1 mimics the paper protocol: several rows (augmented images) per patient.
+    """
+    import json
+
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    ids = [f"P{i:03d}" for i in range(n_patients)]
+    labels = [classes[i % len(classes)] for i in range(n_patients)]
+    folds = [(i // len(classes)) % n_folds for i in range(n_patients)]  # every fold holds every grade
+    rows = []
+    for cfg, s in (strength or STRENGTH).items():
+        for pid, y, f in zip(ids, labels, folds, strict=True):
+            for _ in range(copies):
+                logits = rng.normal(0, 1, len(classes))
+                logits[classes.index(y)] += s
+                p = np.exp(logits) / np.exp(logits).sum()
+                rows.append({"patient_id": pid, "fold": f, "config": cfg, "protocol": protocol,
+                             **{f"p_{c}": p[k] for k, c in enumerate(classes)}, "label": y,
+                             "pred": classes[int(p.argmax())]})
+    pd.DataFrame(rows).to_csv(root / "predictions.csv", index=False)
+    fold_list = [{"fold": k, "test": [i for i, f in zip(ids, folds, strict=True) if f == k],
+                  "train": [i for i, f in zip(ids, folds, strict=True) if f != k]} for k in range(n_folds)]
+    (root / "folds.json").write_text(json.dumps({"n_splits": n_folds, "seed": seed, "protocol": protocol,
+                                                 "folds": fold_list}))
+    (root / "config.yaml").write_text(f"cv:\n  n_splits: {n_folds}\n  protocol: {protocol}\n")
+    (root / "run.json").write_text(json.dumps({"command": "cv", "seed": seed, "versions": {"numpy": np.__version__},
+                                               "input_fingerprint": {"sha256": "ab" * 32, "n_files": 3}}))
+    if history:
+        hist = root / "history" / "full"
+        hist.mkdir(parents=True)
+        for k in range(n_folds):
+            e = np.arange(1, 5)
+            pd.DataFrame({"epoch": e, "train_loss": 1 / e, "train_acc": 1 - 0.5 / e, "val_loss": 1.2 / e,
+                          "val_acc": 0.9 - 0.4 / e}).to_csv(hist / f"fold{k}.csv", index=False)
+    return root
+
+
+def check_case_output(out: Path, case: str, classes: tuple[int, ...] = (2, 3, 4)) -> dict:  # type: ignore[type-arg]
+    """What ``gliograde predict`` writes for one case of a CNN bundle (prediction.json, the overlay, timings)."""
+    import json
+
+    import pytest
+
+    doc = json.loads((out / case / "prediction.json").read_text())
+    for key in ("grade", "probabilities", "slice_index", "overlay", "model", "bundle_fingerprint", "timings_ms"):
+        assert key in doc
+    assert set(doc["probabilities"]) == {str(c) for c in classes}
+    assert sum(doc["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert doc["grade"] == int(max(doc["probabilities"], key=doc["probabilities"].get))
+    png = np.asarray(Image.open(doc["overlay"]))
+    assert png.shape == (256 + 36, 2 * 256, 3) and png.dtype == np.uint8  # two panels + title and captions
+    ev = doc["evidence"]
+    assert ev["method"] == "layercam" and ev["layers"] == ["blocks.4"] and ev["display"] == "masked to ROI"
+    assert ev["heat_in_roi"] == doc["heat_in_roi"] and 0.0 < ev["roi_share_of_crop"] < 1.0
+    assert set(doc["timings_ms"]) == {"read", "preprocess", "inference", "total"}
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["warmup_ms"] > 0 and timings["cases_ok"] >= 1
+    return doc
+
+
+def ingested_cohort(root: Path, n: int = 2) -> Path:
+    """An ingested cohort: manifest.csv + cache/P<i>.png and P<i>_mask.png (40 px, grey)."""
+    (root / "cache").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        img, m = disk_slice(40, 12, seed=i)
+        Image.fromarray(img * m).save(root / "cache" / f"P{i}.png")
+        Image.fromarray((m * 255).astype(np.uint8)).save(root / "cache" / f"P{i}_mask.png")
+        rows.append({"patient_id": f"P{i}", "grade": 2 + i % 2, "source_image": "x", "source_mask": "y",
+                     "slice_index": 0, "roi_area_px": int(m.sum()), "cache_path": f"cache/P{i}.png",
+                     "cache_mask_path": f"cache/P{i}_mask.png", "site": ""})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root

@@ -5,8 +5,11 @@ The Python API (:mod:`gliograde.api`) is available at the top level; it loads on
 
 >>> import gliograde
 >>> sorted(gliograde.__all__)
-['RunConfig', '__version__', 'cv', 'ingest', 'predict', 'resolve', 'train', 'validate']
+['RunConfig', '__version__', 'cv', 'ingest', 'predict', 'resolve', 'show_augmentation', 'train', 'validate']
 >>> # results = gliograde.predict("runs/bundle", ["case_dir"], out="runs/pred")
+
+``gliograde augment``'s call is :func:`gliograde.api.augment`, at the top level ``gliograde.show_augmentation``:
+``gliograde.augment`` is the augmentation package.
 """
 from __future__ import annotations
 
@@ -16,20 +19,23 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from gliograde.api import augment as show_augmentation
     from gliograde.api import cv, ingest, predict, train, validate
     from gliograde.config import RunConfig
     from gliograde.settings import resolve
 
 #: Top-level name -> the module that defines it (imported on first access, PEP 562).
-_LAZY = {"ingest": "gliograde.api", "train": "gliograde.api", "cv": "gliograde.api", "predict": "gliograde.api",
-         "validate": "gliograde.api", "resolve": "gliograde.settings", "RunConfig": "gliograde.config"}
+_LAZY = {**{name: "gliograde.api" for name in ("ingest", "show_augmentation", "train", "cv", "predict", "validate")},
+         "resolve": "gliograde.settings", "RunConfig": "gliograde.config"}
+#: Top-level names defined under another name (``gliograde.augment`` is the subpackage, so its call is renamed).
+_RENAMED = {"show_augmentation": "augment"}
 
-__all__ = ["RunConfig", "__version__", "cv", "ingest", "predict", "resolve", "train", "validate"]
+__all__ = ["RunConfig", "__version__", "cv", "ingest", "predict", "resolve", "show_augmentation", "train", "validate"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), _RENAMED.get(name, name))
         globals()[name] = value  # later look-ups skip this function
         return value
     raise AttributeError(f"module 'gliograde' has no attribute {name!r}")

@@ -1,7 +1,8 @@
-"""The Python API: the study's five steps, one call each, also available as ``gliograde.<name>``.
+"""The Python API: the study's steps, one call each, also available as ``gliograde.<name>`` (:func:`augment` as
+``gliograde.show_augmentation``: ``gliograde.augment`` is the augmentation package).
 
 Each call takes paths (``str`` or :class:`~pathlib.Path`) or config objects and returns a typed result;
-the command line (``gliograde ingest|train|cv|predict|validate``) is a thin layer over the same calls.
+the command line (``gliograde ingest|augment|train|cv|predict|validate``) is a thin layer over the same calls.
 Settings come from a preset, a YAML file or dict (a run's ``config.yaml`` replays it) and overrides, resolved
 once by :func:`gliograde.settings.resolve` and checked before any data is read; or pass a resolved
 :class:`~gliograde.config.RunConfig` itself.
@@ -30,28 +31,40 @@ A whole study on a tiny synthetic cohort (about 20 s on 2 CPU cores):
 >>> val = gliograde.validate(tmp / "model", tmp / "raw", tmp / "val", progress=False)
 >>> val.metrics["n"]
 12
+>>> shown = gliograde.show_augmentation(tmp / "cohort", tmp / "aug", overrides={"augment": {"subset": 3}})
+>>> len(shown.transforms), shown.montage.name
+(4, 'montage.png')
 >>> import shutil; shutil.rmtree(tmp)
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gliograde.bundles import Bundle, CasePrediction, ModelKind, TrainReport, get_kind, read_cv_metrics
-from gliograde.config import IngestCfg, RunConfig
+from gliograde.augment.show import ShowResult, show_transforms
+from gliograde.bundles import (
+    Bundle,
+    CasePrediction,
+    ModelKind,
+    TrainReport,
+    get_kind,
+    read_cv_metrics,
+)
+from gliograde.config import IngestCfg, PredictCfg, RunConfig, ValidateCfg
 from gliograde.data.cohort import open_cohort
 from gliograde.data.dataset import Cohort
 from gliograde.data.ingest import IngestResult
 from gliograde.data.ingest_run import run_ingest
 from gliograde.experiment import CVResult, run_cv
-from gliograde.prediction.run import predict as predict_cases
+from gliograde.prediction.run import run_predict
 from gliograde.runinfo import to_plain
-from gliograde.settings import resolve
-from gliograde.validation.run import ValidateCfg, ValidationResult, run_validation
+from gliograde.settings import resolve, sections
+from gliograde.validation.run import ValidationResult, run_validation
 
-__all__ = ["CVResult", "IngestResult", "TrainReport", "ValidateCfg", "ValidationResult", "cv", "ingest", "predict",
-           "run_config", "train", "validate"]
+__all__ = ["CVResult", "IngestResult", "PredictCfg", "ShowResult", "TrainReport", "ValidateCfg", "ValidationResult",
+           "augment", "cv", "ingest", "predict", "run_config", "train", "validate"]
 
 #: What a ``cfg`` argument may be: a resolved RunConfig, a YAML file, the same data as a dict, or None.
 ConfigLike = RunConfig | Path | str | Mapping[str, Any] | None
@@ -67,7 +80,8 @@ def run_config(command: str, cfg: ConfigLike = None, *, preset: str | None = Non
     if isinstance(cfg, RunConfig):
         if preset is None and not overrides:
             return cfg
-        return resolve(command, preset=preset, config=to_plain(cfg), overrides=overrides)
+        plain = to_plain(cfg)
+        return resolve(command, preset=preset, config={k: plain[k] for k in sections(command)}, overrides=overrides)
     return resolve(command, preset=preset, config=Path(cfg) if isinstance(cfg, str) else cfg, overrides=overrides)
 
 
@@ -133,43 +147,81 @@ def cv(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, *, 
     return run_cv(opened, Path(out), run, progress=progress)
 
 
-def predict(bundle: Path | str | Bundle, cases: Sequence[Path | str], out: Path | str | None = None, *,
-            explain: bool = True, keep_ids: bool = False, slice_index: int | None = None,
-            mask: Path | str | None = None, mask_heat: bool = True) -> list[CasePrediction]:
+def augment(source: Path | str, out: Path | str, cfg: ConfigLike = None, *, preset: str | None = None,
+            overrides: Mapping[str, Any] | None = None, patient: str | None = None, mask: Path | str | None = None,
+            progress: bool = True) -> ShowResult:
+    """Show the study's fixed augmentation on one case: ``montage.png`` and the table of every transform.
+
+    Args:
+        source: a cohort folder (raw, ingested into ``out/cohort`` with ``cfg.ingest``, or ingested), a manifest
+            CSV, or one 8-bit image file (PNG).
+        out: folder for ``montage.png``, ``transforms.csv``, ``transforms.json``, ``config.yaml``, ``run.json``.
+        cfg, preset, overrides: the settings (see :func:`run_config`; default preset: the study's, ``paper``);
+            ``cfg.augment`` chooses the transforms.
+        patient: the patient of a cohort to show (default: the manifest's first row).
+        mask: the ROI mask of a single image file. progress: show the ingest progress bar.
+
+    Returns:
+        :class:`~gliograde.augment.show.ShowResult` (case, transforms, files written).
+    """
+    run = run_config("augment", cfg, preset=preset, overrides=overrides)
+    return show_transforms(Path(source), Path(out), run, patient=patient, mask=None if mask is None else Path(mask),
+                           progress=progress)
+
+
+def predict(bundle: Path | str | Bundle, cases: Sequence[Path | str], out: Path | str | None = None,
+            cfg: PredictCfg | ConfigLike = None, *, explain: bool | None = None, keep_ids: bool | None = None,
+            slice_index: int | None = None, mask: Path | str | None = None, mask_heat: bool | None = None,
+            threads: int | None = None) -> list[CasePrediction]:
     """Grade new cases with a trained bundle, with their evidence; a bad case gives an ``error`` result.
 
     Args:
         bundle: a bundle folder written by :func:`train` (any kind) or a loaded bundle.
         cases: slice images, NIfTI files, case folders (BraTS / DICOM / slices) or folders of cases.
-        out: folder for ``<case>/prediction.json``, ``overlay.png`` and ``summary.csv``; None = write nothing.
+        out: folder for ``<case>/prediction.json``, ``overlay.png``, ``summary.csv``, ``config.yaml``;
+            None = write nothing.
+        cfg: a :class:`~gliograde.config.PredictCfg`, or settings whose ``predict`` section is used (a
+            RunConfig, a YAML file such as a run's ``config.yaml``, a dict; see :func:`run_config`).
         explain: compute the evidence (LayerCAM map or top radiomics features) and the overlay.
         keep_ids: name cases by folder/file name instead of ``case-<sha256>``.
         slice_index: a fixed slice instead of the largest tumour cross-section.
         mask: the mask of a single image/volume case. mask_heat: show evidence inside the ROI only.
+        threads: CPU threads torch uses (default: leave torch's setting).
+            explain, keep_ids, slice_index, mask_heat, threads: None = ``cfg``'s value (default: see PredictCfg).
 
     Returns:
         One :class:`~gliograde.bundles.CasePrediction` per case (``grade``, ``probabilities``, ...).
     """
+    given: dict[str, Any] = {k: v for k, v in {"explain": explain, "keep_ids": keep_ids, "slice_index": slice_index,
+                               "mask_heat": mask_heat, "threads": threads}.items() if v is not None}
+    settings = (replace(cfg, **given) if isinstance(cfg, PredictCfg)
+                else run_config("predict", cfg, overrides={"predict": given}).predict)
     loaded = bundle if isinstance(bundle, ModelKind) else Path(bundle)
-    return predict_cases(loaded, [Path(c) for c in cases], out=None if out is None else Path(out), cam=explain,
-                         keep_ids=keep_ids, slice_index=slice_index, mask=None if mask is None else Path(mask),
-                         mask_heat=mask_heat)
+    return run_predict(loaded, [Path(c) for c in cases], None if out is None else Path(out), settings,
+                       mask=None if mask is None else Path(mask))
 
 
-def validate(bundle: Path | str | Bundle, data: Path | str, out: Path | str, cfg: ValidateCfg | None = None, *,
-             labels: Path | str | None = None, progress: bool = True) -> ValidationResult:
+def validate(bundle: Path | str | Bundle, data: Path | str, out: Path | str, cfg: ValidateCfg | ConfigLike = None, *,
+             labels: Path | str | None = None, overrides: Mapping[str, Any] | None = None,
+             progress: bool = True) -> ValidationResult:
     """External validation: grade every patient of a labelled cohort the model never saw, with metrics.
 
     Args:
         bundle: a bundle folder (or a loaded bundle: its folder is used).
         data: a labelled cohort in any layout ingest reads, or one ingested with the model's settings.
-        out: folder for ``predictions.csv``, ``metrics.json``, figures, ``report.html``.
-        cfg: bootstrap, id and AUC settings (:class:`~gliograde.validation.run.ValidateCfg`).
-        labels: a labels CSV used instead of the cohort's own. progress: show the ingest progress bar.
+        out: folder for ``predictions.csv``, ``metrics.json``, figures, ``report.html``, ``config.yaml``.
+        cfg: bootstrap, id and AUC settings: a :class:`~gliograde.config.ValidateCfg`, or settings whose
+            ``validate`` section is used (a RunConfig, a YAML file such as a run's ``config.yaml``, a dict).
+        labels: a labels CSV used instead of the cohort's own.
+        overrides: ``{"validate": {...}}`` laid over ``cfg`` (checked as ``cfg`` is).
+        progress: show the ingest progress bar.
 
     Returns:
         :class:`~gliograde.validation.run.ValidationResult` (``table``, ``metrics``, files written).
     """
+    if isinstance(cfg, ValidateCfg):
+        cfg = {"validate": cfg}
+    settings = run_config("validate", cfg, overrides=overrides).validate
     folder = bundle.path if isinstance(bundle, ModelKind) else Path(bundle)
-    return run_validation(folder, Path(data), Path(out), cfg or ValidateCfg(),
+    return run_validation(folder, Path(data), Path(out), settings,
                           labels=None if labels is None else Path(labels), progress=progress)

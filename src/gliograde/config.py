@@ -30,8 +30,8 @@ from typing import Any, ClassVar, Literal, get_args
 from gliograde.schema import FRACTION, NON_NEGATIVE, POSITIVE, Checked, ConfigError, Limit, from_dict, load_yaml
 
 __all__ = ["SEQUENCES", "SLICE_CHANNEL_ORDER", "AugmentCfg", "CVCfg", "CVProtocol", "ClassifierKind", "ConfigError",
-           "FeatureFamily", "IngestCfg", "PreprocessCfg", "RunConfig", "SelectionCfg", "SequenceName", "TrainCfg",
-           "from_dict", "load_yaml"]
+           "FeatureFamily", "IngestCfg", "PredictCfg", "PreprocessCfg", "RunConfig", "SelectionCfg", "SequenceName",
+           "TrainCfg", "ValidateCfg", "from_dict", "load_yaml"]
 
 #: Sequence names understood everywhere.
 SequenceName = Literal["t1", "flair", "t1ce", "t2"]
@@ -291,6 +291,57 @@ class CVCfg(Checked):
 
 
 @dataclass(frozen=True)
+class PredictCfg(Checked):
+    """How ``gliograde predict`` grades new cases (see :mod:`gliograde.prediction.run`).
+
+    Attributes:
+        explain: compute the evidence (LayerCAM map or top radiomics features) and ``overlay.png``.
+        slice_index: a fixed slice for every case; None = the largest tumour cross-section.
+        mask_heat: draw the evidence inside the ROI only in ``overlay.png`` (``heat_in_roi`` in the JSON is
+            always measured on the whole map).
+        keep_ids: name cases by folder/file name instead of ``case-<sha256[:10]>`` (names can identify patients).
+        threads: CPU threads torch uses; None = leave torch's setting (``gliograde predict`` uses 1).
+    """
+
+    SECTION: ClassVar[str] = "predict"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"slice_index": NON_NEGATIVE, "threads": POSITIVE}
+
+    explain: bool = True
+    slice_index: int | None = None
+    mask_heat: bool = True
+    keep_ids: bool = False
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class ValidateCfg(Checked):
+    """Settings of one external validation (see :mod:`gliograde.validation.run`).
+
+    Attributes:
+        n_boot: bootstrap resamples (over patients) for the 95 % CIs; 0 = no CI.
+        seed: seed of the bootstrap.
+        keep_ids: write DICOM patients' ids as given instead of ``case-<sha256[:10]>``.
+        min_per_grade: an AUC is reported only when every grade of the model has at least this many
+            patients (pooled and per site); below it the AUC is undefined, with the reason.
+        n_bins: confidence bins of the ECE and the reliability diagram.
+        batch_size: CNN inference batch.
+        skip_bad: leave out patients whose files cannot be ingested (listed in metrics.json ``skipped``).
+    """
+
+    SECTION: ClassVar[str] = "validate"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"n_boot": NON_NEGATIVE, "seed": NON_NEGATIVE, "min_per_grade": POSITIVE,
+                                             "n_bins": POSITIVE, "batch_size": POSITIVE}
+
+    n_boot: int = 2000
+    seed: int = 0
+    keep_ids: bool = False
+    min_per_grade: int = 5
+    n_bins: int = 10
+    batch_size: int = 16
+    skip_bad: bool = False
+
+
+@dataclass(frozen=True)
 class RunConfig(Checked):
     """Every setting of one command, resolved once (preset < YAML < flags) by :func:`gliograde.settings.resolve`.
 
@@ -305,6 +356,8 @@ class RunConfig(Checked):
         augment: augmentation of the CNN's training images.
         cv: the cross-validated experiment, including the radiomics selection grid (``cv.selection``),
             which ``train --kind radiomics`` uses too.
+        predict: how ``predict`` grades new cases (the bundle gives everything else).
+        validate: the bootstrap, id and AUC settings of ``validate``.
     """
 
     SECTION: ClassVar[str] = ""
@@ -315,9 +368,12 @@ class RunConfig(Checked):
     train: TrainCfg = field(default_factory=TrainCfg)
     augment: AugmentCfg = field(default_factory=AugmentCfg)
     cv: CVCfg = field(default_factory=CVCfg)
+    predict: PredictCfg = field(default_factory=PredictCfg)
+    validate: ValidateCfg = field(default_factory=ValidateCfg)
 
     def sections(self) -> dict[str, Any]:
-        """``preset``, ``kind`` and each section: what a run's ``config.yaml`` holds (``--config`` replays it).
+        """``preset``, ``kind`` and each section ``train`` and ``cv`` read: what their ``config.yaml`` holds
+        (``--config`` replays it; ``predict`` and ``validate`` write their own section).
 
         >>> list(RunConfig().sections())
         ['preset', 'kind', 'ingest', 'train', 'augment', 'cv']

@@ -34,19 +34,26 @@ from gliograde.runinfo import to_plain
 from gliograde.schema import unknown_key
 
 #: The preset each command starts from: ``train`` and ``cv`` share the recommended one; ``ingest`` and
-#: ``augment`` start from the study's settings (those of ``paper``).
+#: ``augment`` start from the study's settings (those of ``paper``). ``predict`` and ``validate`` take the
+#: model's settings from its bundle, so no preset changes what they do.
 COMMAND_PRESET: dict[str, str] = {"ingest": "paper", "augment": "paper", "train": DEFAULT_PRESET,
-                                  "cv": DEFAULT_PRESET}
+                                  "cv": DEFAULT_PRESET, "predict": DEFAULT_PRESET, "validate": DEFAULT_PRESET}
 #: The RunConfig parts each command reads and writes to its ``config.yaml``.
 COMMAND_KEYS: dict[str, tuple[str, ...]] = {
     "ingest": ("preset", "ingest"), "augment": ("preset", "ingest", "augment"),
     "train": ("preset", "kind", "ingest", "train", "augment", "cv"),
-    "cv": ("preset", "kind", "ingest", "train", "augment", "cv")}
+    "cv": ("preset", "kind", "ingest", "train", "augment", "cv"), "predict": ("predict",), "validate": ("validate",)}
+#: The top-level keys every command's YAML may hold (a config file can serve several commands).
+SHARED_SECTIONS = ("preset", "kind", "ingest", "train", "augment", "cv")
+#: A command's own section, accepted by that command only.
+OWN_SECTIONS: dict[str, tuple[str, ...]] = {"predict": ("predict",), "validate": ("validate",)}
 #: Top-level keys a written ``config.yaml`` carries for the record only (inputs, outcome); ``--config``
 #: accepts and ignores them.
-RECORD_KEYS = frozenset({"command", "data", "cohort", "classes", "chosen", "case", "best_epoch", "stopped_epoch"})
+RECORD_KEYS = frozenset({"command", "data", "cohort", "classes", "chosen", "case", "best_epoch", "stopped_epoch",
+                         "bundle", "bundle_sha256", "cases", "labels"})
 #: Dotted keys whose command-line flag is not ``--<last part>`` (``augment``'s own flags are).
-FLAG_NAMES = {"augment.mode": "--augment", "augment.subset": "--augment-subset", "cv.selection.method": "--selection"}
+FLAG_NAMES = {"augment.mode": "--augment", "augment.subset": "--augment-subset", "cv.selection.method": "--selection",
+              "predict.explain": "--no-cam", "predict.mask_heat": "--show-all-heat", "validate.n_boot": "--bootstrap"}
 #: Flags every kind and configuration reads (the seed is everyone's).
 SHARED_KEYS = frozenset({"train.seed"})
 
@@ -56,11 +63,13 @@ def resolve(command: str, *, preset: str | None = None, config: Path | Mapping[s
     """The settings of one command: ``preset`` < ``config`` < ``overrides``, every value checked.
 
     Args:
-        command: ``ingest``, ``augment``, ``train`` or ``cv`` (its default preset: :data:`COMMAND_PRESET`).
+        command: ``ingest``, ``augment``, ``train``, ``cv``, ``predict`` or ``validate`` (its default preset:
+            :data:`COMMAND_PRESET`).
         preset: a name of :data:`gliograde.presets.PRESETS`; None = the YAML's ``preset``, else the command's.
         config: a YAML file (a written ``config.yaml`` replays its run) or the same data as a dict: top-level
             ``preset``, ``kind`` and sections ``ingest`` (with ``preprocess``), ``train``, ``augment``, ``cv``
-            (with ``selection``); :data:`RECORD_KEYS` are ignored.
+            (with ``selection``), and the command's own (``predict``, ``validate``: :data:`OWN_SECTIONS`);
+            :data:`RECORD_KEYS` are ignored.
         overrides: the command line's values in the same shape (None = not given).
 
     Returns:
@@ -73,8 +82,9 @@ def resolve(command: str, *, preset: str | None = None, config: Path | Mapping[s
     if command not in COMMAND_PRESET:
         raise InputError(f"resolve: unknown command {command!r}; choose one of {', '.join(COMMAND_PRESET)}")
     where = str(config) if isinstance(config, (str, Path)) else "config"
-    data = _sections(load_yaml(Path(config)) if isinstance(config, (str, Path)) else dict(config or {}), where)
-    flags = _drop_none(_sections(dict(overrides or {}), "overrides"))
+    data = _sections(load_yaml(Path(config)) if isinstance(config, (str, Path)) else dict(config or {}), where,
+                     command)
+    flags = _drop_none(_sections(dict(overrides or {}), "overrides", command))
     name = str(preset or flags.pop("preset", None) or data.get("preset") or (data.get("train") or {}).get("preset")
                or COMMAND_PRESET[command])
     base = to_plain(get_preset(name).run_config())
@@ -87,12 +97,25 @@ def resolve(command: str, *, preset: str | None = None, config: Path | Mapping[s
     return cfg
 
 
-def _sections(data: dict[str, Any], where: str) -> dict[str, Any]:
-    """``data`` without its record keys; a top-level key that is no RunConfig part is refused."""
-    allowed = ["preset", "kind", "ingest", "train", "augment", "cv"]
+def sections(command: str) -> tuple[str, ...]:
+    """The top-level keys ``command``'s YAML may hold, record keys apart.
+
+    >>> sections("validate")
+    ('preset', 'kind', 'ingest', 'train', 'augment', 'cv', 'validate')
+    """
+    return SHARED_SECTIONS + OWN_SECTIONS.get(command, ())
+
+
+def _sections(data: dict[str, Any], where: str, command: str) -> dict[str, Any]:
+    """``data`` without its record keys; a top-level key that is no section of ``command`` is refused."""
+    allowed = list(sections(command))
     data = {k: to_plain(v) if dataclasses.is_dataclass(v) else v for k, v in data.items()}  # e.g. TrainCfg(...)
     for key in data:
         if key not in allowed and key not in RECORD_KEYS:
+            owner = next((c for c, own in OWN_SECTIONS.items() if key in own), None)
+            if owner is not None:  # e.g. predict: in a train config
+                raise InputError(f"{where}: {key}: the settings of `gliograde {owner}`, which {command} does not read; "
+                                 f"allowed: {', '.join(sorted(allowed))}")
             err = unknown_key(str(key), key, allowed)
             raise InputError(f"{where}: {str(err).replace('unknown key', 'unknown section', 1)}")
         if key not in ("preset", "kind") and key in allowed and not isinstance(data[key], (Mapping, type(None))):

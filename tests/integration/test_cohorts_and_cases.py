@@ -25,8 +25,6 @@ FAST_TRAIN = ["--kind", "cnn", "--preset", "quick", "--weights", "none", "--epoc
 #: The cheapest cross-validation: two folds of the handcrafted baseline.
 FAST_CV = ["--configs", "handcrafted", "--folds", "2", "--protocol", "honest", "--n-boot", "20"]
 
-pytestmark = pytest.mark.slow
-
 
 def _files(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
@@ -139,7 +137,6 @@ def test_open_cohort_keeps_an_ingested_cohorts_own_settings(cohorts: tuple[Path,
     assert calls == [tmp_path / "run" / "cohort"]
 
 
-@pytest.mark.realdata
 @pytest.mark.parametrize("name", ["tcga-lgg", "brats-volumes"])
 def test_predict_finds_the_patients_ingest_finds_in_the_real_data(shared_data: Path, name: str) -> None:
     from gliograde.data.layouts import find_cases as find_patients

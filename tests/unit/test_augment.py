@@ -199,57 +199,6 @@ def test_montage_writes_png(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _write_cohort(root, n: int = 2):  # type: ignore[no-untyped-def]
-    import pandas as pd
-    from PIL import Image
-
-    (root / "cache").mkdir(parents=True)
-    rows = []
-    for i in range(n):
-        img, m = disk_slice(40, 12, seed=i)
-        Image.fromarray(img * m).save(root / "cache" / f"P{i}.png")
-        Image.fromarray((m * 255).astype(np.uint8)).save(root / "cache" / f"P{i}_mask.png")
-        rows.append({"patient_id": f"P{i}", "grade": 2 + i % 2, "source_image": "x", "source_mask": "y",
-                     "slice_index": 0, "roi_area_px": int(m.sum()), "cache_path": f"cache/P{i}.png",
-                     "cache_mask_path": f"cache/P{i}_mask.png", "site": ""})
-    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
-
-
-def test_cli_on_cohort_writes_montage_and_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import json
-
-    import pandas as pd
-
-    from gliograde.cli import main
-
-    _write_cohort(tmp_path / "cohort")
-    out = tmp_path / "out"
-    assert main(["augment", str(tmp_path / "cohort"), "--patient", "P1", "--out", str(out), "--roi-only"]) == 0
-    table = pd.read_csv(out / "transforms.csv", keep_default_na=False)
-    assert len(table) == 57 and table["name"][0] == "identity" and table["index"].tolist() == list(range(57))
-    assert set(table["sign"]) == {"positive"}
-    info = json.loads((out / "transforms.json").read_text())
-    assert info["case"] == "P1" and len(info["transforms"]) == 57
-    assert (out / "montage.png").stat().st_size > 0 and (out / "run.json").is_file()
-    assert "roi_only: true" in (out / "config.yaml").read_text()
-
-
-def test_cli_on_single_file_and_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from PIL import Image
-
-    from gliograde.cli import main
-
-    img, _ = disk_slice(36, 10)
-    Image.fromarray(img).save(tmp_path / "case.png")
-    out = tmp_path / "d"
-    assert main(["augment", str(tmp_path / "case.png"), "--out", str(out), "--dedupe", "effect",
-                 "--sign", "negative"]) == 0
-    assert (out / "transforms.csv").read_text().count("\n") == 47
-    assert main(["augment", str(tmp_path / "case.png"), "--out", str(out), "--roi-only"]) == 2
-    assert main(["augment", str(tmp_path / "missing.png"), "--out", str(out)]) == 2
-    assert "--roi-only needs a mask" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("ops", [(("ShearX", None),), (("Rotate", 10),), (("Blur", 1),)])
 def test_bad_transform_is_refused(ops: tuple) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError, match="bad AugTransform"):

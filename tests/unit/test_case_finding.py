@@ -113,3 +113,16 @@ def test_ingested_is_one_definition(tmp_path: Path) -> None:
     ingest(raw, tmp_path / "cohort", IngestCfg(), progress=False)
     assert is_ingested(tmp_path / "cohort")
     assert not is_ingested(raw) and not is_ingested(raw / "labels.csv") and not is_ingested(tmp_path / "missing")
+
+
+def test_a_figure_in_a_cohort_folder_is_not_a_case(tmp_path: Path) -> None:
+    """``gliograde synth`` writes montage.png beside the patients: ingest ignores it, so predict must too (it
+    used to take the whole cohort folder for one case made of that figure, and fail)."""
+    root = LAYOUTS["slices-png"](tmp_path / "cohort")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "montage.png")
+    assert len(_patients(root)) == len(PATIENTS)
+    cases, batch = find_cases([root])
+    assert batch and sorted(c.name for c in cases) == sorted(_patients(root)) and [c.error for c in cases] == [
+        None] * len(PATIENTS)
+    one, _ = find_cases([root / "montage.png"])  # named on its own, it is still refused with the fix
+    assert one[0].source is None and "no mask beside it" in str(one[0].error)

@@ -1,18 +1,12 @@
+"""Cross-validation folds (patient-grouped, stratified, site, the paper's leaky row folds, folds.json) and the
+``--repeats`` setting. The experiment run whole (protocols, resume, repeats): tests/integration/test_cv_*.py."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
-import pandas as pd
 import pytest
-from fakedata import write_slice_cohort
 
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig
-from gliograde.data.dataset import load_cohort
-from gliograde.data.ingest import ingest
+from gliograde.config import CVCfg
 from gliograde.errors import InputError
-from gliograde.experiment import Experiment, FeatureStore, run_protocol
-from gliograde.presets import get_preset
 from gliograde.splits import make_folds, paper_folds, save_folds
 
 
@@ -70,63 +64,21 @@ def test_save_folds_refuses_other_folds(tmp_path):
         save_folds(tmp_path / "folds.json", make_folds(pids, y, 2, 1), n_splits=2, seed=1, protocol="honest")
 
 
-@pytest.fixture(scope="module")
-def tiny_cohort(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cv")
-    patients = [(f"P-{i:02d}", 2 + i % 2) for i in range(20)]
-    write_slice_cohort(root / "raw", patients, size=32)
-    ingest(root / "raw", root / "cohort", IngestCfg(preprocess=PreprocessCfg(size=32)), progress=False)
-    return load_cohort(root / "cohort")
+@pytest.mark.parametrize(("kw", "match"), [({"protocol": "site", "repeats": 2}, "site"),
+                                           ({"repeats": 0}, ">= 1"), ({"repeats": 1.5}, "whole number")])
+def test_bad_repeats_are_refused_in_one_line(kw, match):
+    with pytest.raises(InputError, match=match) as err:
+        CVCfg(**kw)
+    assert "\n" not in str(err.value)
+    CVCfg(protocol="site", repeats=1)
 
 
-def _exp(cohort, out, **cv):
-    train = replace(get_preset("quick").train, image_size=32, epochs=2, batch_size=16, patience=0)
-    cfg = RunConfig(train=train, augment=AugmentCfg(subset=2),
-                    cv=CVCfg(folds=2, configs=("full", "handcrafted"), n_boot=50, **cv))
-    return Experiment(cohort, out, cfg, FeatureStore(cohort, out / "work"), progress=False)
+def test_settings_map_the_flag(tmp_path):
+    from gliograde.cli import build_parser
+    from gliograde.cli._common import resolve_args
+    from gliograde.cli.cv import FLAGS
 
-
-def test_honest_protocol_never_augments_a_test_patient(tiny_cohort, tmp_path, monkeypatch):
-    import gliograde.training.cnn as augment  # the CNN trainer's own reference to expand_training
-
-    seen: list[np.ndarray] = []
-    real = augment.expand_training
-
-    def spy(images, masks, labels, train_idx, cfg, **kw):
-        seen.append(np.asarray(train_idx))
-        return real(images, masks, labels, train_idx, cfg, **kw)
-
-    monkeypatch.setattr(augment, "expand_training", spy)
-    exp = _exp(tiny_cohort, tmp_path / "run")
-    preds = run_protocol(exp)
-    import json
-
-    folds = json.loads((tmp_path / "run" / "folds.json").read_text())["folds"]
-    assert len(seen) == 2
-    for f, idx in zip(folds, seen, strict=False):
-        assert not set(tiny_cohort.patient_ids[idx]) & set(f["test"])
-    assert set(preds["config"]) == {"full", "handcrafted"}
-    assert preds.groupby("config")["patient_id"].nunique().tolist() == [20, 20]
-    assert {"p_2", "p_3", "label", "pred", "fold", "protocol"} <= set(preds.columns)
-    np.testing.assert_allclose(preds[["p_2", "p_3"]].sum(axis=1), 1.0, atol=1e-6)
-
-
-def test_resume_equals_uninterrupted(tiny_cohort, tmp_path, monkeypatch):
-    import gliograde.experiment.core as core
-
-    full = run_protocol(_exp(tiny_cohort, tmp_path / "a"))
-    real, calls = core.run_unit, []
-
-    def flaky(exp, config, fold):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(exp, config, fold)
-
-    monkeypatch.setattr(core, "run_unit", flaky)
-    with pytest.raises(KeyboardInterrupt):
-        run_protocol(_exp(tiny_cohort, tmp_path / "b"))
-    monkeypatch.setattr(core, "run_unit", real)
-    assert len(list((tmp_path / "b" / "work").rglob("predictions.csv"))) == 1
-    resumed = run_protocol(_exp(tiny_cohort, tmp_path / "b"))
-    pd.testing.assert_frame_equal(full, resumed)
+    args = build_parser().parse_args(["cv", "c", "--out", "o", "--repeats", "4"])
+    assert resolve_args("cv", args, FLAGS).cv.repeats == 4
+    args = build_parser().parse_args(["cv", "c", "--out", "o"])
+    assert resolve_args("cv", args, FLAGS).cv.repeats == 1

@@ -1,38 +1,33 @@
 """The experiment's registry of CV configurations, its feature store, its typed folds and ``run_cv``.
 
 Every configuration of :data:`gliograde.experiment.CONFIGS` runs one unit on a tiny cohort without ever
-seeing its test patients' grades; a toy configuration added through the registry runs end to end.
+seeing its test patients' grades. A toy configuration added through the registry running end to end, and the
+feature store shared by a whole run: tests/integration/test_cv_protocol.py.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from fakedata import write_slice_cohort
 
-import gliograde.experiment.features as features_mod
 from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.data.ingest import ingest
 from gliograde.errors import InputError
 from gliograde.experiment import (
     CONFIGS,
-    CVConfiguration,
-    CVResult,
     Experiment,
     FeatureStore,
     get_config,
     get_configs,
-    run_cv,
     run_protocol,
 )
 from gliograde.experiment.configuration import SECTIONS
-from gliograde.experiment.context import align_proba, fold_rows, prediction_table
 from gliograde.presets import get_preset
 from gliograde.splits import Fold, make_folds, paper_folds, save_folds
 
@@ -86,32 +81,6 @@ def test_every_configuration_runs_one_unit_and_never_sees_its_test_patients(name
         assert json.loads((tmp_path / "unit0" / "selection.json").read_text())["fold"] == 0
 
 
-@dataclass(frozen=True)
-class PriorConfiguration(CVConfiguration):
-    """A toy configuration: every test patient gets the training fold's grade frequencies."""
-
-    name: str = "prior"
-    uses: frozenset[str] = field(default=frozenset())
-
-    def run_unit(self, exp: Experiment, fold: Fold, unit: Path) -> pd.DataFrame:
-        c = exp.cohort
-        train_rows, test_rows = fold_rows(exp, fold)
-        freq = np.bincount(c.labels[train_rows], minlength=len(c.classes)) / len(train_rows)
-        proba = align_proba(np.tile(freq, (len(test_rows), 1)), np.arange(len(c.classes)), len(c.classes))
-        return prediction_table(exp, self.name, fold, test_rows, proba)
-
-
-def test_a_configuration_added_through_the_registry_runs_through_run_cv(cohort, tmp_path, monkeypatch):
-    monkeypatch.setitem(CONFIGS, "prior", PriorConfiguration())
-    result = run_cv(cohort, tmp_path / "run", _cfg(configs=("prior", "handcrafted")), progress=False)
-    assert isinstance(result, CVResult) and result.report.is_file()
-    assert set(result.metrics["configs"]) == {"prior", "handcrafted"} and "prior" in result.table
-    preds = pd.read_csv(tmp_path / "run" / "predictions.csv")
-    assert preds.groupby("config")["patient_id"].nunique().to_dict() == {"handcrafted": N_PATIENTS,
-                                                                         "prior": N_PATIENTS}
-    assert (tmp_path / "run" / "work" / "prior" / "fold1" / "predictions.csv").is_file()
-
-
 def test_unknown_configurations_are_refused_naming_the_known_ones():
     with pytest.raises(InputError, match="'nope'.*full") as err:
         get_config("nope")
@@ -128,24 +97,6 @@ def test_ablations_are_settings_changes_of_the_full_configuration():
     assert get_config("no-aug").settings(cfg) == replace(cfg, augment=replace(cfg.augment, mode="none"))
     assert {n for n, c in CONFIGS.items() if c.selects} == {"radiomics", "fusion"}
     assert get_config("fusion").uses == {"selection", "train"} and get_config("handcrafted").uses == frozenset()
-
-
-def test_each_feature_family_is_computed_once_per_run_for_every_protocol(cohort, tmp_path, monkeypatch):
-    """handcrafted and radiomics share PyRadiomics features; ``both`` shares them between its protocols."""
-    calls: list[str] = []
-    real = features_mod.family_matrix
-
-    def spy(family, *args, **kw):
-        calls.append(family)
-        return real(family, *args, **kw)
-
-    monkeypatch.setattr(features_mod, "family_matrix", spy)
-    cfg = _cfg(protocol="both", configs=("handcrafted", "radiomics"))
-    run_cv(cohort, tmp_path / "run", replace(cfg, augment=AugmentCfg(mode="none")), progress=False)
-    assert calls == ["radiomics"]  # the old code extracted them 4 times (2 configurations x 2 protocols)
-    assert (tmp_path / "run" / "compare" / "paper" / "predictions.csv").is_file()
-    run_cv(cohort, tmp_path / "run", replace(cfg, augment=AugmentCfg(mode="none")), progress=False)
-    assert calls == ["radiomics"]  # a rerun reads the cache
 
 
 def test_the_store_serves_one_matrix_per_family_and_ignores_a_cache_of_another_cohort(cohort, tmp_path):

@@ -1,11 +1,9 @@
 """Every figure of gliograde comes from gliograde.report, on matplotlib's Figure API: each writes its PNG
-without switching the backend or leaving pyplot figures open, and both pages share one HTML wrapper."""
+without switching the backend or leaving pyplot figures open, and both pages share one HTML wrapper. A notebook
+keeping its backend, in a subprocess: tests/integration/test_matplotlib_backend.py."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -160,28 +158,3 @@ def test_both_pages_share_one_wrapper(drawn: dict[str, tuple[list[Path] | Except
     for page in pages:  # one wrapper and one stylesheet for both pages, no links or scripts
         assert page.startswith(head) and f"<style>{CSS}</style>" in page
         assert "<script" not in page and "href=" not in page and page.count("data:image/png;base64,") >= 3
-
-
-_NOTEBOOK = """
-import sys
-import matplotlib
-import numpy as np
-from pathlib import Path
-from gliograde.report.cohort import plot_examples
-from gliograde.report.plots import plot_confusion, plot_history
-out = Path(sys.argv[1])
-plot_history([{"epoch": 1, "train_loss": 1, "train_acc": .5, "val_loss": 1, "val_acc": .5}], out / "h.png")
-plot_confusion(np.eye(3, dtype=int), (2, 3, 4), "x", out / "c.png")
-plot_examples([(2, np.zeros((8, 8), np.uint8), np.ones((8, 8), bool), "P")], out / "e.png")
-print("backend", matplotlib.get_backend(), "pyplot", "matplotlib.pyplot" in sys.modules)
-"""
-
-
-def test_a_notebook_keeps_its_backend(tmp_path: Path) -> None:
-    """As in a notebook with its own backend (``svg`` here, as MPLBACKEND sets it): drawing leaves it selected,
-    and pyplot is never loaded (it would pick a backend of its own)."""
-    env = {**os.environ, "MPLBACKEND": "svg"}
-    proc = subprocess.run([sys.executable, "-c", _NOTEBOOK, str(tmp_path)], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split()[-4:] == ["backend", "svg", "pyplot", "False"]

@@ -32,6 +32,7 @@ from gliograde.data.cohort import read_ingest_cfg
 from gliograde.data.dataset import Cohort, load_cohort
 from gliograde.data.ingest_run import run_ingest
 from gliograde.errors import InputError
+from gliograde.export import export_onnx
 from gliograde.prediction import predict
 from gliograde.prediction.cases import find_cases
 from gliograde.runinfo import sha256_file
@@ -112,7 +113,8 @@ def test_case_and_crop_inference_agree(trained: tuple[str, Path, TrainReport], c
         assert bundle.evidence(plain) is None
 
 
-def test_export_is_refused_for_kinds_without_a_network(trained: tuple[str, Path, TrainReport]) -> None:
+def test_export_is_refused_for_kinds_without_a_network(trained: tuple[str, Path, TrainReport],
+                                                        tmp_path: Path) -> None:
     name, out, _ = trained
     bundle = load_bundle(out)
     if name == "cnn":
@@ -120,6 +122,9 @@ def test_export_is_refused_for_kinds_without_a_network(trained: tuple[str, Path,
     else:
         with pytest.raises(InputError, match="has no network to export"):
             bundle.onnx_graph()
+        with pytest.raises(InputError, match="has no network to export"):  # what `gliograde export` calls
+            export_onnx(bundle, tmp_path / "m.onnx")
+        assert not (tmp_path / "m.onnx").exists()
 
 
 def test_bundle_without_kind_is_a_cnn_and_unknown_kinds_are_named(trained: tuple[str, Path, TrainReport],

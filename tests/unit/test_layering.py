@@ -4,7 +4,8 @@
   ``if TYPE_CHECKING:`` are left out: they never run);
 - the library never imports ``gliograde.cli`` (the top layer: it turns argv into plain values) nor ``argparse``;
 - no module switches matplotlib's backend (``matplotlib.use``, ``switch_backend``) or draws through pyplot's
-  global state, and importing any module leaves a notebook's backend as it was (checked in a subprocess);
+  global state (that importing any module leaves a notebook's backend as it was is checked in a subprocess by
+  tests/integration/test_matplotlib_backend.py);
 - the report package imports no ``_private`` name of another module.
 
 Edges follow ``../shared/tools/import_cycles.py``: ``from a.b import c`` is an edge to ``a.b`` and, when it is a
@@ -14,9 +15,6 @@ from __future__ import annotations
 
 import ast
 import io
-import json
-import os
-import subprocess
 import sys
 import tokenize
 from dataclasses import dataclass, field
@@ -209,42 +207,6 @@ def test_report_package_imports_public_names_only() -> None:
                 bad += [f"{m.path.relative_to(SRC)}:{node.lineno} {node.module}.{a.name}" for a in node.names
                         if a.name.startswith("_")]
     assert not bad, "the report modules share public helpers only:\n  " + "\n  ".join(bad)
-
-
-_PROBE = """
-import importlib, json, sys
-import matplotlib
-before = matplotlib.get_backend()
-changed, skipped, failed = {}, {}, {}
-for name in sys.argv[1:]:
-    try:
-        importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if not (err.name or "").startswith("gliograde"):  # an optional extra that is not installed
-            skipped[name] = str(err)
-            continue
-        failed[name] = f"{type(err).__name__}: {err}"
-    except Exception as err:
-        failed[name] = f"{type(err).__name__}: {err}"
-    now = matplotlib.get_backend()
-    if now != before:
-        changed[name] = now
-        matplotlib.use(before)
-print(json.dumps({"before": before, "changed": changed, "skipped": skipped, "failed": failed}))
-"""
-
-
-def test_importing_any_module_leaves_the_backend_alone() -> None:
-    """A notebook user's backend (here ``svg``, set as MPLBACKEND would) survives importing every module."""
-    names = sorted(n for n in MODULES if n not in ENTRY_POINTS)
-    env = {**os.environ, "MPLBACKEND": "svg"}
-    proc = subprocess.run([sys.executable, "-c", _PROBE, *names], capture_output=True, text=True, env=env,
-                          timeout=240, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert res["before"] == "svg"
-    assert not res["failed"], f"modules that do not import: {res['failed']}"
-    assert not res["changed"], f"importing these modules switched the backend from svg: {res['changed']}"
 
 
 def _comment_lines(path: Path) -> set[int]:

@@ -1,25 +1,21 @@
-"""Bundle round-trip, predict on PNG / NIfTI / DICOM cases, batch errors, PHI, Grad-CAM localisation."""
+"""Bundle round-trip, predict on NIfTI cases and per-case errors, Grad-CAM localisation, evidence panels.
+Through the CLI (PNG and DICOM cases, PHI, batches): tests/integration/test_predict_cli.py."""
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from fakedata import volume, write_dicom_series, write_nifti_cohort, write_slice_cohort
+from fakedata import BUNDLE_SIZE as SIZE
+from fakedata import CHANNELS, check_case_output, cnn_bundle, write_nifti_cohort
 from PIL import Image
 from torch import nn
 
 from gliograde.bundles import MODEL_CARD, MODEL_JSON, load_bundle
-from gliograde.bundles.cnn import CnnBundle
-from gliograde.cli import main
-from gliograde.config import AugmentCfg, IngestCfg, PreprocessCfg, RunConfig, TrainCfg
-from gliograde.data.dataset import load_cohort
-from gliograde.data.ingest_run import run_ingest
 from gliograde.explain import (
     class_activation_map,
     evidence_panel,
@@ -35,31 +31,12 @@ from gliograde.prediction.run import (
     predict_case,
     warm_up,
 )
-from gliograde.training.engine import FitResult, predict_proba
-
-SIZE = 64
-PATIENTS = [("P-01", 2), ("P-02", 3), ("P-03", 4), ("P-04", 2)]
-PHI = (b"Doe", b"Jane", b"PHI-12345", b"19700101")
-
-
-def make_bundle(tmp: Path, model: str = "efficientnet_lite0", channels: int = 1, seed: int = 0) -> Path:
-    """A bundle built without training: ingest a tiny cohort, random-start weights, CnnBundle.write."""
-    raw = write_slice_cohort(tmp / "raw", PATIENTS, size=48, channels=3)
-    chans = ("t1ce",) if channels == 1 else ("t1", "flair", "t1ce")
-    run_ingest(raw, tmp / "cohort", IngestCfg(channels=chans, preprocess=PreprocessCfg(size=SIZE)),
-               figures=False, progress=False)
-    cohort = load_cohort(tmp / "cohort")
-    torch.manual_seed(seed)
-    net = create_model(model, len(cohort.classes), weights="none").eval()
-    cfg = TrainCfg(model=model, weights="none", image_size=SIZE, epochs=1)
-    fit = FitResult(history=[], best_epoch=1, stopped_epoch=1, model=net)
-    run_cfg = RunConfig(kind="cnn", train=cfg, augment=AugmentCfg(mode="none"))
-    return CnnBundle.write(tmp / "bundle", cohort, fit, run_cfg)
+from gliograde.training.engine import predict_proba
 
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_bundle(tmp_path_factory.mktemp("b"))
+    return cnn_bundle(tmp_path_factory.mktemp("b"))
 
 
 def test_bundle_round_trip(bundle_dir: Path) -> None:
@@ -74,7 +51,7 @@ def test_bundle_round_trip(bundle_dir: Path) -> None:
     x = torch.randint(0, 256, (3, 1, SIZE, SIZE), dtype=torch.uint8)
     p1, p2 = (predict_proba(b.model, x, b.spec, b.input_size) for b in (b1, b2))
     np.testing.assert_array_equal(p1, p2)
-    torch.manual_seed(0)  # the same random start as make_bundle: the saved weights are exactly those
+    torch.manual_seed(0)  # the same random start as cnn_bundle: the saved weights are exactly those
     ref = create_model("efficientnet_lite0", 3, weights="none").eval()
     np.testing.assert_allclose(p1, predict_proba(ref, x, ref.spec, SIZE), atol=1e-6)
     assert b1.fingerprint == meta["weights_sha256"]
@@ -94,44 +71,12 @@ def test_load_bundle_errors(tmp_path: Path, bundle_dir: Path) -> None:
         load_bundle(bad)
 
 
-def _check_case_output(out: Path, case: str, classes: tuple[int, ...] = (2, 3, 4)) -> dict:
-    doc = json.loads((out / case / "prediction.json").read_text())
-    for key in ("grade", "probabilities", "slice_index", "overlay", "model", "bundle_fingerprint", "timings_ms"):
-        assert key in doc
-    assert set(doc["probabilities"]) == {str(c) for c in classes}
-    assert sum(doc["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
-    assert doc["grade"] == int(max(doc["probabilities"], key=doc["probabilities"].get))
-    png = np.asarray(Image.open(doc["overlay"]))
-    assert png.shape == (256 + 36, 2 * 256, 3) and png.dtype == np.uint8  # two panels + title and captions
-    ev = doc["evidence"]
-    assert ev["method"] == "layercam" and ev["layers"] == ["blocks.4"] and ev["display"] == "masked to ROI"
-    assert ev["heat_in_roi"] == doc["heat_in_roi"] and 0.0 < ev["roi_share_of_crop"] < 1.0
-    assert set(doc["timings_ms"]) == {"read", "preprocess", "inference", "total"}
-    timings = json.loads((out / "timings.json").read_text())
-    assert timings["warmup_ms"] > 0 and timings["cases_ok"] >= 1
-    return doc
-
-
-def test_predict_png_case_cli(tmp_path: Path, bundle_dir: Path) -> None:
-    img, mask = np.zeros((40, 40), np.uint8), np.zeros((40, 40), np.uint8)
-    img[8:30, 10:28], mask[10:26, 12:26] = 120, 255
-    img[10:26, 12:26] = 200
-    Image.fromarray(img).save(tmp_path / "scan.png")
-    Image.fromarray(mask).save(tmp_path / "scan_mask.png")
-    out = str(tmp_path / "o")
-    assert main(["predict", str(bundle_dir), str(tmp_path / "scan.png"), "--out", out, "--keep-ids"]) == 0
-    doc = _check_case_output(tmp_path / "o", "scan")
-    assert doc["slice_index"] == 0 and doc["case"] == "scan"
-    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
-    assert summary["status"].tolist() == ["ok"]
-
-
 def test_predict_nifti_case_uses_largest_section(tmp_path: Path, bundle_dir: Path) -> None:
     root = write_nifti_cohort(tmp_path / "brats", [("Brats_X_1", 4)], centre=5)
     res = predict(load_bundle(bundle_dir), [root / "Brats_X_1"], out=tmp_path / "o")
     assert res[0].status == "ok", res[0].message
     assert res[0].slice_index == 5 and res[0].case == case_alias("Brats_X_1", keep_ids=False)
-    _check_case_output(tmp_path / "o", res[0].case)
+    check_case_output(tmp_path / "o", res[0].case)
     one_file = predict(load_bundle(bundle_dir), [root / "Brats_X_1" / "Brats_X_1_t1ce.nii.gz"], cam=False,
                        keep_ids=True)[0]
     assert one_file.status == "ok" and one_file.slice_index == 5  # its _seg found beside it
@@ -141,58 +86,8 @@ def test_predict_nifti_case_uses_largest_section(tmp_path: Path, bundle_dir: Pat
     assert fixed.slice_index == 4 and fixed.overlay is None and fixed.heat is None
 
 
-def _dicom_case(folder: Path, empty: bool = False) -> Path:
-    vol, seg = volume((24, 24, 8), centre=3)
-    write_dicom_series(folder / "dicom", vol, patient_name="Doe^Jane", patient_id="PHI-12345")
-    mask = np.zeros_like(seg, np.uint8) if empty else (seg > 0).astype(np.uint8)
-    nib.save(nib.Nifti1Image(mask, np.eye(4)), folder / "mask.nii.gz")
-    return folder
-
-
-def test_dicom_case_leaks_no_phi(tmp_path: Path, bundle_dir: Path) -> None:
-    case = _dicom_case(tmp_path / "in" / "Doe_Jane_19700101")
-    out = tmp_path / "out"
-    assert main(["predict", str(bundle_dir), str(case), "--out", str(out)]) == 0
-    files = [p for p in out.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"prediction.json", "overlay.png", "summary.csv", "run.json", "config.yaml"}
-    run = json.loads((out / "run.json").read_text())
-    fp = run["input_fingerprint"]
-    assert run["command"] == "predict" and len(fp["sha256"]) == 64
-    assert fp["n_files"] == len(list(case.rglob("*.*"))) and all(k.startswith("case-") for k in fp["files"])
-    for p in files:
-        data = p.read_bytes()
-        assert not any(s in data for s in PHI), p
-        assert not any(s.decode() in str(p.relative_to(out)) for s in PHI), p
-    doc = json.loads(next(out.rglob("prediction.json")).read_text())
-    assert doc["slice_index"] == 3
-
-
-def test_batch_continues_after_bad_cases(tmp_path: Path, bundle_dir: Path) -> None:
-    batch = tmp_path / "batch"
-    write_nifti_cohort(batch, [("good_1", 2), ("good_2", 3)])
-    _dicom_case(batch / "empty_mask", empty=True)
-    (batch / "broken").mkdir()
-    (batch / "broken" / "x.png").write_bytes(b"not a png")
-    (batch / "broken" / "x_mask.png").write_bytes(b"not a png")
-    out = tmp_path / "o"
-    assert main(["predict", str(bundle_dir), str(batch), "--out", str(out), "--keep-ids"]) == 0
-    s = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("case")
-    assert s.loc["good_1", "status"] == "ok" and s.loc["good_2", "status"] == "ok"
-    assert s.loc["empty_mask", "status"] == "error" and "empty mask" in s.loc["empty_mask", "message"]
-    assert s.loc["broken", "status"] == "error" and "cannot read image" in s.loc["broken", "message"]
-    assert "labels" not in " ".join(s.index)
-    assert (out / "good_1" / "prediction.json").is_file() and not (out / "broken").exists()
-
-
-def test_single_bad_case_exits_2(tmp_path: Path, bundle_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    case = _dicom_case(tmp_path / "Doe_case", empty=True)
-    assert main(["predict", str(bundle_dir), str(case), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "empty mask" in err[0] and "Doe" not in err[0]
-
-
 def test_wrong_channels_are_a_per_case_error_with_the_fix(tmp_path: Path) -> None:
-    rgb_bundle = load_bundle(make_bundle(tmp_path / "rgb", channels=3))
+    rgb_bundle = load_bundle(cnn_bundle(tmp_path / "rgb", channels=CHANNELS[3]))
     root = write_nifti_cohort(tmp_path / "n", [("c1", 2)])  # t1ce + flair, no t1
     grey = tmp_path / "grey"
     grey.mkdir()
@@ -311,40 +206,3 @@ def test_cam_equals_library_full_backward(name: str, layer_name: str, method: st
         np.testing.assert_array_equal(got, grad_cam(net, layer, x, [1, 2]))
     np.testing.assert_allclose(got, np.nan_to_num(ref).clip(0, 1), atol=1e-5)
     assert all(p.requires_grad for p in net.parameters())  # restored
-
-
-@pytest.mark.slow
-def test_real_data_train_bundle_predict(tmp_path: Path, shared_data: Path) -> None:
-    """Acceptance: train on 20 TCGA-LGG patients (size 64, 1 epoch, random start), predict a BraTS case and a PNG
-    case."""
-    import time
-
-    from gliograde.data.layouts import read_labels
-    from gliograde.training.cnn import train_on_cohort
-
-    t0 = time.perf_counter()
-    src = shared_data / "tcga-lgg"
-    labels, _ = read_labels(src / "labels.csv")
-    sub = tmp_path / "tcga20"
-    sub.mkdir()
-    keep = labels.groupby("grade", group_keys=False).head(7).head(20)
-    for folder in keep["folder"]:
-        (sub / folder).symlink_to(src / folder)
-    chosen = pd.read_csv(src / "labels.csv").set_index("folder").loc[keep["folder"]].reset_index()
-    chosen.to_csv(sub / "labels.csv", index=False)
-    run_ingest(sub, tmp_path / "cohort", IngestCfg(preprocess=PreprocessCfg(size=SIZE)), figures=False, progress=False)
-    cohort = load_cohort(tmp_path / "cohort")
-    cfg = TrainCfg(model="efficientnet_lite0", weights="none", image_size=SIZE, epochs=1, batch_size=16,
-                   val_fraction=0.0, patience=0, device="cpu")
-    fit = train_on_cohort(cohort, cfg, AugmentCfg(mode="none"), tmp_path / "bundle", progress=False)
-    CnnBundle.write(tmp_path / "bundle", cohort, fit, RunConfig(kind="cnn", train=cfg, augment=AugmentCfg(mode="none")))
-    b = load_bundle(tmp_path / "bundle")
-    png_folder = src / labels["folder"].iloc[-1]
-    cases = [shared_data / "brats-volumes" / "Brats18_TCIA10_628_1", png_folder]
-    res = predict(b, cases, out=tmp_path / "pred", keep_ids=True)
-    for r in res:
-        assert r.status == "ok", r.message
-        _check_case_output(tmp_path / "pred", r.case, b.classes)
-        print(f"{r.case}: grade {r.grade}, slice {r.slice_index}, heat in ROI {r.heat_in_roi:.2f}, "
-              f"ROI share of crop {r.mask.mean():.2f}")  # type: ignore[union-attr]
-    assert time.perf_counter() - t0 < 60

@@ -1,21 +1,15 @@
-"""Honest model selection, fusion and the recommended preset: no selection step sees a test patient."""
+"""Honest model selection, fusion and the recommended preset: no selection step sees a test patient.
+Selection inside the experiment run: tests/integration/test_cv_selection.py."""
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from fakedata import write_slice_cohort
 
 from gliograde.baselines.fusion import FusionClassifier
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg
-from gliograde.data.dataset import load_cohort
-from gliograde.data.ingest import ingest
+from gliograde.config import CVCfg, IngestCfg
 from gliograde.errors import InputError
-from gliograde.experiment import Experiment, FeatureStore, run_protocol
-from gliograde.experiment.selected import SelectedConfiguration
 from gliograde.presets import get_preset
 from gliograde.selection import (
     Candidate,
@@ -116,57 +110,7 @@ def test_fusion_pca_block_and_radiomics_only_agree_when_cnn_is_dropped():
         fused.predict_proba(X[:, :10])
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sel")
-    write_slice_cohort(root / "raw", [(f"P-{i:02d}", 2 + i % 2) for i in range(16)], size=32)
-    cfg = IngestCfg(channels=("flair", "t1ce"), slices=2,
-                    preprocess=PreprocessCfg(size=32, intensity="robust", region="brain_outside_roi"))
-    ingest(root / "raw", root / "cohort", cfg, progress=False)
-    c = load_cohort(root / "cohort")
-    first_half = np.array([int(p[-2:]) < 8 for p in c.patient_ids])
-    return dataclasses.replace(c, sites=np.where(first_half, "A", "B"))
-
-
-def _exp(cohort, out, cv):
-    cfg = RunConfig(train=get_preset("quick").train, augment=AugmentCfg(mode="none"), cv=cv)
-    return Experiment(cohort, out, cfg, FeatureStore(cohort, out / "work"), progress=False)
-
-
-@pytest.mark.parametrize("protocol", ["honest", "site"])
-def test_no_selection_or_fusion_step_sees_a_test_patient(cohort, tmp_path, monkeypatch, protocol):
-    rng = np.random.default_rng(0)
-    rad = np.c_[np.arange(len(cohort), dtype=float), rng.normal(size=(len(cohort), 6))]  # col 0 = row id
-    monkeypatch.setattr(FeatureStore, "roi", lambda self, families, **kw: rad)
-    monkeypatch.setattr(FeatureStore, "cnn", lambda self, train: rng.normal(size=(len(cohort), 12)))
-    fits: list[set[str]] = []
-    real_fit = FusionClassifier.fit
-
-    def spy(self, X, y):
-        fits.append(set(cohort.patient_ids[X[:, 0].astype(int)]))
-        return real_fit(self, X, y)
-
-    monkeypatch.setattr(FusionClassifier, "fit", spy)
-    sel = SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(0, 2), cnn_components=3)
-    cv = CVCfg(folds=2, protocol=protocol, configs=("radiomics", "fusion"), n_boot=20, selection=sel)
-    preds = run_protocol(_exp(cohort, tmp_path / "run", cv))
-    folds = json.loads((tmp_path / "run" / "folds.json").read_text())["folds"]
-    per_unit = 2 * 3 + 1  # 2 candidates x 3 inner folds, then the refit on all training patients
-    assert len(fits) == per_unit * 2 * len(folds)
-    for i, pats in enumerate(fits):  # units run config-major, fold-minor
-        fold = folds[(i // per_unit) % len(folds)]
-        assert pats and not pats & set(fold["test"])
-        assert pats <= set(fold["train"])
-        assert (len(pats) == len(fold["train"])) == (i % per_unit == per_unit - 1)  # only the refit sees all
-    doc = json.loads((tmp_path / "run" / "selection.json").read_text())
-    assert set(doc["configs"]) == {"radiomics", "fusion"} and doc["method"] == "inner_cv"
-    assert [f["fold"] for f in doc["configs"]["fusion"]["folds"]] == list(range(len(folds)))
-    assert set(preds["chosen"]) <= {"logreg/k=all", "logreg/k=2"}
-    assert preds.groupby("config")["patient_id"].nunique().tolist() == [16, 16]  # 2 slices -> 1 row per patient
-
-
 def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
-    from gliograde.presets import get_preset
     from gliograde.settings import resolve
 
     ing = get_preset("recommended").ingest
@@ -183,31 +127,3 @@ def test_recommended_preset_carries_ingest_and_cv_settings(tmp_path):
     assert train.cv.selection == replace(cfg.cv.selection, method="inner_cv") and train.kind == "radiomics"
     assert (get_preset("recommended").kind, get_preset("quick").kind) == ("radiomics", "cnn")
     assert resolve("train").preset == resolve("cv").preset == "recommended"
-
-
-def test_repeated_cv_selection_never_sees_the_units_test_patients(cohort, tmp_path, monkeypatch):
-    """Under --repeats every unit's inner fits and refit see only that repeat's training patients."""
-    rad = np.c_[np.arange(len(cohort), dtype=float), np.random.default_rng(1).normal(size=(len(cohort), 4))]
-    monkeypatch.setattr(FeatureStore, "roi", lambda self, families, **kw: rad)
-    current: dict[str, object] = {}
-    seen: list[tuple[int, int, set[str]]] = []
-    real_unit, real_fit = SelectedConfiguration.run_unit, FusionClassifier.fit
-
-    def unit_spy(self, exp, fold, unit):
-        current["fold"] = fold
-        return real_unit(self, exp, fold, unit)
-
-    def fit_spy(self, X, y):
-        f = current["fold"]
-        pats = set(cohort.patient_ids[X[:, 0].astype(int)])
-        assert pats and pats <= set(f.train) and not pats & set(f.test)
-        seen.append((f.repeat, f.index, pats))
-        return real_fit(self, X, y)
-
-    monkeypatch.setattr(SelectedConfiguration, "run_unit", unit_spy)
-    monkeypatch.setattr(FusionClassifier, "fit", fit_spy)
-    sel = SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(0, 2))
-    cv = CVCfg(folds=2, protocol="honest", configs=("radiomics",), n_boot=20, selection=sel, repeats=2)
-    run_protocol(_exp(cohort, tmp_path / "run", cv))
-    assert {(r, k) for r, k, _ in seen} == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    assert len(seen) == 4 * (2 * 3 + 1)

@@ -1,21 +1,14 @@
-"""Semantic ROI features: known shapes and intensities give the values their definitions say, the feature
-families join in one order everywhere, and a bundle trained with them predicts the same columns."""
+"""Semantic ROI features: known shapes and intensities give the values their definitions say, and the feature
+families join in one order everywhere. A bundle trained with them predicts the same columns:
+tests/integration/test_train_radiomics_cli.py."""
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from fakedata import recommended_cohort
 
 from gliograde.baselines.feature_sets import check_families, feature_matrix
 from gliograde.baselines.semantic import CENTRE, UNIT, feature_names, semantic_features
-from gliograde.bundles import MODEL_JSON, load_bundle
-from gliograde.cli import main
-from gliograde.data.dataset import load_cohort
 from gliograde.errors import InputError, MaskMismatchError
-from gliograde.prediction.run import predict
 
 
 def _disk(size: int = 64, r: float = 20.0) -> np.ndarray:
@@ -76,26 +69,6 @@ def test_families_join_in_the_order_given() -> None:
     assert names[: len(sem_names)] == sem_names == feature_names(2) and len(set(names)) == len(names)
     np.testing.assert_array_equal(X[:, : sem.shape[1]], sem)
     assert any(n.startswith("c1_glcm_") for n in names)
-
-
-def test_bundle_with_semantic_features_predicts_the_same_columns(tmp_path: Path) -> None:
-    raw, _, args = recommended_cohort(tmp_path, [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(10)], raw_size=48,
-                                      crop_size=48, selection={"inner_folds": 2, "select_k": [3],
-                                                               "classifiers": ["logreg"]})
-    assert main([*args, "--features", "radiomics,texture"]) == 2 and not (tmp_path / "b" / MODEL_JSON).exists()
-    assert main([*args, "--features", "radiomics,semantic"]) == 0
-    meta = json.loads((tmp_path / "b" / MODEL_JSON).read_text())
-    assert meta["feature_families"] == ["radiomics", "semantic"] and "roi_sem_solidity" in meta["feature_names"]
-    bundle = load_bundle(tmp_path / "b")
-    cohort = load_cohort(tmp_path / "cohort")
-    X, _ = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(),
-                          meta["feature_families"], bin_width=meta["bin_width"])
-    folder = min(p for p in raw.iterdir() if p.is_dir())
-    res = predict(bundle, [folder], out=tmp_path / "pred", keep_ids=True)[0]
-    assert res.status == "ok", res.message
-    row = int(np.flatnonzero(cohort.patient_ids == "P-00")[0])  # the first folder is patient P-00's
-    want = bundle.pipeline.predict_proba(X[row: row + 1])[0]  # type: ignore[union-attr]
-    np.testing.assert_allclose([res.probabilities[g] for g in bundle.classes], want, atol=1e-9)
 
 
 def test_enhancement_needs_t1_and_t1ce_and_measures_the_subtraction() -> None:

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 import yaml
 
+from gliograde.bundles import KINDS, get_kind
 from gliograde.config import (
     AugmentCfg,
     ConfigError,
@@ -21,6 +22,7 @@ from gliograde.config import (
     from_dict,
 )
 from gliograde.errors import InputError
+from gliograde.experiment import CONFIGS, get_config
 from gliograde.presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
 from gliograde.settings import COMMAND_PRESET, RECORD_KEYS, as_dict, flag_name, resolve, to_yaml
 
@@ -195,6 +197,34 @@ def test_cv_refuses_a_flag_no_chosen_configuration_reads() -> None:
     assert ok.train.model == "resnet18"
     assert resolve("cv", config={"train": {"model": "alexnet"}}).train.model == "alexnet"  # YAML: never refused
 
+
+#: One flag of each section a kind or configuration may read (ModelKind.uses / CVConfiguration.uses).
+SECTION_FLAGS = {"train": {"train": {"epochs": 2}}, "augment": {"augment": {"subset": 3}},
+                 "selection": {"cv": {"selection": {"inner_folds": 4}}}}
+
+
+@pytest.mark.parametrize("section", sorted(SECTION_FLAGS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_refuses_exactly_the_flags_it_does_not_read(kind: str, section: str) -> None:
+    """Driven by the registry: a new kind's ``uses`` is checked without a test of its own."""
+    overrides = {"kind": kind, **SECTION_FLAGS[section]}
+    if section in get_kind(kind).uses:
+        assert resolve("train", overrides=overrides).kind == kind
+    else:
+        with pytest.raises(InputError, match=f"is not read by the {kind} model kind"):
+            resolve("train", overrides=overrides)
+
+
+@pytest.mark.parametrize("section", sorted(SECTION_FLAGS))
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_every_configuration_refuses_exactly_the_flags_it_does_not_read(name: str, section: str) -> None:
+    flags = SECTION_FLAGS[section]
+    overrides = {**flags, "cv": {**flags.get("cv", {}), "configs": (name,)}}
+    if section in get_config(name).uses:
+        assert resolve("cv", overrides=overrides).cv.configs == (name,)
+    else:
+        with pytest.raises(InputError, match=f"is not read by the configurations {name} "):
+            resolve("cv", overrides=overrides)
 
 def test_flag_names() -> None:
     assert flag_name("ingest.preprocess.ring_width") == "--ring-width"

@@ -1,12 +1,13 @@
-"""Synthetic cohort: layout identical to TCGA-LGG / BraTS, determinism, grade appearance, separability."""
+"""Synthetic cohort: layout identical to TCGA-LGG / BraTS, determinism, grade appearance, the oracle ceiling.
+Through the CLI, beside the real data, separability on 48 patients: tests/integration/test_synth_cli.py."""
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SYNTH_COUNTS as SMALL
 from PIL import Image
 from scipy import ndimage
 
@@ -16,16 +17,12 @@ from gliograde.synth import (
     DEFAULT_DIFFICULTY,
     draw_tumour,
     generate_cohort,
-    grade_separability,
-    handcrafted_features,
     iter_patients,
     make_patient,
     oracle_auc,
     patient_rng,
 )
 from gliograde.synth.cohort import NIFTI_LABEL_COLUMNS, PNG_LABEL_COLUMNS
-
-SMALL = (2, 1, 2)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -35,13 +32,6 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def _all_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def png_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth") / "cohort"
-    generate_cohort(root, counts=SMALL, seed=0)
-    return root
 
 
 def test_counts_and_labels(png_cohort: Path) -> None:
@@ -71,20 +61,6 @@ def test_slice_layout_matches_tcga_lgg(png_cohort: Path) -> None:
             areas.append(int((m == 255).sum()))
         assert numbers[int(np.argmax(areas))] == int(r["largest_tumour_slice"]) == numbers[2]
         assert areas[2] > 0
-
-
-def test_same_columns_and_format_as_real_data(png_cohort: Path, shared_data: Path) -> None:
-    real = shared_data / "tcga-lgg"
-    with open(real / "labels.csv", newline="") as fh:
-        real_cols = next(csv.reader(fh))
-    assert tuple(real_cols) == PNG_LABEL_COLUMNS
-    real_row = _rows(real / "labels.csv")[0]
-    stem = real / real_row["folder"] / f"{real_row['folder']}_{real_row['largest_tumour_slice']}"
-    ours = _rows(png_cohort / "labels.csv")[0]
-    our_stem = png_cohort / ours["folder"] / f"{ours['folder']}_{ours['largest_tumour_slice']}"
-    for suffix in (".png", "_mask.png"):
-        a, b = Image.open(f"{stem}{suffix}"), Image.open(f"{our_stem}{suffix}")
-        assert (a.mode, a.size) == (b.mode, b.size)
 
 
 def test_same_seed_gives_identical_bytes(png_cohort: Path, tmp_path: Path) -> None:
@@ -144,17 +120,6 @@ def test_oracle_ceiling_is_below_one_at_default() -> None:
     assert oracle_auc(DEFAULT_COUNTS, 0, 0.0)["macro_auc"] > 0.99
 
 
-def test_handcrafted_features_separate_above_chance_but_not_perfectly() -> None:
-    # one slice per patient is all the features use, and keeps the test fast
-    patients = [p for _, _, p in iter_patients((16, 16, 16), seed=3, difficulty=DEFAULT_DIFFICULTY, n_slices=1)]
-    x = np.stack([handcrafted_features(p.images[0], p.mask[0]) for p in patients])
-    y = np.array([p.grade for p in patients])
-    res = grade_separability(x, y, seed=0)
-    print(res)
-    assert 0.65 < res["macro_auc"] < 0.98
-    assert res["auc_2v4"] > res["auc_2v3"] - 0.05  # the far pair is at least as easy as the near one
-
-
 def test_nifti_layout(tmp_path: Path) -> None:
     import nibabel as nib
 
@@ -205,14 +170,3 @@ def test_refuses_non_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("user data")
     with pytest.raises(InputError, match="not an empty folder"):
         generate_cohort(tmp_path, counts=(1, 0, 0))
-
-
-def test_cli_writes_cohort_and_provenance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from gliograde.cli import main
-
-    out = tmp_path / "c"
-    assert main(["synth", "--out", str(out), "--n", "1", "0", "1", "--seed", "2"]) == 0
-    assert "2 synthetic patients" in capsys.readouterr().out
-    assert {"labels.csv", "montage.png", "config.yaml", "run.json"} <= {p.name for p in out.iterdir()}
-    assert re.search(r"seed: 2", (out / "config.yaml").read_text())
-    assert main(["synth", "--out", str(out)]) == 2  # not empty: one-line error, exit 2

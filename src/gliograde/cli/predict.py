@@ -9,14 +9,22 @@
 Each case gives DIR/<case>/prediction.json and overlay.png (slice + ROI | model input + evidence; a radiomics
 bundle, the `recommended` preset's, shows the ROI and lists the top contributing features instead of a map);
 DIR/summary.csv lists every case (status ok/error), DIR/timings.json the warm-up and median latencies.
-Cases are named case-<hash> unless --keep-ids. Research use only: not a medical device.
+Cases are named case-<hash> unless --keep-ids. DIR/config.yaml holds the settings (its ``predict:`` section);
+``--config DIR/config.yaml`` replays them on the cases given (precedence: ``--config`` YAML < flags).
+Research use only: not a medical device.
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
-from gliograde.cli._common import add_out
+from gliograde.cli._common import add_config, add_out, print_config, resolve_args
+
+#: Parsed-argument name -> the RunConfig key it sets.
+FLAGS = {name: (f"predict.{name}",) for name in ("explain", "mask_heat", "keep_ids", "threads", "slice_index")}
+#: Threads ``gliograde predict`` uses unless told (the library leaves torch's setting alone).
+DEFAULT_THREADS = 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -28,40 +36,40 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_out(p, help_="folder for prediction.json, overlay.png per case and summary.csv")
     p.add_argument("--mask", type=Path, default=None,
                    help="mask of a single image/volume CASE (default: found beside it)")
-    p.add_argument("--keep-ids", action="store_true",
+    p.add_argument("--keep-ids", action="store_true", default=None,
                    help="name cases by folder/file name (default: off, case-<sha256> so no identity leaks)")
-    p.add_argument("--no-cam", action="store_true",
+    p.add_argument("--no-cam", action="store_false", dest="explain", default=None,
                    help="skip the evidence (LayerCAM map / top radiomics features) and overlay.png "
                         "(default: compute them)")
-    p.add_argument("--show-all-heat", action="store_true",
+    p.add_argument("--show-all-heat", action="store_false", dest="mask_heat", default=None,
                    help="draw evidence over the whole crop in overlay.png (default: inside the ROI only; "
                         "heat_in_roi in the JSON is always measured on the whole map)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the model (default: 1; one case at a time gains little from more, "
                         "and on a busy machine extra threads stall each other: 20 ms became 200-3900 ms)")
     p.add_argument("--slice-index", type=int, default=None,
                    help="use this slice instead of the largest tumour cross-section (default: largest)")
+    add_config(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from gliograde.bundles import load_bundle
+    from gliograde.bundles import load_bundle  # loads torch: only when the command runs
     from gliograde.errors import InputError
-    from gliograde.prediction.run import find_cases, predict
+    from gliograde.prediction.run import find_cases, run_predict
 
-    if args.threads < 1:
-        raise InputError(f"--threads {args.threads}: give 1 or more")
-    torch.set_num_threads(args.threads)
-    bundle = load_bundle(args.bundle)
+    cfg = resolve_args("predict", args, FLAGS)
+    if cfg.predict.threads is None:
+        cfg = replace(cfg, predict=replace(cfg.predict, threads=DEFAULT_THREADS))
+    if args.print_config:
+        return print_config(cfg, "predict")
     if args.mask is not None and len(args.cases) != 1:
         raise InputError(f"--mask {args.mask} given with {len(args.cases)} cases; --mask pairs with one CASE only")
+    bundle = load_bundle(args.bundle)
     cases, batch = find_cases(args.cases, args.mask)
     if not cases:
         raise InputError(f"{args.cases[0]}: no case found; give image/mask files, case folders or a folder of them")
-    results = predict(bundle, cases, out=args.out, cam=not args.no_cam, keep_ids=args.keep_ids,
-                      slice_index=args.slice_index, mask_heat=not args.show_all_heat)
+    results = run_predict(bundle, cases, args.out, cfg.predict)
     for r in results:
         if r.status == "ok":
             probs = ", ".join(f"G{g} {p:.2f}" for g, p in r.probabilities.items())

@@ -9,6 +9,8 @@ graded, and DIR gets predictions.csv, metrics.json (AUC with a bootstrap 95 % CI
 balanced accuracy, per-grade sensitivity/specificity, Brier, ECE, confusion, per-site AUC), figures/,
 report.html, config.yaml and run.json. Grades the model does not know are left out with a warning. An
 AUC needs at least --min-per-grade patients of every grade, else it is reported undefined with the reason.
+``--config DIR/config.yaml`` replays a validation's settings (its ``validate:`` section; precedence:
+``--config`` YAML < flags); BUNDLE, DATA and --labels are given again.
 """
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gliograde.cli._common import add_out
+from gliograde.cli._common import add_config, add_out, print_config, resolve_args
+
+#: Parsed-argument name -> the RunConfig key it sets.
+FLAGS = {"bootstrap": ("validate.n_boot",),
+         **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad")}}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -29,17 +35,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_out(p, help_="folder for predictions.csv, metrics.json, figures/, report.html and run.json")
     p.add_argument("--labels", type=Path, default=None,
                    help="labels CSV (patient_id, who_grade[, site]) used instead of DATA's own (default: DATA's)")
-    p.add_argument("--keep-ids", action="store_true",
+    p.add_argument("--keep-ids", action="store_true", default=None,
                    help="write DICOM patients' ids as labelled (default: off, case-<sha256> for DICOM patients; "
                         "other patients keep the ids of your labels)")
-    p.add_argument("--bootstrap", type=int, default=2000, metavar="N",
+    p.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="bootstrap resamples over patients for the 95%% CIs, 0 = none (default: 2000)")
-    p.add_argument("--min-per-grade", type=int, default=5, metavar="K",
+    p.add_argument("--min-per-grade", type=int, default=None, metavar="K",
                    help="patients of every grade needed to report an AUC (default: 5)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    p.add_argument("--skip-bad", action="store_true",
+    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: 0)")
+    p.add_argument("--skip-bad", action="store_true", default=None,
                    help="leave out patients whose files cannot be ingested, and list them (default: stop with "
                         "every problem listed)")
+    add_config(p)
     return p
 
 
@@ -76,14 +83,11 @@ def _print_summary(res: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gliograde.errors import InputError
-    from gliograde.validation.run import ValidateCfg, run_validation
+    from gliograde import api  # loads torch: only when the command runs
 
-    if args.bootstrap < 0 or args.min_per_grade < 1:
-        raise InputError(f"--bootstrap {args.bootstrap} / --min-per-grade {args.min_per_grade}: give "
-                         "--bootstrap 0 or more and --min-per-grade 1 or more")
-    cfg = ValidateCfg(n_boot=args.bootstrap, seed=args.seed, keep_ids=args.keep_ids,
-                      min_per_grade=args.min_per_grade, skip_bad=args.skip_bad)
-    res = run_validation(args.bundle, args.data, args.out, cfg, labels=args.labels, progress=not args.quiet)
+    cfg = resolve_args("validate", args, FLAGS)
+    if args.print_config:
+        return print_config(cfg, "validate")
+    res = api.validate(args.bundle, args.data, args.out, cfg, labels=args.labels, progress=not args.quiet)
     _print_summary(res)
     return 0

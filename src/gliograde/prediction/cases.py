@@ -8,7 +8,7 @@ Cases are found with ingest's own finders (:func:`gliograde.data.layouts.find_ca
     * a DICOM series (``*.dcm`` directly, in ``dicom/`` or in any one sub-folder such as ``series/``) with
       ``mask.nii.gz`` / ``<case>_mask.nii.gz`` or a ``mask/`` folder.
 A folder that is none of these is a *batch* (a cohort folder, for instance): each sub-folder and each loose
-image/volume in it is a case.
+image with its mask, or volume, in it is a case (a figure such as a cohort's ``montage.png`` is not).
 
 >>> case_alias("TCGA_CS_4941_19960909", keep_ids=True)
 'TCGA_CS_4941_19960909'
@@ -16,6 +16,7 @@ image/volume in it is a case.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from gliograde.config import SEQUENCES
 from gliograde.data.io import is_image, is_nifti
 from gliograde.data.layouts import SLICE_NAME_RE, find_case, folder_layout
 from gliograde.data.source import CaseSource
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,17 +83,20 @@ def _file_case(path: Path, mask: Path | None) -> CaseInput:
 
 
 def _is_scan(p: Path) -> bool:
-    """An image file a case can be read from (a mask or a segmentation is not one on its own)."""
+    """A file a case can be read from: an image with its ``_mask`` beside it (a mask alone, or a figure such as a
+    cohort's ``montage.png``, is not one: ingest does not read those either), a NIfTI volume or a DICOM file."""
     if is_image(p):
-        return not p.stem.lower().endswith("_mask")
-    return is_nifti(p) or p.suffix.lower() == ".dcm"
+        return not p.stem.lower().endswith("_mask") and p.with_name(f"{p.stem}_mask{p.suffix}").is_file()
+    return (is_nifti(p) and "_seg" not in p.name) or p.suffix.lower() == ".dcm"
 
 
-def _is_case(folder: Path) -> bool:
-    """One case (not a batch): it holds images itself or a ``dicom/`` folder, or ingest's finder finds one in it."""
+def _is_case(folder: Path, mask: Path | None = None) -> bool:
+    """One case (not a batch): it holds scans itself (any image when ``mask`` is given) or a ``dicom/`` folder, or
+    ingest's finder finds one in it."""
     if folder_layout(folder) is None:
         return False
-    if (folder / "dicom").is_dir() or any(p.is_file() and _is_scan(p) for p in folder.iterdir()):
+    own = [p for p in folder.iterdir() if p.is_file() and (_is_scan(p) or (mask is not None and is_image(p)))]
+    if (folder / "dicom").is_dir() or own:
         return True
     return find_case(folder, folder.name)[0] is not None
 
@@ -120,15 +126,17 @@ def find_cases(paths: list[Path], mask: Path | None = None) -> tuple[list[CaseIn
     for p in map(Path, paths):
         if p.is_file():
             cases.append(_file_case(p, mask))
-        elif p.is_dir() and _is_case(p):
+        elif p.is_dir() and _is_case(p, mask):
             cases.append(_folder_case(p, mask))
         elif p.is_dir():
             batch = True
             for sub in sorted(q for q in p.iterdir() if not q.name.startswith(".")):
                 if sub.is_dir():
                     cases.append(_folder_case(sub, None))
-                elif (is_image(sub) and not sub.stem.endswith("_mask")) or (is_nifti(sub) and "_seg" not in sub.name):
+                elif _is_scan(sub) and sub.suffix.lower() != ".dcm":
                     cases.append(_file_case(sub, None))
+                elif is_image(sub) and not sub.stem.endswith("_mask"):
+                    logger.info("%s: not a case (no %s_mask beside it), as for ingest", sub.name, sub.stem)
         else:
             cases.append(CaseInput(name=_strip_suffix(p), path=p, error=f"{p}: no such file or folder; check the path"))
     return cases, batch

@@ -28,6 +28,7 @@ from PIL import Image
 from gliograde import __version__
 from gliograde.bundles import Bundle, CasePrediction, ModelKind, load_bundle
 from gliograde.bundles import check_channels as _check_ingest_channels
+from gliograde.config import PredictCfg
 from gliograde.data.source import CaseSource
 from gliograde.errors import GliogradeError
 from gliograde.prediction.cases import (
@@ -40,8 +41,8 @@ from gliograde.prediction.cases import (
 )
 from gliograde.runinfo import fingerprint_named, write_run_info
 
-__all__ = ["CaseInput", "CasePrediction", "case_alias", "check_channels", "find_cases", "predict", "predict_case",
-           "warm_up", "write_summary"]
+__all__ = ["CaseInput", "CasePrediction", "PredictCfg", "case_alias", "check_channels", "find_cases", "predict",
+           "predict_case", "run_predict", "warm_up", "write_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequence[
             slice_index: int | None = None, mask: Path | None = None, mask_heat: bool = True) -> list[CasePrediction]:
     """Grade every case; a bad case gives an ``error`` result and the others go on.
 
+    The options as keywords; :func:`run_predict` takes them as one :class:`~gliograde.config.PredictCfg`.
+
     Args:
         bundle: a loaded bundle (:func:`gliograde.bundles.load_bundle`, any kind) or its folder.
         cases: CASE paths (see the module docstring) or already found :class:`CaseInput` s.
@@ -111,39 +114,63 @@ def predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequence[
     Returns:
         One :class:`CasePrediction` per case, in input order.
     """
+    cfg = PredictCfg(explain=cam, slice_index=slice_index, mask_heat=mask_heat, keep_ids=keep_ids)
+    return run_predict(bundle, cases, out, cfg, mask=mask)
+
+
+def run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequence[CaseInput],
+                out: Path | str | None, cfg: PredictCfg, *, mask: Path | None = None) -> list[CasePrediction]:
+    """Grade every case with the settings ``cfg``; a bad case gives an ``error`` result and the others go on.
+
+    Args:
+        bundle, cases, out, mask: as :func:`predict`.
+        cfg: explain, slice, overlay, naming and thread settings; written to ``out/config.yaml`` as its
+            ``predict:`` section, so ``gliograde predict ... --config out/config.yaml`` replays the run.
+
+    Returns:
+        One :class:`CasePrediction` per case, in input order.
+    """
     if not isinstance(bundle, ModelKind):
         bundle = load_bundle(bundle)
+    if cfg.threads is not None:
+        _set_threads(cfg.threads)
     given: list[Path | str | CaseInput] = list(cases)
     found = ([c for c in given if isinstance(c, CaseInput)] if given and isinstance(given[0], CaseInput)
              else find_cases([Path(c) for c in given if not isinstance(c, CaseInput)], mask)[0])
-    assign_aliases(found, keep_ids)
-    warm_ms = warm_up(bundle, cam) if any(c.source is not None for c in found) else 0.0
+    assign_aliases(found, cfg.keep_ids)
+    warm_ms = warm_up(bundle, cfg.explain) if any(c.source is not None for c in found) else 0.0
     logger.info("warm-up %.0f ms (one-time; not in the per-case timings)", warm_ms)
     results = []
     for ci in found:
-        res = _predict_one(bundle, ci, cam, keep_ids, slice_index)
-        res.display_masked = mask_heat
+        res = _predict_one(bundle, ci, cfg.explain, cfg.keep_ids, cfg.slice_index)
+        res.display_masked = cfg.mask_heat
         if out is not None and res.status == "ok":
             _write_case(bundle, res, Path(out) / res.case)
         results.append(res)
     if out is not None:
         write_summary(results, bundle.classes, Path(out) / SUMMARY_CSV)
         _write_timings(results, warm_ms, Path(out) / TIMINGS_JSON)
-        _write_run(bundle, found, Path(out), keep_ids, {"cam": cam, "slice_index": slice_index,
-                                                        "mask_heat": mask_heat})
+        _write_run(bundle, found, Path(out), cfg)
     return results
 
 
-def _write_run(bundle: Bundle, found: list[CaseInput], out: Path, keep_ids: bool, options: dict[str, Any]) -> None:
-    """``config.yaml`` + ``run.json``: the bundle and options, and the sha256 of every case file under the case's
-    alias (``case-<hash>/<k>`` unless ``keep_ids``), so no patient name or path reaches them."""
+def _set_threads(n: int) -> None:
+    import torch  # heavy: only to set the thread count
+
+    torch.set_num_threads(n)
+
+
+def _write_run(bundle: Bundle, found: list[CaseInput], out: Path, cfg: PredictCfg) -> None:
+    """``config.yaml`` + ``run.json``: the bundle, the settings (``predict:``, which ``--config`` replays) and the
+    sha256 of every case file under the case's alias (``case-<hash>/<k>`` unless ``keep_ids``), so no patient
+    name or path reaches them."""
     named: dict[str, Path] = {}
     for ci in found:
         for k, f in enumerate(case_files(ci.source) if ci.source is not None else []):
-            named[f"{ci.alias}/{f.name if keep_ids else f'{k:04d}'}"] = f
-    config = {"bundle": str(bundle.path), "bundle_sha256": bundle.fingerprint, "keep_ids": keep_ids,
-              "cases": [ci.alias for ci in found], **options}
-    argv = None if keep_ids else "withheld: case paths can name patients (--keep-ids records them)"
+            named[f"{ci.alias}/{f.name if cfg.keep_ids else f'{k:04d}'}"] = f
+    config = {"bundle": str(bundle.path), "bundle_sha256": bundle.fingerprint,
+              "cases": [ci.alias for ci in found], "predict": cfg}
+    argv = None if cfg.keep_ids else "withheld: case paths can name patients (--keep-ids records them)"
     write_run_info(out, command="predict", config=config, seed=None, fingerprint=fingerprint_named(named), argv=argv)
 
 

@@ -187,6 +187,25 @@ def _set_train_mode(model: nn.Module, net: nn.Module, cfg: TrainCfg) -> None:
     net.train()
 
 
+def _prepare(
+    model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor | npt.ArrayLike,
+    val_images: torch.Tensor | None, val_labels: torch.Tensor | npt.ArrayLike | None, cfg: TrainCfg,
+    stochastic_aug: StochasticAug | None,
+) -> tuple[TrainingInputs, torch.Tensor, torch.Tensor | None, torch.device]:
+    """Device, threads, labels and the loop's inputs; an empty validation split means no early stopping."""
+    device = resolve_device(cfg.device)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    y_train = _as_labels(train_labels, device)
+    y_val = None if val_labels is None else _as_labels(val_labels, device)
+    if val_images is None or y_val is None or len(y_val) == 0:
+        val_images, y_val = None, None  # no validation: no early stopping, the last epoch is kept
+    inp = training_inputs(model, torch.as_tensor(train_images),
+                          None if val_images is None else torch.as_tensor(val_images), cfg, stochastic_aug, device)
+    return inp, y_train, y_val, device
+
+
 def fit(
     model: nn.Module,
     train_images: torch.Tensor,
@@ -214,16 +233,8 @@ def fit(
     Returns:
         :class:`FitResult`; the model holds the best epoch's weights.
     """
-    device = resolve_device(cfg.device)
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
-    torch.backends.cudnn.benchmark = device.type == "cuda"
-    y_train = _as_labels(train_labels, device)
-    y_val = None if val_labels is None else _as_labels(val_labels, device)
-    if val_images is None or y_val is None or len(y_val) == 0:
-        val_images, y_val = None, None  # no validation: no early stopping, the last epoch is kept
-    inp = training_inputs(model, torch.as_tensor(train_images),
-                          None if val_images is None else torch.as_tensor(val_images), cfg, stochastic_aug, device)
+    inp, y_train, y_val, device = _prepare(model, train_images, train_labels, val_images, val_labels, cfg,
+                                           stochastic_aug)
     optimizer = make_optimizer(inp.net, cfg)
     use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)

@@ -9,6 +9,7 @@ Brier score: the mean over patients of sum_k (p_k - [y = k])^2, halved for two g
 usual binary Brier score of the higher grade (sklearn's ``brier_score_loss``); 0 is perfect.
 
 >>> import pandas as pd
+>>> from gliograde.config import ValidateCfg
 >>> t = pd.DataFrame({"patient_id": list("abcd"), "site": "X", "label": [2, 2, 3, 3],
 ...                   "p_2": [.9, .6, .3, .2], "p_3": [.1, .4, .7, .8]})
 >>> m = validation_metrics(t, (2, 3), ValidateCfg(n_boot=0, min_per_grade=2))

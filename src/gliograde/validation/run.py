@@ -33,6 +33,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gliograde.bundles import Bundle, CropScores, load_bundle
+from gliograde.config import ValidateCfg
 from gliograde.errors import InputError
 from gliograde.metrics import predict_grades
 from gliograde.prediction.cases import case_alias
@@ -44,30 +45,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["NoKnownGradeError", "ValidateCfg", "ValidationCohort", "ValidationResult", "predict_arrays",
            "prepare_cohort", "run_validation", "split_known"]
-
-
-@dataclass(frozen=True)
-class ValidateCfg:
-    """Settings of one external validation.
-
-    Attributes:
-        n_boot: bootstrap resamples (over patients) for the 95 % CIs; 0 = no CI.
-        seed: seed of the bootstrap.
-        keep_ids: write DICOM patients' ids as given instead of ``case-<sha256[:10]>``.
-        min_per_grade: an AUC is reported only when every grade of the model has at least this many
-            patients (pooled and per site); below it the AUC is undefined, with the reason.
-        n_bins: confidence bins of the ECE and the reliability diagram.
-        batch_size: CNN inference batch.
-        skip_bad: leave out patients whose files cannot be ingested (listed in metrics.json ``skipped``).
-    """
-
-    n_boot: int = 2000
-    seed: int = 0
-    keep_ids: bool = False
-    min_per_grade: int = 5
-    n_bins: int = 10
-    batch_size: int = 16
-    skip_bad: bool = False
 
 
 class NoKnownGradeError(InputError):
@@ -168,7 +145,7 @@ def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Pa
     return cohort, table, excluded, {"ingest": t1 - t0, "predict": time.perf_counter() - t1}
 
 
-def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = ValidateCfg(), *,
+def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | None = None, *,
                    labels: Path | None = None, progress: bool = True) -> ValidationResult:
     """Validate a bundle on a labelled cohort and write predictions.csv, metrics.json, figures/,
     report.html, config.yaml and run.json into ``out``.
@@ -177,7 +154,7 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = V
         bundle_dir: folder written by ``gliograde train``.
         data: labelled cohort (see :func:`prepare_cohort`).
         out: output folder (created; files of an earlier validation there are replaced).
-        cfg: bootstrap, id and AUC settings.
+        cfg: bootstrap, id and AUC settings (None = the defaults of :class:`~gliograde.config.ValidateCfg`).
         labels: labels CSV to use instead of the cohort's own grades.
         progress: show the ingest progress bar.
 
@@ -188,7 +165,7 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg = V
         NoKnownGradeError: no patient left after leaving out unknown grades. InputError: see
         :func:`prepare_cohort` and :func:`gliograde.bundles.load_bundle`.
     """
-    out = Path(out)
+    out, cfg = Path(out), cfg or ValidateCfg()
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is a file; choose another --out folder")
     bundle = load_bundle(Path(bundle_dir))

@@ -1,5 +1,6 @@
 """The recommended preset end to end: `gliograde train` fits the radiomics model its CV evaluates, writes a
-safe bundle, and `gliograde predict` grades new cases with it (same preprocessing, same features)."""
+safe bundle, and `gliograde predict` grades new cases with it (same preprocessing, same features), semantic
+feature families included."""
 from __future__ import annotations
 
 import json
@@ -9,11 +10,10 @@ import numpy as np
 import pytest
 from fakedata import recommended_cohort
 
+from gliograde.baselines.feature_sets import feature_matrix
 from gliograde.bundles import MODEL_CARD, MODEL_JSON, load_bundle
 from gliograde.bundles.radiomics import MODEL_FILE, RadiomicsBundle
-from gliograde.bundles.radiomics_evidence import contributions
 from gliograde.cli import main
-from gliograde.config import SelectionCfg
 from gliograde.data.dataset import load_cohort
 from gliograde.errors import InputError
 from gliograde.prediction.run import find_cases, predict
@@ -85,28 +85,6 @@ def test_predict_cli_json_and_overlay(trained: tuple[Path, Path, Path], tmp_path
     assert Path(doc["overlay"]).is_file()
 
 
-def test_contributions_follow_logreg_coefficients() -> None:
-    """Occlusion to the training mean moves a logistic model's probability in the sign of coef * z."""
-    from gliograde.training.radiomics import fit_selected
-
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1], 15)
-    X = rng.normal(size=(30, 6))
-    X[:, 0] += 2 * y
-    X[:, 1] -= 2 * y
-    sel = SelectionCfg(method="none", classifiers=("logreg",), select_k=(3,))
-    model, _ = fit_selected(X, y, np.arange(30).astype(str), sel, n_radiomics=6)
-    names = tuple(f"f{i}" for i in range(6))
-    out, z_max = contributions(model.model_, X[:1], names, target=1, top=3)
-    clf, pre = model.model_["model"][-1], model.model_["model"][:-1]
-    coef = dict(zip(pre.get_feature_names_out(np.asarray(names)), clf.coef_[0], strict=True))
-    assert len(out) == 3 and {f["feature"] for f in out} <= set(coef)
-    for f in out:
-        assert np.sign(f["contribution"]) == np.sign(coef[f["feature"]] * f["z"])
-        assert f["value"] == X[0, names.index(f["feature"])]
-    assert z_max >= max(abs(f["z"]) for f in out) - 1e-3
-
-
 def test_bundle_loading_is_safe(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
     import shutil
 
@@ -116,10 +94,6 @@ def test_bundle_loading_is_safe(trained: tuple[Path, Path, Path], tmp_path: Path
     from gliograde.runinfo import sha256_file
 
     _, _, b = trained
-    from gliograde.export import export_onnx
-
-    with pytest.raises(InputError, match="export needs a CNN bundle|has no network"):
-        export_onnx(load_bundle(b), tmp_path / "m.onnx")
     bad = tmp_path / "bad"
     shutil.copytree(b, bad)
     (bad / MODEL_FILE).write_bytes((bad / MODEL_FILE).read_bytes()[:-8] + b"\0" * 8)
@@ -145,3 +119,23 @@ def test_missing_sequence_is_caught_before_reading(trained: tuple[Path, Path, Pa
     cases, _ = find_cases([tmp_path / "x.png"])
     res = predict(load_bundle(b), cases)[0]
     assert res.status == "error" and "flair+t1ce" in res.message
+
+
+def test_bundle_with_semantic_features_predicts_the_same_columns(tmp_path: Path) -> None:
+    raw, _, args = recommended_cohort(tmp_path, [(f"P-{i:02d}", 2 if i % 2 else 3) for i in range(10)], raw_size=48,
+                                      crop_size=48, selection={"inner_folds": 2, "select_k": [3],
+                                                               "classifiers": ["logreg"]})
+    assert main([*args, "--features", "radiomics,texture"]) == 2 and not (tmp_path / "b" / MODEL_JSON).exists()
+    assert main([*args, "--features", "radiomics,semantic"]) == 0
+    meta = json.loads((tmp_path / "b" / MODEL_JSON).read_text())
+    assert meta["feature_families"] == ["radiomics", "semantic"] and "roi_sem_solidity" in meta["feature_names"]
+    bundle = load_bundle(tmp_path / "b")
+    cohort = load_cohort(tmp_path / "cohort")
+    X, _ = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(),
+                          meta["feature_families"], bin_width=meta["bin_width"])
+    folder = min(p for p in raw.iterdir() if p.is_dir())
+    res = predict(bundle, [folder], out=tmp_path / "pred", keep_ids=True)[0]
+    assert res.status == "ok", res.message
+    row = int(np.flatnonzero(cohort.patient_ids == "P-00")[0])  # the first folder is patient P-00's
+    want = bundle.pipeline.predict_proba(X[row: row + 1])[0]  # type: ignore[union-attr]
+    np.testing.assert_allclose([res.probabilities[g] for g in bundle.classes], want, atol=1e-9)

@@ -1,15 +1,13 @@
-"""Acceptance on the real cohorts in ../shared/data (skipped locally without them, a failure in CI)."""
+"""Acceptance on the real cohorts in ../shared/data (skipped locally without them, a failure in CI); marked
+realdata by tests/conftest.py, as every user of the ``shared_data`` fixture is."""
 from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import pytest
 
 from gliograde.config import IngestCfg
 from gliograde.data.ingest import ingest
-
-pytestmark = pytest.mark.realdata
 
 
 def test_tcga_lgg_representative_slices(shared_data, tmp_path):

@@ -1,4 +1,4 @@
-"""ONNX export: onnxruntime's probabilities match PyTorch's (max abs diff <= 1e-4), dynamic batch axis."""
+"""`gliograde export --onnx`: onnxruntime's probabilities match PyTorch's (max abs diff <= 1e-4), dynamic batch axis."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_predict import SIZE, make_bundle
+from fakedata import BUNDLE_SIZE as SIZE
+from fakedata import CHANNELS, cnn_bundle
 
 from gliograde.bundles import load_bundle
 from gliograde.cli import main
@@ -17,7 +18,7 @@ from gliograde.training.engine import predict_proba
 @pytest.mark.parametrize("model,channels", [("efficientnet_lite0", 1), ("efficientnet_lite0", 3), ("resnet18", 1)])
 def test_onnx_matches_torch(tmp_path: Path, model: str, channels: int) -> None:
     ort = pytest.importorskip("onnxruntime")
-    bundle_dir = make_bundle(tmp_path, model=model, channels=channels)
+    bundle_dir = cnn_bundle(tmp_path, model=model, channels=CHANNELS[channels])
     out = tmp_path / "m.onnx"
     assert main(["export", str(bundle_dir), "--onnx", "--out", str(out)]) == 0
     side = json.loads(out.with_suffix(".json").read_text())
