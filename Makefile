@@ -10,7 +10,7 @@ DEMO_OUT ?= demo-out
 
 $(STAMP): pyproject.toml Makefile requirements-radiomics.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ray]'
 	bash requirements-radiomics.sh $(PY)
 	touch $(STAMP)
 

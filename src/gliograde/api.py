@@ -52,7 +52,7 @@ from gliograde.bundles import (
     get_kind,
     read_cv_metrics,
 )
-from gliograde.config import IngestCfg, PredictCfg, RunConfig, ValidateCfg
+from gliograde.config import ExecutorCfg, IngestCfg, PredictCfg, RunConfig, ValidateCfg
 from gliograde.data.cohort import open_cohort
 from gliograde.data.dataset import Cohort
 from gliograde.data.ingest import IngestResult
@@ -172,7 +172,8 @@ def augment(source: Path | str, out: Path | str, cfg: ConfigLike = None, *, pres
 def predict(bundle: Path | str | Bundle, cases: Sequence[Path | str], out: Path | str | None = None,
             cfg: PredictCfg | ConfigLike = None, *, explain: bool | None = None, keep_ids: bool | None = None,
             slice_index: int | None = None, mask: Path | str | None = None, mask_heat: bool | None = None,
-            threads: int | None = None) -> list[CasePrediction]:
+            threads: int | None = None, executor: ExecutorCfg | None = None,
+            progress: bool = False) -> list[CasePrediction]:
     """Grade new cases with a trained bundle, with their evidence; a bad case gives an ``error`` result.
 
     Args:
@@ -188,22 +189,28 @@ def predict(bundle: Path | str | Bundle, cases: Sequence[Path | str], out: Path 
         mask: the mask of a single image/volume case. mask_heat: show evidence inside the ROI only.
         threads: CPU threads torch uses (default: leave torch's setting).
             explain, keep_ids, slice_index, mask_heat, threads: None = ``cfg``'s value (default: see PredictCfg).
+        executor: where the cases are graded (``ExecutorCfg(name="ray")``: Ray tasks, see docs/distributed.md);
+            None = ``cfg``'s ``executor`` section when ``cfg`` is settings, else here, one after the other.
+        progress: show a progress bar over the cases (Ray executor).
 
     Returns:
         One :class:`~gliograde.bundles.CasePrediction` per case (``grade``, ``probabilities``, ...).
     """
     given: dict[str, Any] = {k: v for k, v in {"explain": explain, "keep_ids": keep_ids, "slice_index": slice_index,
                                "mask_heat": mask_heat, "threads": threads}.items() if v is not None}
-    settings = (replace(cfg, **given) if isinstance(cfg, PredictCfg)
-                else run_config("predict", cfg, overrides={"predict": given}).predict)
+    if isinstance(cfg, PredictCfg):
+        settings = replace(cfg, **given)
+    else:
+        run = run_config("predict", cfg, overrides={"predict": given})
+        settings, executor = run.predict, executor or run.executor
     loaded = bundle if isinstance(bundle, ModelKind) else Path(bundle)
     return run_predict(loaded, [Path(c) for c in cases], None if out is None else Path(out), settings,
-                       mask=None if mask is None else Path(mask))
+                       mask=None if mask is None else Path(mask), executor=executor, progress=progress)
 
 
 def validate(bundle: Path | str | Bundle, data: Path | str, out: Path | str, cfg: ValidateCfg | ConfigLike = None, *,
              labels: Path | str | None = None, overrides: Mapping[str, Any] | None = None,
-             progress: bool = True) -> ValidationResult:
+             progress: bool = True, executor: ExecutorCfg | None = None) -> ValidationResult:
     """External validation: grade every patient of a labelled cohort the model never saw, with metrics.
 
     Args:
@@ -215,13 +222,15 @@ def validate(bundle: Path | str | Bundle, data: Path | str, out: Path | str, cfg
         labels: a labels CSV used instead of the cohort's own.
         overrides: ``{"validate": {...}}`` laid over ``cfg`` (checked as ``cfg`` is).
         progress: show the ingest progress bar.
+        executor: where the patients are graded (``ExecutorCfg(name="ray")``: Ray tasks; ingest runs here);
+            None = the resolved settings' ``executor`` section.
 
     Returns:
         :class:`~gliograde.validation.run.ValidationResult` (``table``, ``metrics``, files written).
     """
     if isinstance(cfg, ValidateCfg):
         cfg = {"validate": cfg}
-    settings = run_config("validate", cfg, overrides=overrides).validate
+    run = run_config("validate", cfg, overrides=overrides)
     folder = bundle.path if isinstance(bundle, ModelKind) else Path(bundle)
-    return run_validation(folder, Path(data), Path(out), settings,
-                          labels=None if labels is None else Path(labels), progress=progress)
+    return run_validation(folder, Path(data), Path(out), run.validate, labels=None if labels is None else Path(labels),
+                          progress=progress, executor=executor or run.executor)

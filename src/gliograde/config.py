@@ -23,6 +23,7 @@ gliograde.schema.ConfigError: train.optimizer: got 'adamm'; expected one of 'sgd
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args
@@ -30,8 +31,8 @@ from typing import Any, ClassVar, Literal, get_args
 from gliograde.schema import FRACTION, NON_NEGATIVE, POSITIVE, Checked, ConfigError, Limit, from_dict, load_yaml
 
 __all__ = ["SEQUENCES", "SLICE_CHANNEL_ORDER", "AugmentCfg", "CVCfg", "CVProtocol", "ClassifierKind", "ConfigError",
-           "FeatureFamily", "IngestCfg", "PredictCfg", "PreprocessCfg", "RunConfig", "SelectionCfg", "SequenceName",
-           "TrainCfg", "ValidateCfg", "from_dict", "load_yaml"]
+           "ExecutorCfg", "FeatureFamily", "IngestCfg", "PredictCfg", "PreprocessCfg", "RunConfig", "SelectionCfg",
+           "SequenceName", "TrainCfg", "ValidateCfg", "from_dict", "load_yaml"]
 
 #: Sequence names understood everywhere.
 SequenceName = Literal["t1", "flair", "t1ce", "t2"]
@@ -342,6 +343,36 @@ class ValidateCfg(Checked):
 
 
 @dataclass(frozen=True)
+class ExecutorCfg(Checked):
+    """Where the tasks of ``cv`` (units), ``predict`` and ``validate`` run (:mod:`gliograde.executor`).
+
+    Attributes:
+        name: ``local`` (in order in this process; no Ray) or ``ray`` (Ray tasks; ``pip install 'gliograde[ray]'``).
+        address: the Ray cluster: None (``RAY_ADDRESS``, else the one ``ray start`` started here, else a new one),
+            ``auto`` (an existing one only), ``local`` (a new one), ``HOST:PORT`` or ``ray://HOST:PORT``.
+        unit_cpus, unit_gpus: what each task asks Ray for (fractions allowed: 0.5 GPU = two tasks share one).
+        retries: times a failed task (an exception, a dead worker) is run again before it is reported.
+    """
+
+    SECTION: ClassVar[str] = "executor"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"unit_cpus": NON_NEGATIVE, "unit_gpus": NON_NEGATIVE,
+                                             "retries": NON_NEGATIVE}
+
+    name: Literal["local", "ray"] = "local"
+    address: str | None = None
+    unit_cpus: float = 1.0
+    unit_gpus: float = 0.0
+    retries: int = 2
+
+    def check(self) -> None:
+        if self.address is not None and self.name != "ray":
+            raise self.fail("address", f"got {self.address!r} with the local executor, which reads no address; "
+                            "add --executor ray, or drop --ray-address")
+        if self.address is not None and not re.fullmatch(r"auto|local|(ray://)?[^:\s/]+:\d{1,5}", self.address):
+            raise self.fail("address", f"got {self.address!r}; expected auto, local, HOST:PORT or ray://HOST:PORT")
+
+
+@dataclass(frozen=True)
 class RunConfig(Checked):
     """Every setting of one command, resolved once (preset < YAML < flags) by :func:`gliograde.settings.resolve`.
 
@@ -358,6 +389,8 @@ class RunConfig(Checked):
             which ``train --kind radiomics`` uses too.
         predict: how ``predict`` grades new cases (the bundle gives everything else).
         validate: the bootstrap, id and AUC settings of ``validate``.
+        executor: where ``cv``'s units and ``predict``/``validate``'s cases run (not in ``config.yaml``: it
+            changes no result, and a cluster address belongs to one machine).
     """
 
     SECTION: ClassVar[str] = ""
@@ -370,6 +403,7 @@ class RunConfig(Checked):
     cv: CVCfg = field(default_factory=CVCfg)
     predict: PredictCfg = field(default_factory=PredictCfg)
     validate: ValidateCfg = field(default_factory=ValidateCfg)
+    executor: ExecutorCfg = field(default_factory=ExecutorCfg)
 
     def sections(self) -> dict[str, Any]:
         """``preset``, ``kind`` and each section ``train`` and ``cv`` read: what their ``config.yaml`` holds

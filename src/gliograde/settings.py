@@ -45,15 +45,18 @@ COMMAND_KEYS: dict[str, tuple[str, ...]] = {
     "cv": ("preset", "kind", "ingest", "train", "augment", "cv"), "predict": ("predict",), "validate": ("validate",)}
 #: The top-level keys every command's YAML may hold (a config file can serve several commands).
 SHARED_SECTIONS = ("preset", "kind", "ingest", "train", "augment", "cv")
-#: A command's own section, accepted by that command only.
-OWN_SECTIONS: dict[str, tuple[str, ...]] = {"predict": ("predict",), "validate": ("validate",)}
+#: A command's own sections, accepted by the commands listing them only (``executor``: where the units or cases
+#: run; it changes no result, so no ``config.yaml`` holds it).
+OWN_SECTIONS: dict[str, tuple[str, ...]] = {"cv": ("executor",), "predict": ("predict", "executor"),
+                                            "validate": ("validate", "executor")}
 #: Top-level keys a written ``config.yaml`` carries for the record only (inputs, outcome); ``--config``
 #: accepts and ignores them.
 RECORD_KEYS = frozenset({"command", "data", "cohort", "classes", "chosen", "case", "best_epoch", "stopped_epoch",
                          "bundle", "bundle_sha256", "cases", "labels"})
 #: Dotted keys whose command-line flag is not ``--<last part>`` (``augment``'s own flags are).
 FLAG_NAMES = {"augment.mode": "--augment", "augment.subset": "--augment-subset", "cv.selection.method": "--selection",
-              "predict.explain": "--no-cam", "predict.mask_heat": "--show-all-heat", "validate.n_boot": "--bootstrap"}
+              "predict.explain": "--no-cam", "predict.mask_heat": "--show-all-heat", "validate.n_boot": "--bootstrap",
+              "executor.name": "--executor", "executor.address": "--ray-address"}
 #: Flags every kind and configuration reads (the seed is everyone's).
 SHARED_KEYS = frozenset({"train.seed"})
 
@@ -68,7 +71,8 @@ def resolve(command: str, *, preset: str | None = None, config: Path | Mapping[s
         preset: a name of :data:`gliograde.presets.PRESETS`; None = the YAML's ``preset``, else the command's.
         config: a YAML file (a written ``config.yaml`` replays its run) or the same data as a dict: top-level
             ``preset``, ``kind`` and sections ``ingest`` (with ``preprocess``), ``train``, ``augment``, ``cv``
-            (with ``selection``), and the command's own (``predict``, ``validate``: :data:`OWN_SECTIONS`);
+            (with ``selection``), and the command's own (``predict``, ``validate``, ``executor``:
+            :data:`OWN_SECTIONS`);
             :data:`RECORD_KEYS` are ignored.
         overrides: the command line's values in the same shape (None = not given).
 
@@ -101,7 +105,7 @@ def sections(command: str) -> tuple[str, ...]:
     """The top-level keys ``command``'s YAML may hold, record keys apart.
 
     >>> sections("validate")
-    ('preset', 'kind', 'ingest', 'train', 'augment', 'cv', 'validate')
+    ('preset', 'kind', 'ingest', 'train', 'augment', 'cv', 'validate', 'executor')
     """
     return SHARED_SECTIONS + OWN_SECTIONS.get(command, ())
 
@@ -112,10 +116,10 @@ def _sections(data: dict[str, Any], where: str, command: str) -> dict[str, Any]:
     data = {k: to_plain(v) if dataclasses.is_dataclass(v) else v for k, v in data.items()}  # e.g. TrainCfg(...)
     for key in data:
         if key not in allowed and key not in RECORD_KEYS:
-            owner = next((c for c, own in OWN_SECTIONS.items() if key in own), None)
-            if owner is not None:  # e.g. predict: in a train config
-                raise InputError(f"{where}: {key}: the settings of `gliograde {owner}`, which {command} does not read; "
-                                 f"allowed: {', '.join(sorted(allowed))}")
+            owners = [c for c, own in OWN_SECTIONS.items() if key in own]
+            if owners:  # e.g. predict: in a train config
+                raise InputError(f"{where}: {key}: the settings of {_names([f'`gliograde {c}`' for c in owners])}, "
+                                 f"which {command} does not read; allowed: {', '.join(sorted(allowed))}")
             err = unknown_key(str(key), key, allowed)
             raise InputError(f"{where}: {str(err).replace('unknown key', 'unknown section', 1)}")
         if key not in ("preset", "kind") and key in allowed and not isinstance(data[key], (Mapping, type(None))):

@@ -68,18 +68,18 @@ def test_resume_equals_uninterrupted(tiny_cohort, tmp_path, monkeypatch):
     import gliograde.experiment.core as core
 
     full = run_protocol(_exp(tiny_cohort, tmp_path / "a"))
-    real, calls = core.run_unit, []
+    real, calls = core.compute_unit, []
 
-    def flaky(exp, config, fold):
+    def flaky(item, exp):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(exp, config, fold)
+        return real(item, exp)
 
-    monkeypatch.setattr(core, "run_unit", flaky)
+    monkeypatch.setattr(core, "compute_unit", flaky)
     with pytest.raises(KeyboardInterrupt):
         run_protocol(_exp(tiny_cohort, tmp_path / "b"))
-    monkeypatch.setattr(core, "run_unit", real)
+    monkeypatch.setattr(core, "compute_unit", real)
     assert len(list((tmp_path / "b" / "work").rglob("predictions.csv"))) == 1
     resumed = run_protocol(_exp(tiny_cohort, tmp_path / "b"))
     pd.testing.assert_frame_equal(full, resumed)

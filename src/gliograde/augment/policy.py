@@ -197,6 +197,8 @@ def expand_training(
     Raises:
         InputError: bad or repeated indices, or overlap with ``test_idx``.
     """
+    if isinstance(images, np.ndarray) and not images.flags.writeable:  # Ray's object store hands out read-only
+        images = images.copy()  # arrays; torch warns on those (it is only read here, but keep it defined)
     images_t = torch.as_tensor(images)
     labels_t = torch.as_tensor(labels).long()
     if len(labels_t) != len(images_t):

@@ -9,6 +9,7 @@
     radiomics.py           kind "radiomics": ROI features + selected classifier (model.skops, trusted types)
     radiomics_card.py      its MODEL_CARD.md
     radiomics_evidence.py  its occlusion contributions and overlay picture
+    packed.py              a bundle's files as bytes for Ray workers (``--executor ray``), loaded there once
 
 >>> # bundle = load_bundle("runs/model"); bundle.kind, bundle.classes -> "radiomics", (2, 3)
 >>> # report = get_kind("cnn").train(cohort, Path("runs/m"), run_config); print(*report.lines, sep="\\n")

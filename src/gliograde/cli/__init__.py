@@ -7,7 +7,8 @@ Heavy imports (torch, ...) happen inside ``run`` so that ``gliograde --help`` st
 with settings turns its flags into a plain overrides dict and resolves them once
 (:func:`gliograde.settings.resolve`); the library never sees the parsed arguments' namespace.
 
-User errors (:class:`gliograde.errors.GliogradeError`) print one line per problem and exit 2;
+User errors (:class:`gliograde.errors.GliogradeError`) print one line per problem and exit 2 (1 when some of a
+run's tasks failed: :class:`gliograde.errors.TasksFailed`);
 ``--debug`` shows the traceback instead. ``-q`` and ``--debug`` may come before or after the subcommand.
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         for line in str(err).splitlines() or [type(err).__name__]:
             print(f"gliograde {args.command}: error: {line}", file=sys.stderr)
-        return 2
+        return err.exit_code if isinstance(err, GliogradeError) else 2
     except KeyboardInterrupt:
         print(f"gliograde {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -21,6 +21,26 @@ TRAIN_FLAGS: dict[str, tuple[str, ...]] = {
     "seed": ("train.seed", "cv.seed"), "augment": ("augment.mode",), "augment_subset": ("augment.subset",),
     "features": ("cv.selection.features",)}
 
+#: Parsed-argument name -> RunConfig key, for the flags of :func:`add_executor`.
+EXECUTOR_FLAGS: dict[str, tuple[str, ...]] = {"executor": ("executor.name",), "ray_address": ("executor.address",),
+                                              "unit_cpus": ("executor.unit_cpus",),
+                                              "unit_gpus": ("executor.unit_gpus",)}
+
+
+def add_executor(p: argparse.ArgumentParser, what: str = "unit") -> None:
+    """``--executor local|ray``, ``--ray-address``, ``--unit-cpus``, ``--unit-gpus`` (:data:`EXECUTOR_FLAGS`);
+    ``what`` names the task in the help (``unit``, ``case``)."""
+    p.add_argument("--executor", default=None, metavar="{local,ray}",
+                   help=f"local: one {what} after the other in this process; ray: each {what} a Ray task on the "
+                        "cluster (pip install 'gliograde[ray]'; docs/distributed.md) (default: local)")
+    p.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                   help="with --executor ray: the cluster to use (default: RAY_ADDRESS, else the cluster `ray start` "
+                        "started on this machine, else a new one here)")
+    p.add_argument("--unit-cpus", type=float, default=None, metavar="N",
+                   help=f"with --executor ray: CPUs each {what} asks for (default: 1)")
+    p.add_argument("--unit-gpus", type=float, default=None, metavar="G",
+                   help=f"with --executor ray: GPUs each {what} asks for, 0.5 = two share one (default: 0)")
+
 
 def add_out(p: argparse.ArgumentParser, default: str | None = None, help_: str = "output folder") -> None:
     kw = {"default": Path(default)} if default else {"required": True}

@@ -19,19 +19,33 @@ so a result is not one lucky split: the tables stay those of repeat 0 (the singl
 the printed table and report.html add each repeat's pooled AUC and accuracy with their mean, SD, min, max.
 
 Rerunning the same command resumes: finished (configuration, fold) units are skipped.
+
+``--executor ray`` runs each unit as a Ray task (``--unit-cpus``/``--unit-gpus`` each, on the cluster of
+``--ray-address``); the results are the same files as without it. A unit that still fails after its retries
+is reported while the others go on; the run then ends with one line per failed unit and exit status 1, and
+rerunning the same command runs only those (docs/distributed.md).
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from gliograde.cli._common import TRAIN_FLAGS, add_train_flags, header, names, print_config, resolve_args
+from gliograde.cli._common import (
+    EXECUTOR_FLAGS,
+    TRAIN_FLAGS,
+    add_executor,
+    add_train_flags,
+    header,
+    names,
+    print_config,
+    resolve_args,
+)
 from gliograde.presets import DEFAULT_PRESET
 
 #: Parsed-argument name -> the RunConfig key(s) it sets.
 FLAGS = {**TRAIN_FLAGS, **{name: (f"cv.{name}",) for name in ("folds", "protocol", "configs",
                                                                "handcrafted_classifier", "n_boot", "repeats")},
-         "selection": ("cv.selection.method",)}
+         "selection": ("cv.selection.method",), **EXECUTOR_FLAGS}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -59,6 +73,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
                    help="repeated CV: R splits with fold seeds SEED..SEED+R-1, reported as mean ± SD (min-max) "
                         "of the pooled AUC; not with --protocol site (default: 1)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
+    add_executor(p)
     return p
 
 

@@ -11,6 +11,8 @@ bundle, the `recommended` preset's, shows the ROI and lists the top contributing
 DIR/summary.csv lists every case (status ok/error), DIR/timings.json the warm-up and median latencies.
 Cases are named case-<hash> unless --keep-ids. DIR/config.yaml holds the settings (its ``predict:`` section);
 ``--config DIR/config.yaml`` replays them on the cases given (precedence: ``--config`` YAML < flags).
+``--executor ray`` grades the cases in parallel Ray tasks (the bundle and each case's files reach the workers
+through Ray's object store; outputs are written here as cases finish; docs/distributed.md): the same files.
 Research use only: not a medical device.
 """
 from __future__ import annotations
@@ -19,10 +21,11 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from gliograde.cli._common import add_config, add_out, print_config, resolve_args
+from gliograde.cli._common import EXECUTOR_FLAGS, add_config, add_executor, add_out, print_config, resolve_args
 
 #: Parsed-argument name -> the RunConfig key it sets.
-FLAGS = {name: (f"predict.{name}",) for name in ("explain", "mask_heat", "keep_ids", "threads", "slice_index")}
+FLAGS = {**{name: (f"predict.{name}",) for name in ("explain", "mask_heat", "keep_ids", "threads", "slice_index")},
+         **EXECUTOR_FLAGS}
 #: Threads ``gliograde predict`` uses unless told (the library leaves torch's setting alone).
 DEFAULT_THREADS = 1
 
@@ -49,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         "and on a busy machine extra threads stall each other: 20 ms became 200-3900 ms)")
     p.add_argument("--slice-index", type=int, default=None,
                    help="use this slice instead of the largest tumour cross-section (default: largest)")
+    add_executor(p, "case")
     add_config(p)
     return p
 
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     cases, batch = find_cases(args.cases, args.mask)
     if not cases:
         raise InputError(f"{args.cases[0]}: no case found; give image/mask files, case folders or a folder of them")
-    results = run_predict(bundle, cases, args.out, cfg.predict)
+    results = run_predict(bundle, cases, args.out, cfg.predict, executor=cfg.executor, progress=not args.quiet)
     for r in results:
         if r.status == "ok":
             probs = ", ".join(f"G{g} {p:.2f}" for g, p in r.probabilities.items())

@@ -10,7 +10,8 @@ balanced accuracy, per-grade sensitivity/specificity, Brier, ECE, confusion, per
 report.html, config.yaml and run.json. Grades the model does not know are left out with a warning. An
 AUC needs at least --min-per-grade patients of every grade, else it is reported undefined with the reason.
 ``--config DIR/config.yaml`` replays a validation's settings (its ``validate:`` section; precedence:
-``--config`` YAML < flags); BUNDLE, DATA and --labels are given again.
+``--config`` YAML < flags); BUNDLE, DATA and --labels are given again. ``--executor ray`` grades the ingested
+patients in Ray tasks (chunks of whole inference batches; ingest runs here; docs/distributed.md): the same files.
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gliograde.cli._common import add_config, add_out, print_config, resolve_args
+from gliograde.cli._common import EXECUTOR_FLAGS, add_config, add_executor, add_out, print_config, resolve_args
 
 #: Parsed-argument name -> the RunConfig key it sets.
 FLAGS = {"bootstrap": ("validate.n_boot",),
-         **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad")}}
+         **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad")},
+         **EXECUTOR_FLAGS}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -46,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--skip-bad", action="store_true", default=None,
                    help="leave out patients whose files cannot be ingested, and list them (default: stop with "
                         "every problem listed)")
+    add_executor(p, "chunk of patients")
     add_config(p)
     return p
 
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_args("validate", args, FLAGS)
     if args.print_config:
         return print_config(cfg, "validate")
-    res = api.validate(args.bundle, args.data, args.out, cfg, labels=args.labels, progress=not args.quiet)
+    res = api.validate(args.bundle, args.data, args.out, cfg, labels=args.labels, progress=not args.quiet,
+                       executor=cfg.executor)
     _print_summary(res)
     return 0

@@ -40,6 +40,12 @@ class CVConfiguration(ABC):
         """The run's settings as this configuration trains with them (an ablation changes some); default: as is."""
         return cfg
 
+    def prepare(self, exp: Experiment) -> None:
+        """Compute what every unit of this configuration shares, before the units are scheduled: the feature
+        store's matrices (label-free), so they are computed once, in the driver, and reach Ray workers with
+        ``exp``; default: nothing."""
+        return None
+
     @abstractmethod
     def run_unit(self, exp: Experiment, fold: Fold, unit: Path) -> pd.DataFrame:
         """Fit on ``fold``'s training rows only and predict its test rows.

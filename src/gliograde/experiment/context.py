@@ -31,6 +31,8 @@ class Experiment:
         cfg: the run's settings; ``cfg.cv.protocol`` is ``honest``, ``paper`` or ``site`` here (never ``both``).
         features: computes each feature family of the cohort once (shared by the protocols of a run).
         progress: show progress bars.
+        threads: torch's CPU threads in each unit (0 = leave the process's setting); the driver sets it for
+            Ray workers to its own, as a CNN trained on CPU with other threads differs in the last digits.
     """
 
     cohort: Cohort
@@ -38,6 +40,7 @@ class Experiment:
     cfg: RunConfig
     features: FeatureStore
     progress: bool = True
+    threads: int = 0
 
     @property
     def paper(self) -> bool:

@@ -3,7 +3,9 @@
 Each (configuration, fold) is one unit whose patient-level predictions are written to
 ``work/<config>/fold<k>/predictions.csv`` when it finishes; rerunning the same command skips the
 finished units (and a unit interrupted mid-training resumes from its checkpoint), so the final
-results equal an uninterrupted run's. Artefacts: ``folds.json``, ``predictions.csv``,
+results equal an uninterrupted run's. The units run on the run's executor (``RunConfig.executor``: here, or
+as Ray tasks); whichever it is, this process writes every unit's files, so the results are the same files.
+Artefacts: ``folds.json``, ``predictions.csv``,
 ``history/<config>/fold<k>.csv``, ``selection.json`` (configurations that select), ``run.json``.
 
 Repeated CV (``CVCfg.repeats`` = R > 1): repeat r splits the patients again with fold seed ``seed + r``
@@ -15,16 +17,21 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from gliograde.data.dataset import MANIFEST
+from gliograde.errors import TasksFailed
+from gliograde.executor import run_tasks
 from gliograde.experiment.configs import get_configs
 from gliograde.experiment.configuration import CVConfiguration
-from gliograde.experiment.context import Experiment, n_transforms, unit_dir
+from gliograde.experiment.context import Experiment, copy_history, n_transforms, unit_dir
 from gliograde.experiment.selected import SELECTION_FILE
 from gliograde.runinfo import fingerprint_files, write_run_info
 from gliograde.splits import Fold, make_folds, paper_folds, save_folds
@@ -33,37 +40,115 @@ logger = logging.getLogger(__name__)
 
 
 def run_protocol(exp: Experiment) -> pd.DataFrame:
-    """Run (or resume) every unit of the experiment and write ``predictions.csv``; returns it."""
+    """Run (or resume) every unit of the experiment and write ``predictions.csv``; returns it.
+
+    The units not finished yet run on ``exp.cfg.executor`` (:func:`gliograde.executor.run_tasks`); each one's
+    files are written here, by this process, as it finishes.
+
+    Raises:
+        TasksFailed: units that still failed after their retries (the others finished and were written;
+            a rerun runs only the failed ones); ``predictions.csv`` is not written then.
+    """
     configs = get_configs(exp.cfg.cv.configs)
     exp.out.mkdir(parents=True, exist_ok=True)
     folds = repeated_folds(exp)
     _provenance(exp)
     units = [(c, f) for c in configs for rep in folds for f in rep]
-    cv = exp.cfg.cv
-    bar = tqdm(units, desc=f"cv {cv.protocol}", unit="fold", disable=None if exp.progress else True)
-    for config, fold in bar:
-        where = f" repeat {fold.repeat + 1}/{cv.repeats}" if cv.repeats > 1 else ""
-        bar.set_postfix_str(f"{config.name}{where} fold {fold.index + 1}/{len(folds[0])}")
-        run_unit(exp, config, fold)
+    pending = [(c, f) for c, f in units if not _finished(exp, c, f)]
+    for config in {c.name: c for c, _ in pending}.values():
+        config.prepare(exp)  # the feature store's matrices, computed once here and shipped with exp
+    ex = exp.cfg.executor
+    shared = exp if ex.name == "local" else replace(exp, progress=False, threads=_torch_threads())
+
+    def done(i: int, result: UnitResult) -> None:
+        commit_unit(exp, *pending[i], result)
+
+    failed = run_tasks(compute_unit, pending, ex, on_done=done, desc=f"cv {exp.cfg.cv.protocol}",
+                       progress=exp.progress, shared=shared)
+    if failed:
+        lines = [f"{unit_label(exp, *pending[f.index])}: {f.error}" for f in failed]
+        raise TasksFailed("units", len(units), lines, "rerun the same command to run only these")
     preds = pd.concat([_unit_predictions(exp, c, f) for c, f in units], ignore_index=True)
     preds.to_csv(exp.out / "predictions.csv", index=False)
     write_selection(exp, configs, [f for rep in folds for f in rep])
     return preds
 
 
-def run_unit(exp: Experiment, config: CVConfiguration, fold: Fold) -> None:
-    """Run one (configuration, fold) unit into its folder, unless it finished earlier."""
+@dataclass(frozen=True)
+class UnitResult:
+    """What one unit sends back to the driver: its prediction table and the files of its folder.
+
+    Attributes:
+        table: the configuration's prediction table (:func:`~gliograde.experiment.context.prediction_table`).
+        files: every file the unit wrote in its folder but checkpoints (path relative to it -> bytes):
+            ``history.csv``, ``selection.json``, ...
+    """
+
+    table: pd.DataFrame
+    files: dict[str, bytes]
+
+
+def unit_label(exp: Experiment, config: CVConfiguration, fold: Fold) -> str:
+    """``radiomics fold 3``, ``radiomics repeat 1 fold 3`` (indices as in the unit folders' names)."""
+    where = f" repeat {fold.repeat}" if exp.cfg.cv.repeats > 1 else ""
+    return f"{config.name}{where} fold {fold.index}"
+
+
+def _torch_threads() -> int:
+    """This process's torch CPU threads (0 when torch is not loaded): what the units use locally."""
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else 0
+
+
+def _finished(exp: Experiment, config: CVConfiguration, fold: Fold) -> bool:
+    if (unit_dir(exp, config.name, fold) / "predictions.csv").is_file():
+        logger.info("%s: done earlier, skipped", unit_label(exp, config, fold))
+        return True
+    return False
+
+
+def compute_unit(item: tuple[CVConfiguration, Fold], exp: Experiment) -> UnitResult:
+    """Run one unit wherever the executor put it (this process or a Ray worker) and return its results.
+
+    The unit works in its folder of the run when this machine sees the run folder (the driver's, or a shared
+    disk: an interrupted CNN then resumes from its checkpoint), else in a scratch folder removed afterwards.
+    """
+    config, fold = item
+    if exp.threads:
+        import torch  # heavy: loaded already wherever a CNN configuration is registered
+
+        torch.set_num_threads(exp.threads)
+    scratch = None if exp.out.is_dir() else Path(tempfile.mkdtemp(prefix="gliograde-unit-"))
+    if scratch is not None:
+        exp = replace(exp, out=scratch)
+    try:
+        unit = unit_dir(exp, config.name, fold)
+        unit.mkdir(parents=True, exist_ok=True)
+        table = config.run_unit(exp, fold, unit)
+        files = {p.relative_to(unit).as_posix(): p.read_bytes() for p in sorted(unit.rglob("*"))
+                 if p.is_file() and p.suffix not in (".safetensors", ".tmp")}
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return UnitResult(table, files)
+
+
+def commit_unit(exp: Experiment, config: CVConfiguration, fold: Fold, result: UnitResult) -> None:
+    """Write a finished unit's files into its folder, ``predictions.csv`` last and atomically (in the driver)."""
     unit = unit_dir(exp, config.name, fold)
-    if (unit / "predictions.csv").is_file():
-        logger.info("%s repeat %d fold %d: done earlier, skipped", config.name, fold.repeat, fold.index)
-        return
-    unit.mkdir(parents=True, exist_ok=True)
-    table = config.run_unit(exp, fold, unit)
+    for rel, data in result.files.items():
+        path = unit / rel
+        if not (path.is_file() and path.read_bytes() == data):  # the same machine already wrote it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.with_name(path.name + ".tmp").write_bytes(data)
+            path.with_name(path.name + ".tmp").replace(path)
+    copy_history(exp, config.name, fold, unit)
     for ckpt in unit.glob("*.safetensors"):  # fold models are not kept: the bundle retrains on all patients
         ckpt.unlink()
     tmp = unit / "predictions.csv.tmp"
-    table.to_csv(tmp, index=False)
+    result.table.to_csv(tmp, index=False)
     tmp.replace(unit / "predictions.csv")  # atomic: a unit is either finished or not
+    logger.info("%s: done", unit_label(exp, config, fold))
 
 
 def repeated_folds(exp: Experiment) -> list[list[Fold]]:

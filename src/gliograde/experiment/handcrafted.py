@@ -33,6 +33,9 @@ class HandcraftedConfiguration(CVConfiguration):
     classifier: ClassifierKind | None = None
     uses: frozenset[str] = field(default=frozenset())
 
+    def prepare(self, exp: Experiment) -> None:
+        exp.features.family("radiomics", bin_width=DEFAULT_BIN_WIDTH)
+
     def run_unit(self, exp: Experiment, fold: Fold, unit: Path) -> pd.DataFrame:
         c = exp.cohort
         X = exp.features.family("radiomics", bin_width=DEFAULT_BIN_WIDTH)

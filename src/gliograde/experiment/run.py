@@ -18,6 +18,7 @@ from typing import Any
 
 from gliograde.config import CVProtocol, RunConfig
 from gliograde.data.dataset import Cohort
+from gliograde.errors import TasksFailed
 from gliograde.experiment.context import Experiment
 from gliograde.experiment.core import run_protocol
 from gliograde.experiment.features import FeatureStore
@@ -48,13 +49,27 @@ def run_cv(cohort: Cohort, out: Path, cfg: RunConfig, *, progress: bool = True) 
 
     Returns:
         :class:`CVResult` (``metrics.json`` includes ``selection.json`` when a configuration selects).
+
+    Raises:
+        TasksFailed: units still failing after their retries, one line each (every protocol's other units ran
+            and were written; no report then); rerunning runs only these.
     """
     out = Path(out)
     protocols: tuple[CVProtocol, ...] = ("honest", "paper") if cfg.cv.protocol == "both" else (cfg.cv.protocol,)
     features = FeatureStore(cohort, out / "work")
+    failed: list[str] = []
+    total = 0
     for proto in protocols:
         where = out if proto == protocols[0] else out / "compare" / proto
-        run_protocol(Experiment(cohort, where, replace(cfg, cv=replace(cfg.cv, protocol=proto)), features, progress))
+        try:
+            run_protocol(Experiment(cohort, where, replace(cfg, cv=replace(cfg.cv, protocol=proto)), features,
+                                    progress))
+        except TasksFailed as err:  # the next protocol's units still run; all failures are reported at the end
+            lines = err.failures if len(protocols) == 1 else [f"{proto} {line}" for line in err.failures]
+            failed += lines
+            total += err.total
+    if failed:
+        raise TasksFailed("units", total, failed, "rerun the same command to run only these")
     report = write_report(out, n_boot=cfg.cv.n_boot, seed=cfg.cv.seed)
     metrics = json.loads((out / "metrics.json").read_text())
     return CVResult(metrics=metrics, table=results_table(metrics), report=report)

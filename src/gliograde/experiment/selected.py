@@ -54,6 +54,9 @@ class SelectedConfiguration(CVConfiguration):
             return np.hstack([roi, exp.features.cnn(exp.cfg.train)]), roi.shape[1]
         return roi, roi.shape[1]
 
+    def prepare(self, exp: Experiment) -> None:
+        self.matrix(exp)
+
     def run_unit(self, exp: Experiment, fold: Fold, unit: Path) -> pd.DataFrame:
         """Choose (classifier, k) on the fold's training rows, refit on them, predict its test rows."""
         c, s = exp.cohort, exp.cfg.cv.selection

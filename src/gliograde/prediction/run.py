@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -28,9 +30,11 @@ from PIL import Image
 from gliograde import __version__
 from gliograde.bundles import Bundle, CasePrediction, ModelKind, load_bundle
 from gliograde.bundles import check_channels as _check_ingest_channels
-from gliograde.config import PredictCfg
+from gliograde.bundles.packed import PackedBundle, open_packed, pack_bundle
+from gliograde.config import ExecutorCfg, PredictCfg
 from gliograde.data.source import CaseSource
 from gliograde.errors import GliogradeError
+from gliograde.executor import run_tasks
 from gliograde.prediction.cases import (
     CaseInput,
     assign_aliases,
@@ -39,10 +43,11 @@ from gliograde.prediction.cases import (
     find_cases,
     scrub,
 )
+from gliograde.prediction.packing import PackedCase, pack_case, unpack_case
 from gliograde.runinfo import fingerprint_named, write_run_info
 
-__all__ = ["CaseInput", "CasePrediction", "PredictCfg", "case_alias", "check_channels", "find_cases", "predict",
-           "predict_case", "run_predict", "warm_up", "write_summary"]
+__all__ = ["CaseInput", "CasePrediction", "PredictCfg", "case_alias", "check_channels", "find_cases", "grade_packed",
+           "predict", "predict_case", "run_predict", "warm_up", "write_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +124,18 @@ def predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequence[
 
 
 def run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequence[CaseInput],
-                out: Path | str | None, cfg: PredictCfg, *, mask: Path | None = None) -> list[CasePrediction]:
+                out: Path | str | None, cfg: PredictCfg, *, mask: Path | None = None,
+                executor: ExecutorCfg | None = None, progress: bool = False) -> list[CasePrediction]:
     """Grade every case with the settings ``cfg``; a bad case gives an ``error`` result and the others go on.
 
     Args:
         bundle, cases, out, mask: as :func:`predict`.
         cfg: explain, slice, overlay, naming and thread settings; written to ``out/config.yaml`` as its
             ``predict:`` section, so ``gliograde predict ... --config out/config.yaml`` replays the run.
+        executor: where the cases are graded: None or ``local`` = one after the other here; ``ray`` = one Ray
+            task per case (:func:`grade_packed`; the bundle and each case's files travel through the object
+            store), each case's outputs written here as its task finishes. The results are the same.
+        progress: show a progress bar over the cases (Ray executor).
 
     Returns:
         One :class:`CasePrediction` per case, in input order.
@@ -138,20 +148,103 @@ def run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Seque
     found = ([c for c in given if isinstance(c, CaseInput)] if given and isinstance(given[0], CaseInput)
              else find_cases([Path(c) for c in given if not isinstance(c, CaseInput)], mask)[0])
     assign_aliases(found, cfg.keep_ids)
+    folder = None if out is None else Path(out)
+    if executor is not None and executor.name != "local":
+        results, warm_ms = _grade_on_cluster(bundle, found, cfg, folder, executor, progress)
+    else:
+        results, warm_ms = _grade_here(bundle, found, cfg, folder)
+    if folder is not None:
+        write_summary(results, bundle.classes, folder / SUMMARY_CSV)
+        _write_timings(results, warm_ms, folder / TIMINGS_JSON)
+        _write_run(bundle, found, folder, cfg)
+    return results
+
+
+def _finish(bundle: Bundle, res: CasePrediction, cfg: PredictCfg, out: Path | None) -> CasePrediction:
+    """Set the display option and write the case's outputs (ok cases, when ``out`` is given)."""
+    res.display_masked = cfg.mask_heat
+    if out is not None and res.status == "ok":
+        _write_case(bundle, res, out / res.case)
+    return res
+
+
+def _grade_here(bundle: Bundle, found: list[CaseInput], cfg: PredictCfg,
+                out: Path | None) -> tuple[list[CasePrediction], float]:
+    """The local executor: warm up once, then grade and write each case in turn."""
     warm_ms = warm_up(bundle, cfg.explain) if any(c.source is not None for c in found) else 0.0
     logger.info("warm-up %.0f ms (one-time; not in the per-case timings)", warm_ms)
-    results = []
-    for ci in found:
-        res = _predict_one(bundle, ci, cfg.explain, cfg.keep_ids, cfg.slice_index)
-        res.display_masked = cfg.mask_heat
-        if out is not None and res.status == "ok":
-            _write_case(bundle, res, Path(out) / res.case)
-        results.append(res)
-    if out is not None:
-        write_summary(results, bundle.classes, Path(out) / SUMMARY_CSV)
-        _write_timings(results, warm_ms, Path(out) / TIMINGS_JSON)
-        _write_run(bundle, found, Path(out), cfg)
-    return results
+    results = [_finish(bundle, _predict_one(bundle, ci, cfg.explain, cfg.keep_ids, cfg.slice_index), cfg, out)
+               for ci in found]
+    return results, warm_ms
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every case task needs, put into Ray's object store once: the packed bundle and the settings."""
+
+    bundle: PackedBundle
+    cfg: PredictCfg
+
+
+class _PackedCases(Sequence[PackedCase]):
+    """The cases to send, each read from disk only when the executor takes it (not all held at once)."""
+
+    def __init__(self, cases: list[CaseInput]) -> None:
+        self._cases = cases
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    @overload
+    def __getitem__(self, i: int) -> PackedCase: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[PackedCase]: ...
+    def __getitem__(self, i: int | slice) -> PackedCase | list[PackedCase]:
+        if isinstance(i, slice):
+            return [pack_case(c) for c in self._cases[i]]
+        return pack_case(self._cases[i])
+
+
+def grade_packed(case: PackedCase, shared: _Shared) -> tuple[CasePrediction, float]:
+    """One Ray task: grade a packed case with the shared bundle (loaded and warmed up once per worker process).
+
+    Returns:
+        (the case's result, as on the driver; the warm-up milliseconds when this task loaded the bundle, else 0).
+    """
+    cfg = shared.cfg
+    if case.error is not None:
+        msg = scrub(case.error, case.case, cfg.keep_ids)
+        return CasePrediction(case=case.case.alias, status="error", message=msg), 0.0
+    bundle, first = open_packed(shared.bundle)  # torch threads as on the driver (cfg.threads when given)
+    warm_ms = warm_up(bundle, cfg.explain) if first else 0.0
+    with tempfile.TemporaryDirectory(prefix="gliograde-case-") as tmp:
+        res = _predict_one(bundle, unpack_case(case, Path(tmp)), cfg.explain, cfg.keep_ids, cfg.slice_index)
+        res.message = res.message.replace(tmp, case.root) if res.message else res.message
+    return res, warm_ms
+
+
+def _grade_on_cluster(bundle: Bundle, found: list[CaseInput], cfg: PredictCfg, out: Path | None,
+                      executor: ExecutorCfg, progress: bool) -> tuple[list[CasePrediction], float]:
+    """The Ray executor: one task per readable case; cases that cannot be read are answered here."""
+    todo = [i for i, ci in enumerate(found) if ci.source is not None and ci.error is None]
+    sent = set(todo)
+    results: dict[int, CasePrediction] = {
+        i: _finish(bundle, _predict_one(bundle, ci, cfg.explain, cfg.keep_ids, cfg.slice_index), cfg, out)
+        for i, ci in enumerate(found) if i not in sent}
+    warm: list[float] = []
+
+    def done(k: int, value: tuple[CasePrediction, float]) -> None:
+        results[todo[k]] = _finish(bundle, value[0], cfg, out)
+        warm.append(value[1])
+
+    failures = run_tasks(grade_packed, _PackedCases([found[i] for i in todo]), executor, on_done=done,
+                         desc="cases", progress=progress, shared=_Shared(pack_bundle(bundle), cfg))
+    for f in failures:  # a task that failed every retry (a dead worker, an unexpected error): an error row
+        ci = found[todo[f.index]]
+        msg = scrub(f"failed on the cluster after {executor.retries} retries: {f.error}", ci, cfg.keep_ids)
+        logger.warning("%s: %s", ci.alias, msg)
+        results[todo[f.index]] = CasePrediction(case=ci.alias, status="error", message=msg)
+    return [results[i] for i in range(len(found))], max(warm, default=0.0)
 
 
 def _set_threads(n: int) -> None:

@@ -22,6 +22,7 @@ reaches an output.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,8 +34,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from gliograde.bundles import Bundle, CropScores, load_bundle
-from gliograde.config import ValidateCfg
-from gliograde.errors import InputError
+from gliograde.bundles.packed import PackedBundle, open_packed, pack_bundle
+from gliograde.config import ExecutorCfg, ValidateCfg
+from gliograde.errors import InputError, TasksFailed
+from gliograde.executor import run_tasks
 from gliograde.metrics import predict_grades
 from gliograde.prediction.cases import case_alias
 from gliograde.report.validation import write_outputs
@@ -44,7 +47,10 @@ from gliograde.validation.metrics import training_estimates, validation_metrics
 logger = logging.getLogger(__name__)
 
 __all__ = ["NoKnownGradeError", "ValidateCfg", "ValidationCohort", "ValidationResult", "predict_arrays",
-           "prepare_cohort", "run_validation", "split_known"]
+           "predict_arrays_on", "prepare_cohort", "run_validation", "score_chunk", "split_known"]
+
+#: The Ray executor sends at most about this many chunks of crops (whole inference batches each).
+MAX_TASKS = 64
 
 
 class NoKnownGradeError(InputError):
@@ -110,6 +116,60 @@ def predict_arrays(bundle: Bundle, images: npt.NDArray[np.uint8], masks: npt.NDA
     return bundle.predict_crops(images, masks, roi_area_px, batch_size=batch_size)
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every chunk task needs, put into Ray's object store once: the packed bundle and the batch size."""
+
+    bundle: PackedBundle
+    batch_size: int
+
+
+Chunk = tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_], npt.NDArray[np.float64]]
+
+
+def score_chunk(chunk: Chunk, shared: _Shared) -> CropScores:
+    """One Ray task: :func:`predict_arrays` on a chunk of crops with the shared bundle (loaded once per worker)."""
+    bundle, _ = open_packed(shared.bundle)
+    return predict_arrays(bundle, *chunk, batch_size=shared.batch_size)
+
+
+def task_rows(n: int, batch_size: int, max_tasks: int = MAX_TASKS) -> int:
+    """Crops per task: whole inference batches (so every batch holds the same crops as one local run),
+    as few per task as keeps the tasks at most ``max_tasks``.
+
+    >>> task_rows(8, 2), task_rows(1000, 16), task_rows(100_000, 16)
+    (2, 16, 1568)
+    """
+    return batch_size * max(1, math.ceil(math.ceil(n / batch_size) / max_tasks))
+
+
+def predict_arrays_on(bundle: Bundle, images: npt.NDArray[np.uint8], masks: npt.NDArray[np.bool_],
+                      roi_area_px: npt.ArrayLike, batch_size: int = 16, executor: ExecutorCfg | None = None,
+                      progress: bool = False) -> CropScores:
+    """:func:`predict_arrays` with ``executor``: None or ``local`` = here; ``ray`` = chunks of whole batches as
+    Ray tasks (the bundle and the crops travel through the object store), the same scores in the same order.
+
+    Raises:
+        TasksFailed: a chunk still failed after the executor's retries (no metrics without every patient).
+    """
+    if executor is None or executor.name == "local" or len(images) == 0:
+        return predict_arrays(bundle, images, masks, roi_area_px, batch_size)
+    areas = np.asarray(roi_area_px, dtype=np.float64)
+    rows = task_rows(len(images), batch_size)
+    chunks: list[Chunk] = [(images[a:a + rows], masks[a:a + rows], areas[a:a + rows])
+                           for a in range(0, len(images), rows)]
+    parts: dict[int, CropScores] = {}
+    failures = run_tasks(score_chunk, chunks, executor, on_done=parts.__setitem__, desc="patients",
+                         progress=progress, shared=_Shared(pack_bundle(bundle), batch_size))
+    if failures:  # no metrics without every patient
+        raise TasksFailed("chunks of patients", len(chunks),
+                          [f"patients {f.index * rows + 1}-{min((f.index + 1) * rows, len(images))}: {f.error}"
+                           for f in failures], "nothing was written; rerun, or use --executor local")
+    ordered = [parts[i] for i in range(len(chunks))]
+    return CropScores(np.concatenate([p.proba for p in ordered]),
+                      {name: np.concatenate([p.columns[name] for p in ordered]) for name in ordered[0].columns})
+
+
 def prediction_table(cohort: ValidationCohort, keep: npt.NDArray[np.bool_], classes: tuple[int, ...],
                      scores: CropScores, keep_ids: bool) -> pd.DataFrame:
     """predictions.csv: patient_id, site, label, p_<grade>..., pred[, the kind's columns]."""
@@ -124,8 +184,9 @@ def prediction_table(cohort: ValidationCohort, keep: npt.NDArray[np.bool_], clas
     return out
 
 
-def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Path | None,
-                        progress: bool) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], dict[str, float]]:
+def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Path | None, progress: bool,
+                        executor: ExecutorCfg | None,
+                        ) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], dict[str, float]]:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:
         cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad)
@@ -139,14 +200,15 @@ def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Pa
             f"{', '.join(map(str, excluded))}")
     if excluded:
         logger.warning(excluded_message(excluded, bundle.classes))
-    scores = predict_arrays(bundle, cohort.images[keep], cohort.masks[keep],
-                            cohort.table["roi_area_px"].to_numpy()[keep], cfg.batch_size)
+    scores = predict_arrays_on(bundle, cohort.images[keep], cohort.masks[keep],
+                               cohort.table["roi_area_px"].to_numpy()[keep], cfg.batch_size, executor, progress)
     table = prediction_table(cohort, keep, bundle.classes, scores, cfg.keep_ids)
     return cohort, table, excluded, {"ingest": t1 - t0, "predict": time.perf_counter() - t1}
 
 
 def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | None = None, *,
-                   labels: Path | None = None, progress: bool = True) -> ValidationResult:
+                   labels: Path | None = None, progress: bool = True,
+                   executor: ExecutorCfg | None = None) -> ValidationResult:
     """Validate a bundle on a labelled cohort and write predictions.csv, metrics.json, figures/,
     report.html, config.yaml and run.json into ``out``.
 
@@ -156,7 +218,8 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | N
         out: output folder (created; files of an earlier validation there are replaced).
         cfg: bootstrap, id and AUC settings (None = the defaults of :class:`~gliograde.config.ValidateCfg`).
         labels: labels CSV to use instead of the cohort's own grades.
-        progress: show the ingest progress bar.
+        progress: show the ingest progress bar (and the Ray executor's).
+        executor: where the crops are graded (see :func:`predict_arrays_on`; None = here); ingest runs here.
 
     Returns:
         A :class:`ValidationResult`.
@@ -169,7 +232,7 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | N
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is a file; choose another --out folder")
     bundle = load_bundle(Path(bundle_dir))
-    cohort, table, excluded, seconds = _ingest_and_predict(bundle, Path(data), cfg, labels, progress)
+    cohort, table, excluded, seconds = _ingest_and_predict(bundle, Path(data), cfg, labels, progress, executor)
     t0 = time.perf_counter()
     metrics = validation_metrics(table, bundle.classes, cfg)
     seconds["metrics"] = time.perf_counter() - t0
