@@ -250,3 +250,14 @@ def ingested_cohort(root: Path, n: int = 2) -> Path:
                      "cache_mask_path": f"cache/P{i}_mask.png", "site": ""})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
     return root
+
+
+def small_cohort(root: Path, n_patients: int, size: int = 32):  # type: ignore[no-untyped-def]
+    """``n_patients`` slice-layout patients of alternating grades 2/3, ingested at ``size`` px: the Cohort."""
+    from gliograde.config import IngestCfg, PreprocessCfg
+    from gliograde.data.dataset import load_cohort
+    from gliograde.data.ingest import ingest
+
+    write_slice_cohort(root / "raw", [(f"P-{i:02d}", 2 + i % 2) for i in range(n_patients)], size=size)
+    ingest(root / "raw", root / "cohort", IngestCfg(preprocess=PreprocessCfg(size=size)), progress=False)
+    return load_cohort(root / "cohort")

@@ -10,11 +10,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from fakedata import write_slice_cohort
+from fakedata import small_cohort
 
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg
-from gliograde.data.dataset import load_cohort
-from gliograde.data.ingest import ingest
+from gliograde.config import AugmentCfg, CVCfg, RunConfig, SelectionCfg
 from gliograde.experiment import Experiment, FeatureStore, run_protocol
 from gliograde.experiment.context import fold_seed
 from gliograde.experiment.handcrafted import HandcraftedConfiguration
@@ -31,10 +29,7 @@ N_PATIENTS, K = 20, 2
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rep")
-    write_slice_cohort(root / "raw", [(f"P-{i:02d}", 2 + i % 2) for i in range(N_PATIENTS)], size=32)
-    ingest(root / "raw", root / "cohort", IngestCfg(preprocess=PreprocessCfg(size=32)), progress=False)
-    return load_cohort(root / "cohort")
+    return small_cohort(tmp_path_factory.mktemp("rep"), N_PATIENTS)
 
 
 def _exp(cohort, out, **cv):

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakedata import write_slice_cohort
+from fakedata import small_cohort
 
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg
-from gliograde.data.dataset import load_cohort
-from gliograde.data.ingest import ingest
+from gliograde.config import AugmentCfg, CVCfg, RunConfig, SelectionCfg
 from gliograde.errors import InputError
 from gliograde.experiment import (
     CONFIGS,
@@ -37,10 +35,7 @@ SELECTION = SelectionCfg(inner_folds=2, classifiers=("logreg",), select_k=(0, 3)
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cfg")
-    write_slice_cohort(root / "raw", [(f"P-{i:02d}", 2 + i % 2) for i in range(N_PATIENTS)], size=32)
-    ingest(root / "raw", root / "cohort", IngestCfg(preprocess=PreprocessCfg(size=32)), progress=False)
-    return load_cohort(root / "cohort")
+    return small_cohort(tmp_path_factory.mktemp("cfg"), N_PATIENTS)
 
 
 def _cfg(**cv) -> RunConfig:
