@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo-out
 
-.PHONY: install test test-fast lint demo bench clean
+.PHONY: install test test-fast lint demo bench clean chromium
 
 $(STAMP): pyproject.toml Makefile requirements-radiomics.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ray]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ray,web]'
 	bash requirements-radiomics.sh $(PY)
 	touch $(STAMP)
 
@@ -22,7 +22,14 @@ DOCTESTS ?= src/gliograde
 
 # test: unit + integration tests (slow, real data when ../shared/data exists) + doctests;
 # test-fast: everything not marked slow (tests/integration is marked slow as a whole).
-test: install
+# The browser tests (tests/integration/test_serve_browser.py) drive Debian's headless Chromium through Playwright
+# (Playwright's own browser download cannot work offline); installed here when missing (needs root/apt).
+chromium:
+	@command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || \
+	  (apt-get install -y --no-install-recommends chromium-headless-shell || \
+	   (apt-get update && apt-get install -y --no-install-recommends chromium-headless-shell))
+
+test: install chromium
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules $(DOCTESTS)
 

@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# The main job on the embedded synthetic cohort: synth -> ingest -> cv (honest protocol, quick preset).
+# The main job on the embedded synthetic cohort: synth -> ingest -> cv (honest protocol, quick preset), then a
+# bundle with the CV metrics attached, a few cases graded, and the command that opens them in the viewer.
 # Usage: bash scripts/demo.sh [OUT]   (make demo)
 set -euo pipefail
 OUT="${1:-demo-out}"
 G="${GLIOGRADE:-.venv/bin/gliograde}"
 mkdir -p "$OUT"
-echo "== 1/3 synthesise the embedded cohort (130 patients: 30 / 43 / 57 of grades 2 / 3 / 4, seed 0)"
+echo "== 1/5 synthesise the embedded cohort (130 patients: 30 / 43 / 57 of grades 2 / 3 / 4, seed 0)"
 if [ -f "$OUT/synth/labels.csv" ]; then
   echo "   (already there: the generator is deterministic, so it is reused)"
 else
   "$G" synth --out "$OUT/synth" --seed 0
 fi
-echo "== 2/3 ingest it (largest tumour slice, ROI, 8-bit, 227x227)"
+echo "== 2/5 ingest it (largest tumour slice, ROI, 8-bit, 227x227)"
 "$G" ingest "$OUT/synth" --out "$OUT/cohort"
-echo "== 3/3 cross-validate full / no-pretrain / no-aug / handcrafted (honest protocol, quick preset, 5 folds)"
+echo "== 3/5 cross-validate full / no-pretrain / no-aug / handcrafted (honest protocol, quick preset, 5 folds)"
 "$G" cv "$OUT/cohort" --out "$OUT/cv" --preset quick --folds 5 --n-boot 1000
+echo "== 4/5 train the quick preset's CNN on every patient, with the CV metrics above attached to its model card"
+"$G" train "$OUT/cohort" --out "$OUT/model" --preset quick --cv-run "$OUT/cv"
+echo "== 5/5 grade three of its patients with it (training patients: this shows the viewer, it measures nothing)"
+CASES=()
+for d in "$OUT"/synth/*/; do
+  CASES+=("${d%/}")
+  [ "${#CASES[@]}" -ge 3 ] && break
+done
+"$G" predict "$OUT/model" "${CASES[@]}" --out "$OUT/pred"
+echo
+echo "Open the viewer on the demo's bundle, its graded cases and the CV run (pip extra gliograde[web]; Ctrl-C stops):"
+echo "  $G serve $OUT/model $OUT/pred $OUT/cv"
+echo "then browse http://127.0.0.1:8000/ (drop a case folder's files there to grade it in the browser)"

@@ -12,6 +12,9 @@ import pytest
 # two). Tests run torch on one thread unless OMP_NUM_THREADS says otherwise; set here, before any test module
 # imports torch (subprocesses inherit it).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Case aliases are keyed (gliograde.prediction.cases.alias_key): a fixed test key, so tests never create the
+# user's ~/.config/gliograde/alias.key (subprocesses inherit it too).
+os.environ.setdefault("GLIOGRADE_ALIAS_KEY", "gliograde-tests")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()

@@ -53,11 +53,12 @@ from gliograde.bundles import (
     read_cv_metrics,
 )
 from gliograde.config import ExecutorCfg, IngestCfg, PredictCfg, RunConfig, ValidateCfg
-from gliograde.data.cohort import open_cohort
+from gliograde.data.cohort import bundle_cohort_dir, open_cohort
 from gliograde.data.dataset import Cohort
 from gliograde.data.ingest import IngestResult
 from gliograde.data.ingest_run import run_ingest
 from gliograde.experiment import CVResult, run_cv
+from gliograde.fsio import run_folder
 from gliograde.prediction.run import run_predict
 from gliograde.runinfo import to_plain
 from gliograde.settings import resolve, sections
@@ -110,8 +111,9 @@ def train(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, 
     """Train the model of the resolved kind on a whole cohort and write its bundle to ``out``.
 
     Args:
-        cohort: an ingested cohort folder, a raw one (ingested into ``out/cohort`` with ``cfg.ingest``) or a
-            loaded :class:`~gliograde.data.dataset.Cohort`.
+        cohort: an ingested cohort folder, a raw one (ingested with ``cfg.ingest`` into ``<out>.cohort`` beside
+            the bundle, never inside it: :func:`~gliograde.data.cohort.bundle_cohort_dir`) or a loaded
+            :class:`~gliograde.data.dataset.Cohort`.
         out: the bundle folder (``model.json``, ``MODEL_CARD.md``, the model, ``config.yaml``, ``run.json``).
         cfg, preset, overrides: the settings (see :func:`run_config`; default preset ``recommended``).
         cv_run: a ``gliograde cv`` run folder whose ``metrics.json`` goes into the model card.
@@ -121,10 +123,17 @@ def train(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, 
         :class:`~gliograde.bundles.TrainReport`: the bundle folder and the summary lines.
     """
     run = run_config("train", cfg, preset=preset, overrides=overrides)
-    opened = cohort if isinstance(cohort, Cohort) else open_cohort(Path(cohort), Path(out), run.ingest,
-                                                                   progress=progress)
-    metrics = read_cv_metrics(Path(cv_run) / "metrics.json") if cv_run is not None else None
-    return get_kind(run.kind).train(opened, Path(out), run, cv_metrics=metrics, progress=progress)
+    with run_folder(Path(out), "train", inputs=_inputs(cohort, cv_run)):  # checked and locked before any work
+        opened = cohort if isinstance(cohort, Cohort) else open_cohort(Path(cohort), Path(out), run.ingest,
+                                                                       progress=progress,
+                                                                       into=bundle_cohort_dir(Path(out)))
+        metrics = read_cv_metrics(Path(cv_run) / "metrics.json") if cv_run is not None else None
+        return get_kind(run.kind).train(opened, Path(out), run, cv_metrics=metrics, progress=progress)
+
+
+def _inputs(cohort: Path | str | Cohort, *more: Path | str | None) -> list[Path | str | None]:
+    """What a command reads, for :func:`gliograde.fsio.run_folder`'s check that ``--out`` is none of it."""
+    return [cohort.root if isinstance(cohort, Cohort) else cohort, *more]
 
 
 def cv(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, *, preset: str | None = None,
@@ -142,9 +151,10 @@ def cv(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, *, 
         :class:`~gliograde.experiment.CVResult` (``metrics``, the printed ``table``, the ``report`` path).
     """
     run = run_config("cv", cfg, preset=preset, overrides=overrides)
-    opened = cohort if isinstance(cohort, Cohort) else open_cohort(Path(cohort), Path(out), run.ingest,
-                                                                   progress=progress)
-    return run_cv(opened, Path(out), run, progress=progress)
+    with run_folder(Path(out), "cv", inputs=_inputs(cohort)):  # checked and locked before any work
+        opened = cohort if isinstance(cohort, Cohort) else open_cohort(Path(cohort), Path(out), run.ingest,
+                                                                       progress=progress)
+        return run_cv(opened, Path(out), run, progress=progress)
 
 
 def augment(source: Path | str, out: Path | str, cfg: ConfigLike = None, *, preset: str | None = None,
@@ -165,14 +175,15 @@ def augment(source: Path | str, out: Path | str, cfg: ConfigLike = None, *, pres
         :class:`~gliograde.augment.show.ShowResult` (case, transforms, files written).
     """
     run = run_config("augment", cfg, preset=preset, overrides=overrides)
-    return show_transforms(Path(source), Path(out), run, patient=patient, mask=None if mask is None else Path(mask),
-                           progress=progress)
+    with run_folder(Path(out), "augment", inputs=[source, mask]):  # checked and locked before any work
+        return show_transforms(Path(source), Path(out), run, patient=patient,
+                               mask=None if mask is None else Path(mask), progress=progress)
 
 
 def predict(bundle: Path | str | Bundle, cases: Sequence[Path | str], out: Path | str | None = None,
             cfg: PredictCfg | ConfigLike = None, *, explain: bool | None = None, keep_ids: bool | None = None,
             slice_index: int | None = None, mask: Path | str | None = None, mask_heat: bool | None = None,
-            threads: int | None = None, executor: ExecutorCfg | None = None,
+            threads: int | None = None, write_aliases: bool | None = None, executor: ExecutorCfg | None = None,
             progress: bool = False) -> list[CasePrediction]:
     """Grade new cases with a trained bundle, with their evidence; a bad case gives an ``error`` result.
 
@@ -188,7 +199,9 @@ def predict(bundle: Path | str | Bundle, cases: Sequence[Path | str], out: Path 
         slice_index: a fixed slice instead of the largest tumour cross-section.
         mask: the mask of a single image/volume case. mask_heat: show evidence inside the ROI only.
         threads: CPU threads torch uses (default: leave torch's setting).
-            explain, keep_ids, slice_index, mask_heat, threads: None = ``cfg``'s value (default: see PredictCfg).
+        write_aliases: also write ``out/aliases.csv`` (case alias -> input path; it names patients' files).
+            explain, keep_ids, slice_index, mask_heat, threads, write_aliases: None = ``cfg``'s value (default: see
+            PredictCfg).
         executor: where the cases are graded (``ExecutorCfg(name="ray")``: Ray tasks, see docs/distributed.md);
             None = ``cfg``'s ``executor`` section when ``cfg`` is settings, else here, one after the other.
         progress: show a progress bar over the cases (Ray executor).
@@ -197,7 +210,8 @@ def predict(bundle: Path | str | Bundle, cases: Sequence[Path | str], out: Path 
         One :class:`~gliograde.bundles.CasePrediction` per case (``grade``, ``probabilities``, ...).
     """
     given: dict[str, Any] = {k: v for k, v in {"explain": explain, "keep_ids": keep_ids, "slice_index": slice_index,
-                               "mask_heat": mask_heat, "threads": threads}.items() if v is not None}
+                               "mask_heat": mask_heat, "threads": threads,
+                               "write_aliases": write_aliases}.items() if v is not None}
     if isinstance(cfg, PredictCfg):
         settings = replace(cfg, **given)
     else:

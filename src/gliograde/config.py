@@ -31,7 +31,8 @@ from typing import Any, ClassVar, Literal, get_args
 from gliograde.schema import FRACTION, NON_NEGATIVE, POSITIVE, Checked, ConfigError, Limit, from_dict, load_yaml
 
 __all__ = ["SEQUENCES", "SLICE_CHANNEL_ORDER", "AugmentCfg", "CVCfg", "CVProtocol", "ClassifierKind", "ConfigError",
-           "ExecutorCfg", "FeatureFamily", "IngestCfg", "PredictCfg", "PreprocessCfg", "RunConfig", "SelectionCfg",
+           "ExecutorCfg", "FeatureFamily", "IngestCfg", "PredictCfg", "PreprocessCfg", "PriorCfg", "RunConfig",
+           "SelectionCfg",
            "SequenceName", "TrainCfg", "ValidateCfg", "from_dict", "load_yaml"]
 
 #: Sequence names understood everywhere.
@@ -169,6 +170,9 @@ class TrainCfg(Checked):
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``.
         amp: mixed precision on CUDA (ignored on CPU).
         num_threads: CPU threads for torch (0 = torch's default).
+        resident: keep the uint8 cache and its expansion on the device and augment there in batches
+            (:mod:`gliograde.training.device`); ``auto`` = on for CUDA/MPS, off for CPU. Same results either way.
+        compile: ``torch.compile`` the network for training (CUDA; a first-epoch compile cost).
     """
 
     SECTION: ClassVar[str] = "train"
@@ -197,6 +201,8 @@ class TrainCfg(Checked):
     device: str = "auto"
     amp: bool = True
     num_threads: int = 0
+    resident: Literal["auto", "on", "off"] = "auto"
+    compile: bool = False
 
     def check(self) -> None:
         base, _, index = self.device.partition(":")
@@ -246,6 +252,31 @@ class SelectionCfg(Checked):
 
 
 @dataclass(frozen=True)
+class PriorCfg(Checked):
+    """How the ``prior`` model combines its pre-specified radiological signs (see :mod:`gliograde.signs`).
+
+    Attributes:
+        combine: ``fixed`` (the mean of the signs: nothing fitted on grades) or ``monotone`` (non-negative
+            weights on the signs, each standardised on the training patients, with L2 shrinkage ``shrinkage``
+            towards zero, fitted inside the training fold).
+        shrinkage: L2 penalty of the ``monotone`` weights (larger = closer to no weights at all).
+        calibration_c: inverse L2 penalty of the logistic calibration of the score (fitted inside the training
+            fold; the score is standardised on the training patients first).
+        reference_excess: score each intensity sign as its excess over the same share in the patient's own
+            reference tissue (tumour share minus normal-tissue share), which cancels a scanner's noise floor
+            (an exploratory option; off = the shares as defined in docs/prior.md).
+    """
+
+    SECTION: ClassVar[str] = "cv.prior"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {"shrinkage": Limit(0), "calibration_c": Limit(0, lo_open=True)}
+
+    combine: Literal["fixed", "monotone"] = "fixed"
+    shrinkage: float = 10.0
+    calibration_c: float = 1.0
+    reference_excess: bool = False
+
+
+@dataclass(frozen=True)
 class CVCfg(Checked):
     """The cross-validated experiment (see :mod:`gliograde.experiment`).
 
@@ -267,6 +298,7 @@ class CVCfg(Checked):
         selection: how ``radiomics`` and ``fusion`` choose their model inside each training fold.
         repeats: repeated cross-validation: repeat ``r`` splits the patients again with fold seed
             ``seed + r`` (repeat 0 = the single run's folds); ``site`` folds are fixed, so ``site`` allows 1 only.
+        prior: how the ``prior`` configurations and ``train --kind prior`` combine and calibrate the signs.
     """
 
     SECTION: ClassVar[str] = "cv"
@@ -281,6 +313,7 @@ class CVCfg(Checked):
     n_boot: int = 2000
     selection: SelectionCfg = field(default_factory=SelectionCfg)
     repeats: int = 1
+    prior: PriorCfg = field(default_factory=PriorCfg)
 
     def check(self) -> None:
         if not self.configs or len(set(self.configs)) != len(self.configs):
@@ -300,8 +333,10 @@ class PredictCfg(Checked):
         slice_index: a fixed slice for every case; None = the largest tumour cross-section.
         mask_heat: draw the evidence inside the ROI only in ``overlay.png`` (``heat_in_roi`` in the JSON is
             always measured on the whole map).
-        keep_ids: name cases by folder/file name instead of ``case-<sha256[:10]>`` (names can identify patients).
+        keep_ids: name cases by folder/file name instead of ``case-<hmac[:10]>`` (names can identify patients).
         threads: CPU threads torch uses; None = leave torch's setting (``gliograde predict`` uses 1).
+        write_aliases: also write ``aliases.csv`` (case alias -> input path), to map results back to the inputs;
+            it names patients' files, so it is written only when asked.
     """
 
     SECTION: ClassVar[str] = "predict"
@@ -312,6 +347,7 @@ class PredictCfg(Checked):
     mask_heat: bool = True
     keep_ids: bool = False
     threads: int | None = None
+    write_aliases: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,12 +357,14 @@ class ValidateCfg(Checked):
     Attributes:
         n_boot: bootstrap resamples (over patients) for the 95 % CIs; 0 = no CI.
         seed: seed of the bootstrap.
-        keep_ids: write DICOM patients' ids as given instead of ``case-<sha256[:10]>``.
+        keep_ids: write DICOM patients' ids as given instead of ``case-<hmac[:10]>`` (keyed alias).
         min_per_grade: an AUC is reported only when every grade of the model has at least this many
             patients (pooled and per site); below it the AUC is undefined, with the reason.
         n_bins: confidence bins of the ECE and the reliability diagram.
         batch_size: CNN inference batch.
         skip_bad: leave out patients whose files cannot be ingested (listed in metrics.json ``skipped``).
+        write_aliases: also write ``aliases.csv`` (the name each patient has in the outputs -> patient id and
+            input folder), to map results back; it names patients, so it is written only when asked.
     """
 
     SECTION: ClassVar[str] = "validate"
@@ -340,6 +378,7 @@ class ValidateCfg(Checked):
     n_bins: int = 10
     batch_size: int = 16
     skip_bad: bool = False
+    write_aliases: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from gliograde.fsio import atomic_write_json, atomic_write_text
 
 _PACKAGES = (
     "gliograde", "torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "scikit-image",
@@ -33,6 +34,14 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def code_version() -> str:
+    """The installed gliograde version (what a resumed unit's or a cached matrix's record compares)."""
+    try:
+        return metadata.version("gliograde")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -70,6 +79,17 @@ def fingerprint_named(named: Mapping[str, Path]) -> dict[str, Any]:
     return {"sha256": h.hexdigest(), "n_files": len(files), "files": dict(sorted(files.items()))}
 
 
+def names_withheld(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+    """A fingerprint without its per-file names (which can name patients): the combined sha256 and the file count
+    stay, so the data is still identified. What a bundle folder's ``run.json`` records.
+
+    >>> names_withheld({"sha256": "ab", "n_files": 2, "files": {"Doe_Jane/1.png": "cd"}})
+    {'sha256': 'ab', 'n_files': 2, 'files': 'withheld: file names can name patients'}
+    """
+    return {**{k: v for k, v in fingerprint.items() if k != "files"},
+            "files": "withheld: file names can name patients"}
+
+
 def to_plain(obj: Any) -> Any:
     """Dataclasses, Paths and tuples to YAML/JSON-safe builtins."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -98,7 +118,7 @@ def write_run_info(
     patients (``predict``) records a note instead.
     """
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(to_plain(config), sort_keys=False))
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(to_plain(config), sort_keys=False))
     info = {
         "command": command,
         "argv": list(sys.argv) if argv is None else argv if isinstance(argv, str) else list(argv),
@@ -107,4 +127,4 @@ def write_run_info(
         "platform": platform.platform(),
         "input_fingerprint": to_plain(fingerprint) if fingerprint is not None else None,
     }
-    (out / "run.json").write_text(json.dumps(info, indent=2))
+    atomic_write_json(out / "run.json", info)

@@ -33,6 +33,7 @@ from sklearn.model_selection import (
 )
 
 from gliograde.errors import InputError
+from gliograde.fsio import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -218,4 +219,4 @@ def save_folds(path: Path, folds: list[Fold], *, n_splits: int, seed: int, proto
         if old != json.loads(json.dumps(doc)):
             raise InputError(f"{path}: this run folder holds other folds (different cohort, seed, protocol or "
                              "fold count); use a new --out or delete the folder")
-    path.write_text(json.dumps(doc, indent=1))
+    atomic_write_json(path, doc, indent=1)

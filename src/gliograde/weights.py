@@ -153,9 +153,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: weights file not found; check the --weights path")
     check_sha256(path, expected_prefix(path))
-    if path.suffix == ".safetensors":
-        return load_file(str(path))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch's/safetensors' own errors; torch's text advises turning the safety check off
+        raise InputError(f"{path}: not a plain tensor file ({type(err).__name__}): it holds code or other objects, "
+                         "or is damaged; give a .safetensors file or a torch state dict of tensors only") from err
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

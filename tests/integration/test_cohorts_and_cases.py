@@ -1,7 +1,8 @@
 """One cohort opener, one case finder, through the CLI as a user meets them.
 
-* ``augment``, ``train``, ``cv`` and ``validate`` take a raw cohort (ingested into ``OUT/cohort``, never into
-  the data folder) or an ingested one (used as is), through :func:`gliograde.data.cohort.open_cohort`;
+* ``augment``, ``train``, ``cv`` and ``validate`` take a raw cohort (ingested into ``OUT/cohort``, ``train``:
+  ``OUT.cohort``, never into the data folder) or an ingested one (used as is), through
+  :func:`gliograde.data.cohort.open_cohort`;
 * ``predict`` reads a DICOM case folder with its series in a sub-folder (``series/`` + ``<case>_mask.nii.gz``),
   as ``ingest`` does.
 Only the CLI is used for the issue's two problems, so these tests run (and fail) on the old main too.
@@ -66,8 +67,11 @@ def test_every_cohort_command_takes_a_raw_or_an_ingested_cohort(
     out = tmp_path / "out"
     assert main(["-q", *_argv(command, cohort, out, bundle)]) == 0
     assert _files(cohort) == before  # nothing is written into the cohort given
-    # a raw cohort is ingested into OUT/cohort (validate: into a scratch folder); an ingested one is used as is
-    assert (out / "cohort" / "manifest.csv").is_file() == (given == "raw" and command != "validate")
+    # a raw cohort is ingested into OUT/cohort (train: OUT.cohort beside the bundle, which holds no patient data;
+    # validate: a scratch folder); an ingested one is used as is
+    where = tmp_path / "out.cohort" if command == "train" else out / "cohort"
+    assert (where / "manifest.csv").is_file() == (given == "raw" and command != "validate")
+    assert not (command == "train" and (out / "cohort").exists())
 
 
 @pytest.mark.parametrize("command", ["augment", "train", "cv"])

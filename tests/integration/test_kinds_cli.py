@@ -23,6 +23,7 @@ TRAIN_FLAGS: dict[str, list[str] | dict[str, object]] = {
     "cnn": ["--preset", "quick", "--weights", "none", "--epochs", "1", "--augment", "none", "--image-size", "32",
             "--val-fraction", "0.25"],
     "radiomics": SMALL_GRID,
+    "prior": [],
 }
 
 

@@ -63,7 +63,8 @@ def test_predict_config_replays_the_run(trained: tuple[Path, Path], tmp_path: Pa
                  "--threads", "2"]) == 0
     written = yaml.safe_load((first / "config.yaml").read_text())
     assert written["predict"] == {"explain": False, "slice_index": 1, "mask_heat": True, "keep_ids": False,
-                                  "threads": 2}
+                                  "threads": 2, "write_aliases": False}
+    assert not (first / "aliases.csv").exists()  # only on request (--write-aliases): it names the inputs
     assert all(c.startswith("case-") for c in written["cases"])
     for name in ("config.yaml", "run.json"):  # case paths can name patients: none is recorded without --keep-ids
         text = (first / name).read_text()
@@ -78,11 +79,12 @@ def test_predict_print_config_shows_the_settings_and_exits(trained: tuple[Path, 
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     bundle, _ = trained
     assert main(["predict", str(bundle), str(tmp_path / "no-such-case"), "--out", str(tmp_path / "o"),
-                 "--keep-ids", "--show-all-heat", "--print-config"]) == 0
+                 "--keep-ids", "--show-all-heat", "--write-aliases", "--print-config"]) == 0
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown == {"predict": {"explain": True, "slice_index": None, "mask_heat": False, "keep_ids": True,
-                                 "threads": 1}}
-    assert resolve("predict", config=shown).predict == PredictCfg(mask_heat=False, keep_ids=True, threads=1)
+                                 "threads": 1, "write_aliases": True}}
+    assert resolve("predict", config=shown).predict == PredictCfg(mask_heat=False, keep_ids=True, threads=1,
+                                                                  write_aliases=True)
     assert not (tmp_path / "o").exists()
 
 
@@ -147,7 +149,7 @@ def test_validate_config_replays_the_run(trained: tuple[Path, Path], val_raw: Pa
                  "--min-per-grade", "2", "--seed", "5"]) == 0
     written = yaml.safe_load((first / "config.yaml").read_text())
     assert written["validate"] == {"n_boot": 40, "seed": 5, "keep_ids": False, "min_per_grade": 2, "n_bins": 10,
-                                   "batch_size": 16, "skip_bad": False}
+                                   "batch_size": 16, "skip_bad": False, "write_aliases": False}
     assert main(["-q", "validate", str(bundle), str(val_raw), "--out", str(again),
                  "--config", str(first / "config.yaml")]) == 0
     assert (again / "config.yaml").read_text() == (first / "config.yaml").read_text()

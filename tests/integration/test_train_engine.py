@@ -146,6 +146,8 @@ def test_cli_train_writes_weights_history_and_figure(tmp_path: Path) -> None:
     hist = pd.read_csv(out / "history.csv")
     assert hist["epoch"].tolist() == [1, 2] and hist["val_loss"].notna().all()
     split = pd.read_csv(out / "inner_split.csv")
-    assert split["patient_id"].is_unique and (split["role"] == "val").sum() == 3
+    # patients by keyed alias (a bundle folder names no patient): one row each, 3 of the 12 held out for validation
+    assert "patient_id" not in split and split["patient_alias"].is_unique and (split["role"] == "val").sum() == 3
+    assert split["patient_alias"].str.fullmatch(r"case-[0-9a-f]{10}").all() and len(split) == 12
     model = create_model("efficientnet_lite0", 3, out / "weights.safetensors")
     assert model.classifier.out_features == 3

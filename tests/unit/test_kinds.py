@@ -36,7 +36,7 @@ from gliograde.export import export_onnx
 from gliograde.prediction import predict
 from gliograde.prediction.cases import find_cases
 from gliograde.runinfo import sha256_file
-from gliograde.validation.run import ValidateCfg, run_validation
+from gliograde.validation.run import ValidateCfg, grade_cohort, prepare_cohort, run_validation
 
 TRAIN = [(f"T-{i:02d}", 2 if i % 2 else 3) for i in range(12)]
 VAL = [(f"V-{i:02d}", 2 if i % 2 else 3) for i in range(6)]
@@ -49,6 +49,7 @@ TINY: dict[str, RunConfig] = {
                      augment=AugmentCfg(mode="none")),
     "radiomics": RunConfig(preset="test", kind="radiomics",
                            cv=CVCfg(selection=SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(3,)))),
+    "prior": RunConfig(preset="test", kind="prior"),
 }
 
 
@@ -86,23 +87,27 @@ def test_every_kind_writes_and_loads_through_the_registry(trained: tuple[str, Pa
     assert bundle.describe()["kind"] == name and bundle.describe()["classes"] == [2, 3]
     assert get_kind(name).uses <= {"train", "augment", "selection"}
     summary = get_kind(name).settings_summary(TINY[name])
-    assert (TINY[name].train.model if name == "cnn" else "over logreg x k 3") in summary
+    assert {"cnn": TINY[name].train.model, "prior": "fixed rule"}.get(name, "over logreg x k 3") in summary
 
 
-def test_case_and_crop_inference_agree(trained: tuple[str, Path, TrainReport], cohort: tuple[Path, Cohort]) -> None:
-    """predict_case on the raw files == predict_crops on the ingested crops: one inference for predict and validate."""
+def test_case_and_crop_inference_agree(trained: tuple[str, Path, TrainReport], cohort: tuple[Path, Cohort],
+                                       tmp_path: Path) -> None:
+    """predict_case on the raw files == validation's inference on the ingested cohort, on the input the kind reads
+    (the crops, or each patient's case found again from the manifest): one inference for predict and validate."""
     name, out, _ = trained
     raw, coh = cohort
     bundle = load_bundle(out)
     assert bundle.warm_up() > 0
     cases, _ = find_cases(sorted(p for p in raw.iterdir() if p.is_dir())[:3], None)
-    rows = [int(np.flatnonzero(coh.patient_ids == f"T-{i:02d}")[0]) for i in range(3)]
-    scores = bundle.predict_crops(coh.images[rows], coh.masks[rows], coh.manifest["roi_area_px"].to_numpy()[rows])
+    val = prepare_cohort(coh.root, bundle, work=tmp_path, progress=False, cases=bundle.reads == "case")
+    keep = val.table["patient_id"].isin([f"T-{i:02d}" for i in range(3)]).to_numpy()
+    scores = grade_cohort(bundle, val, keep)
     assert scores.proba.shape == (3, 2) and np.allclose(scores.proba.sum(1), 1.0)
+    by_id = dict(zip(val.table["patient_id"][keep], scores.proba, strict=True))
     for k, ci in enumerate(cases):
         assert ci.source is not None
         pred = bundle.predict_case(ci.source)
-        np.testing.assert_allclose([pred.probabilities[g] for g in bundle.classes], scores.proba[k], atol=1e-5)
+        np.testing.assert_allclose([pred.probabilities[g] for g in bundle.classes], by_id[f"T-{k:02d}"], atol=1e-5)
         assert set(pred.timings_ms) == {"read", "preprocess", "inference", "total"}
         evidence = bundle.evidence(pred)
         assert evidence is not None and evidence["target_grade"] == pred.grade
@@ -137,9 +142,9 @@ def test_bundle_without_kind_is_a_cnn_and_unknown_kinds_are_named(trained: tuple
         (copy / MODEL_JSON).write_text(json.dumps({k: v for k, v in meta.items() if k != "kind"}))
         assert load_bundle(copy).kind == "cnn"
     (copy / MODEL_JSON).write_text(json.dumps({**meta, "kind": "quantum"}))
-    with pytest.raises(InputError, match="unknown bundle kind 'quantum'; expected one of cnn, radiomics"):
+    with pytest.raises(InputError, match="unknown bundle kind 'quantum'; expected one of cnn, prior, radiomics"):
         load_bundle(copy)
-    with pytest.raises(InputError, match="unknown model kind 'quantum'; choose one of cnn, radiomics"):
+    with pytest.raises(InputError, match="unknown model kind 'quantum'; choose one of cnn, prior, radiomics"):
         get_kind("quantum")
 
 

@@ -1,10 +1,20 @@
 """The deterministic AutoAugment-SVHN ops: policy table, magnitudes, and :class:`AugTransform`.
 
-Every op runs through ``torchvision.transforms.v2.functional`` with torchvision's 10-bin magnitude
-mapping. Geometric ops use nearest interpolation (torchvision's AutoAugment default) and fill 0; each
-one is turned once per (op, magnitude, H, W) into a gather index by warping an index image with the
-very same torchvision call, so a batch is warped with one ``index_select`` and a mask is warped
-identically (bit-identical to calling ``F.affine``/``F.rotate`` on the uint8 image; tested).
+Every op is defined by ``torchvision.transforms.v2.functional`` with torchvision's 10-bin magnitude
+mapping, and is run in a faster form that gives the same bytes (tested against torchvision):
+
+* geometric ops (nearest interpolation, torchvision's AutoAugment default, fill 0) are turned once per
+  (op, magnitude, H, W) into a gather index by warping an index image with the very same torchvision call;
+  a batch is then warped with one gather (``numpy.take`` on CPU, ``index_select`` elsewhere), or with a few
+  slice copies when the index is a handful of contiguous runs (translations, ShearX), and a mask is warped
+  identically;
+* elementwise colour ops (Invert, Solarize, Posterize, Brightness) become a 256-entry lookup table computed by
+  torchvision itself on the values 0..255, applied as ``bitwise_not`` / a threshold when it has that form;
+* Equalize and AutoContrast build torchvision's per-channel lookup tables with the same integer / float32
+  arithmetic and apply them; the other ops (Contrast, Color, Sharpness) call torchvision on the whole batch.
+
+Hand-written because torchvision has no batched op-table form, and its per-op kernels spend most of their
+time in int64 index tensors (``index_select`` along the last axis, Equalize's ``scatter_add``).
 :mod:`gliograde.augment.policy` builds the study's 57 transforms from these ops and expands training sets.
 
     >>> AugTransform(ops=(("ShearX", 4), ("Invert", 3))).name
@@ -20,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from torchvision.transforms import AutoAugment as _AutoAugmentV1
 from torchvision.transforms import AutoAugmentPolicy, InterpolationMode, v2
@@ -107,17 +119,174 @@ def _gather_index(op: str, m: float, h: int, w: int) -> tuple[torch.Tensor, torc
     return warped.clamp(min=0).round().long(), torch.nonzero(warped < 0).reshape(-1)
 
 
-def _geometric(x: torch.Tensor, op: str, m: float) -> torch.Tensor:
-    """Warp (..., H, W) uint8/bool by one geometric op, background filled with 0."""
-    h, w = x.shape[-2:]
+def _numpy_path(x: torch.Tensor) -> bool:
+    """CPU tensors take numpy's kernels (faster there); others torch's, which give the same bytes on CPU too
+    (the tests run both on CPU)."""
+    return x.device.type == "cpu"
+
+
+@dataclass(frozen=True)
+class _WarpPlan:
+    """How to run one geometric op: a gather from the flat image with one zero pixel appended.
+
+    Attributes:
+        src: (H*W,) int64 source pixel of each output pixel; H*W (the appended zero) where the fill goes.
+        src_np: the same as a numpy array (CPU path).
+        runs: (output start, source start, length) of contiguous runs when there are few (None: gather).
+    """
+
+    src: torch.Tensor
+    src_np: npt.NDArray[np.int64]
+    runs: tuple[tuple[int, int, int], ...] | None
+
+
+@lru_cache(maxsize=512)
+def _warp_plan(op: str, m: float, h: int, w: int) -> _WarpPlan:
     src, outside = _gather_index(op, m, h, w)
-    flat = x.reshape(*x.shape[:-2], h * w).index_select(-1, src)
-    return flat.index_fill_(-1, outside, 0).reshape(x.shape)
+    src = src.clone()
+    src[outside] = h * w
+    a = src.numpy()
+    inside = a < h * w
+    # a run continues where this pixel and the previous one are both inside and the source steps by 1
+    cont = np.zeros(len(a), dtype=bool)
+    cont[1:] = inside[1:] & inside[:-1] & (a[1:] == a[:-1] + 1)
+    starts = np.flatnonzero(inside & ~cont)
+    runs = None
+    if len(starts) <= 2 * h:  # slice copies beat a gather when each one moves a whole row or more
+        ends = np.r_[starts[1:], len(a)]
+        lengths = [int(np.argmin(np.r_[cont[s + 1:e], False])) + 1 for s, e in zip(starts, ends, strict=True)]
+        runs = tuple((int(s), int(a[s]), n) for s, n in zip(starts, lengths, strict=True))
+    return _WarpPlan(src, a, runs)
+
+
+@lru_cache(maxsize=512)
+def _src_on(op: str, m: float, h: int, w: int, device: str) -> torch.Tensor:
+    """The plan's gather index, copied to ``device`` once (per-batch augmentation reuses it)."""
+    return _warp_plan(op, m, h, w).src.to(device)
+
+
+def _geometric(x: torch.Tensor, op: str, m: float) -> torch.Tensor:
+    """Warp (..., H, W) uint8/bool by one geometric op, background filled with 0 (a new tensor)."""
+    h, w = x.shape[-2:]
+    plan = _warp_plan(op, m, h, w)
+    flat = x.reshape(-1, h * w)
+    if not _numpy_path(x):  # batched gather on the device (the GPU-resident path)
+        padded = torch.cat([flat, flat.new_zeros(flat.shape[0], 1)], dim=1)
+        return padded.index_select(1, _src_on(op, m, h, w, str(x.device))).reshape(x.shape)
+    a = flat.numpy()
+    if plan.runs is not None:
+        out = np.zeros_like(a)
+        for dst, src, n in plan.runs:
+            out[:, dst:dst + n] = a[:, src:src + n]
+    else:
+        padded_np = np.zeros((a.shape[0], h * w + 1), dtype=a.dtype)
+        padded_np[:, :-1] = a
+        out = padded_np.take(plan.src_np, axis=1, mode="wrap")  # every index is valid: skip the checks
+    return torch.from_numpy(out).reshape(x.shape)
+
+
+#: Colour ops that map each value on its own, so a 256-entry table computed by torchvision is exact.
+_ELEMENTWISE = frozenset({"Invert", "Solarize", "Posterize", "Brightness"})
+_VALUES = np.arange(256, dtype=np.uint8)
+
+
+@lru_cache(maxsize=256)
+def _lut(op: str, m: float) -> tuple[str, int, npt.NDArray[np.uint8]]:
+    """(form, threshold, table): torchvision's op on 0..255; form identity, invert, threshold or table."""
+    table = _COLOUR_OPS[op](torch.from_numpy(_VALUES).view(1, 1, 1, 256), m).reshape(256).numpy()
+    flipped = 255 - _VALUES
+    if np.array_equal(table, _VALUES):
+        return "identity", 0, table
+    if np.array_equal(table, flipped):
+        return "invert", 0, table
+    k = int(np.argmax(table != _VALUES))  # first changed value: a threshold if everything above it flips
+    if np.array_equal(table[:k], _VALUES[:k]) and np.array_equal(table[k:], flipped[k:]):
+        return "threshold", k, table
+    return "table", 0, table
+
+
+def _apply_lut(x: torch.Tensor, op: str, m: float) -> torch.Tensor:
+    form, k, table = _lut(op, m)
+    if form == "identity":
+        return x
+    if form == "invert":
+        return x.bitwise_not()
+    if not _numpy_path(x):
+        if form == "threshold":
+            return torch.where(x >= k, x.bitwise_not(), x)
+        return torch.from_numpy(table).to(x.device)[x.long()]
+    a = x.numpy()
+    if form == "threshold":  # flip the values >= k: xor with 255 there (numpy: torch.where on uint8 is slow)
+        return torch.from_numpy(np.bitwise_xor(a, np.negative((a >= k).view(np.uint8))))
+    return torch.from_numpy(np.take(table, a, mode="wrap"))  # "wrap": no bounds-check buffering (uint8 < 256)
+
+
+def _equalize_luts(flat: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``equalize_image`` tables, one per row of (R, P) uint8: (R, 256) uint8 (identity
+    where torchvision leaves the row unchanged). Same integer arithmetic as torchvision (PIL's scheme)."""
+    rows, pixels = flat.shape
+    if _numpy_path(flat):  # row by row on the uint8 values: no int64 copy of the image
+        hist = torch.stack([torch.bincount(r, minlength=256) for r in flat])
+    else:
+        offsets = (torch.arange(rows, device=flat.device) * 256).view(-1, 1)
+        hist = torch.bincount((flat.long() + offsets).view(-1), minlength=rows * 256).view(rows, 256)
+    cum = hist.cumsum(dim=1)
+    top = cum.argmax(dim=1, keepdim=True)  # the largest value present
+    step = (pixels - hist.gather(1, top)).div(255, rounding_mode="floor")
+    lut = (cum[:, :-1] + step // 2).div(step.clamp(min=1), rounding_mode="floor").clamp(0, 255)
+    lut = torch.cat([lut.new_zeros(rows, 1), lut], dim=1).to(torch.uint8)
+    identity = torch.arange(256, device=flat.device, dtype=torch.uint8).expand(rows, 256)
+    return torch.where(step != 0, lut, identity)
+
+
+def _autocontrast_luts(flat: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``autocontrast_image`` as one table per row of (R, P) uint8: (R, 256) uint8.
+
+    The same float32 operations as torchvision on the values 0..255 with each row's minimum and maximum, so
+    looking a pixel up gives torchvision's byte."""
+    minimum = flat.amin(dim=1, keepdim=True).to(torch.float32)
+    maximum = flat.amax(dim=1, keepdim=True).to(torch.float32)
+    eq_idxs = maximum == minimum
+    inv_scale = maximum.sub_(minimum).mul_(1.0 / 255)
+    minimum[eq_idxs] = 0.0
+    inv_scale[eq_idxs] = 1.0
+    values = torch.arange(256, dtype=torch.float32, device=flat.device).expand(flat.shape[0], 256)
+    return values.sub(minimum).div_(inv_scale).clamp_(0, 255).to(torch.uint8)
+
+
+def _per_row_lut(x: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
+    """Look each channel of each image of (N, C, H, W) uint8 up in its own table (N*C, 256) uint8."""
+    n, c, h, w = x.shape
+    flat = x.reshape(n * c, h * w)
+    if not _numpy_path(x):
+        return luts.gather(1, flat.long()).reshape(x.shape)
+    a, t = flat.numpy(), luts.numpy()
+    out = np.empty_like(a)
+    for r in range(n * c):
+        np.take(t[r], a[r], out=out[r], mode="wrap")  # "wrap": no bounds-check buffering (uint8 < 256)
+    return torch.from_numpy(out).reshape(x.shape)
+
+
+def _equalize(x: torch.Tensor) -> torch.Tensor:
+    """Equalize each channel of each image of (N, C, H, W) uint8, like ``F.equalize``."""
+    n, c, h, w = x.shape
+    return _per_row_lut(x, _equalize_luts(x.reshape(n * c, h * w)))
 
 
 def _colour(x: torch.Tensor, op: str, m: float | None) -> torch.Tensor:
-    """Colour op on (N, C, H, W) uint8; C not in {1, 3} is processed one channel at a time."""
-    fn, mag = _COLOUR_OPS[op], 0.0 if m is None else m  # m is None only for the magnitude-free ops
+    """Colour op on (N, C, H, W) uint8; C not in {1, 3} is processed one channel at a time.
+
+    May return ``x`` itself when the op changes nothing (e.g. Solarize at threshold 255 on dark images).
+    """
+    mag = 0.0 if m is None else m  # m is None only for the magnitude-free ops
+    if op in _ELEMENTWISE:
+        return _apply_lut(x, op, mag)
+    if op == "Equalize":
+        return _equalize(x)
+    if op == "AutoContrast":
+        n, c, h, w = x.shape
+        return _per_row_lut(x, _autocontrast_luts(x.reshape(n * c, h * w)))
+    fn = _COLOUR_OPS[op]
     n, c, h, w = x.shape
     if c in (1, 3):
         return fn(x, mag)

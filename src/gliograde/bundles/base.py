@@ -10,9 +10,12 @@ validation and export call its methods and never ask which kind it is:
 ``settings_summary``  (classmethod) the resolved settings it trains with, for a header (default: none)
 ``write``             (classmethod) write ``model.json``, ``MODEL_CARD.md`` and the kind's model file
 ``load``              (classmethod) the bundle from its folder and its already read ``model.json``
-``predict_crops``     probabilities (and per-row extras) for preprocessed crops: validation's inference
+``reads``             (class) what the kind grades: ``"crop"`` (the ingested crop) or ``"case"`` (the case's files)
+``predict_crops``     probabilities (and per-row extras) for preprocessed crops: validation's inference of a
+                      ``"crop"`` kind
 ``predict_case``      read, preprocess, grade and explain one case: prediction's inference (built on
                       ``model_input`` + ``infer``, the only two steps a kind supplies)
+``case_columns``      per-patient extras of a ``predict_case`` result for validation's predictions.csv
 ``evidence``          the ``evidence`` block of ``prediction.json``
 ``panel``             the ``overlay.png`` picture
 ``card_section``      the kind's "Model" and "Data" sections of ``MODEL_CARD.md``
@@ -30,7 +33,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -68,7 +71,9 @@ class CasePrediction:
         slice_image: (H, W) or (H, W, C) representative slice as read; slice_mask: (H, W) bool.
         display_masked: overlay.png shows the evidence inside the ROI only.
         features: radiomics: the top contributing features (see :mod:`gliograde.bundles.radiomics_evidence`);
-            feature_z_max: the largest |z| of the selected features against the training patients.
+            feature_z_max: the largest |z| against the training data (radiomics: of the selected features;
+            CNN: of the penultimate-layer embedding over its top principal components, see
+            :mod:`gliograde.bundles.embedding`); None when the bundle has no such measure.
     """
 
     case: str
@@ -96,8 +101,8 @@ class CropScores:
 
     Attributes:
         proba: (N, K) float64 in the bundle's ``classes`` order, rows sum to 1.
-        columns: per-row extras for validation's predictions.csv, in column order (radiomics:
-            ``unlike_training`` (N,) bool, ``max_abs_z`` (N,) float); empty for kinds without any.
+        columns: per-row extras for validation's predictions.csv, in column order (radiomics, and CNN bundles
+            with embedding statistics: ``unlike_training`` (N,) bool, ``max_abs_z`` (N,) float); empty otherwise.
     """
 
     proba: npt.NDArray[np.float64]
@@ -140,8 +145,8 @@ def check_channels(ingest: IngestCfg, source: CaseSource) -> None:
         try:
             with Image.open(where) as im:
                 n_have = 1 if len(im.getbands()) == 1 else 3
-        except OSError:
-            return  # unreadable: the reader reports it with its own message
+        except Exception:  # unreadable, or a decompression bomb (PIL's own error type): the reader says which
+            return
     if len(need) > n_have:
         raise InputError(f"{where}: {n_have} channel(s) per slice but the model was trained on {len(need)} "
                          f"({'+'.join(need)}); {fix}")
@@ -165,10 +170,18 @@ class ModelKind(ABC, Generic[FitT]):
         fingerprint: sha256 of the model file: identifies the exact model. meta: model.json as a dict.
         name: (class) the ``kind`` written to model.json. uses: (class) the :class:`~gliograde.config.RunConfig`
             sections training reads, from {"train", "augment", "selection"}.
+        reads: (class) the input its inference needs. ``"crop"``: the preprocessed crop of the representative
+            slice, so validation grades an ingested cohort's arrays with :meth:`predict_crops` (the same numbers
+            :meth:`predict_case` gives). ``"case"``: the case's original files (e.g. every native plane), so
+            validation finds each patient's case again (:func:`gliograde.data.origin.case_sources`) and calls
+            :meth:`predict_case` on it, as ``gliograde predict`` does.
     """
 
     name: ClassVar[str]
     uses: ClassVar[frozenset[str]]
+    reads: ClassVar[Literal["crop", "case"]] = "crop"
+    #: (class) the newest model.json ``format_version`` this kind reads (checked by load_bundle).
+    format_version: ClassVar[int] = 1
     path: Path
     classes: tuple[int, ...]
     ingest: IngestCfg
@@ -252,6 +265,11 @@ class ModelKind(ABC, Generic[FitT]):
                               slice_index=int(raw.index), timings_ms={k: round(v * 1e3, 2) for k, v in ms.items()},
                               crop=crop, mask=mask, slice_image=raw.image, slice_mask=raw.mask)
         return dataclasses.replace(pred, **found)
+
+    def case_columns(self, pred: CasePrediction) -> dict[str, Any]:
+        """Per-patient extras of a :meth:`predict_case` result for validation's predictions.csv (a ``"case"``
+        kind's counterpart of :attr:`CropScores.columns`); default: none."""
+        return {}
 
     def warm_up(self, explain: bool = True) -> float:
         """Run the model (and its evidence) once on a synthetic case; returns the milliseconds it took.

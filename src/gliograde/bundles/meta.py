@@ -3,6 +3,13 @@
 A bundle folder always holds ``model.json`` (its ``kind`` names the :class:`~gliograde.bundles.base.ModelKind`
 that reads the rest; bundles written before ``kind`` existed are CNNs) and ``MODEL_CARD.md``.
 
+Sealing (every kind inherits it): :func:`write_meta` lists every file of the bundle with its sha256 under
+``files`` in ``model.json`` (the model file(s), ``MODEL_CARD.md``, anything else the kind wrote; not the training
+run's provenance, :data:`RUN_FILES`, nor hidden or temporary files), and
+:func:`gliograde.bundles.registry.load_bundle` checks them with :func:`check_seal` on every load, after the
+kind's own check of its model file: a missing or changed file is a one-line refusal naming it.
+Both files are written atomically.
+
 >>> metrics_lines(None)[0].startswith("No cross-validated metrics")
 True
 """
@@ -15,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from gliograde.config import IngestCfg
 from gliograde.errors import InputError
-from gliograde.runinfo import package_versions, to_plain
+from gliograde.fsio import atomic_write_json, atomic_write_text
+from gliograde.runinfo import package_versions, sha256_file, to_plain
 
 if TYPE_CHECKING:
     from gliograde.data.dataset import Cohort
@@ -24,6 +32,12 @@ MODEL_JSON = "model.json"
 MODEL_CARD = "MODEL_CARD.md"
 #: The kind of a bundle whose model.json has no ``kind`` (written before kinds existed).
 LEGACY_KIND = "cnn"
+#: model.json's list of the bundle's files and their sha256.
+SEAL = "files"
+#: Files of the training run that share the bundle's folder but are not the bundle (never sealed nor packed):
+#: provenance (patients by keyed alias only, per-file names withheld), histories, checkpoints.
+RUN_FILES = frozenset({"config.yaml", "run.json", "inner_split.csv", "history.csv", "history.png", "skipped.json",
+                       "checkpoint.safetensors", "state.json"})
 #: The opening of every model card's "Intended use".
 RESEARCH_ONLY = ("Research only. This model is **not a medical device**, is not cleared or approved for clinical "
                  "use, and must not guide the diagnosis or treatment of any patient. ")
@@ -55,19 +69,75 @@ def meta_kind(meta: dict[str, Any]) -> str:
     return str(meta.get("kind", LEGACY_KIND))
 
 
+def bundle_files(out: Path) -> list[str]:
+    """The names of the bundle's own files in ``out``: every top-level file but ``model.json``, the training
+    run's :data:`RUN_FILES`, hidden and temporary files (sorted)."""
+    return sorted(p.name for p in Path(out).iterdir()
+                  if p.is_file() and p.name != MODEL_JSON and p.name not in RUN_FILES
+                  and not p.name.startswith(".") and not p.name.endswith(".tmp"))
+
+
 def write_meta(out: Path, meta: dict[str, Any], card: str) -> None:
-    """Write ``out/model.json`` and ``out/MODEL_CARD.md``."""
-    (out / MODEL_JSON).write_text(json.dumps(meta, indent=2))
-    (out / MODEL_CARD).write_text(card)
+    """Write ``out/MODEL_CARD.md``, then ``out/model.json`` sealed: ``files`` = {name: sha256} of
+    :func:`bundle_files` (the kind's model files are written before this call)."""
+    atomic_write_text(out / MODEL_CARD, card)
+    sealed = {name: sha256_file(out / name) for name in bundle_files(out)}
+    atomic_write_json(out / MODEL_JSON, {**meta, SEAL: sealed})
+
+
+def check_seal(path: Path, meta: dict[str, Any]) -> None:
+    """Check every file ``model.json`` lists under ``files`` against its sha256 (bundles written before
+    sealing have no list: their kind checks its model file alone).
+
+    Raises:
+        InputError: a listed file is missing, changed or named outside the folder (one line naming it).
+    """
+    sealed = meta.get(SEAL)
+    if sealed is None:
+        return
+    where = Path(path) / MODEL_JSON
+    if not isinstance(sealed, dict):
+        raise InputError(f"{where}: 'files' is not a mapping of file name to sha256; re-create the bundle with "
+                         "`gliograde train`")
+    for name, want in sorted(sealed.items()):
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+            raise InputError(f"{where}: lists {name!r}, which is not a file of the bundle folder; refusing to load "
+                             "it, re-create the bundle with `gliograde train`")
+        file = Path(path) / name
+        if not file.is_file():
+            raise InputError(f"{file}: missing, but listed in model.json; the bundle is incomplete, copy the whole "
+                             "bundle folder again")
+        if sha256_file(file) != want:
+            raise InputError(f"{file}: sha256 differs from the one model.json records; the file was changed or "
+                             "replaced since training, restore the bundle's original file or re-train it")
+
+
+def check_format(path: Path, meta: dict[str, Any], supported: int) -> None:
+    """Refuse a ``format_version`` this gliograde cannot read (absent = 1, the first format).
+
+    Raises:
+        InputError: names the version, the supported one and the fix.
+    """
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InputError(f"{Path(path) / MODEL_JSON}: format_version {version!r} is not a positive whole number; "
+                         "re-create the bundle with `gliograde train`")
+    if version > supported:
+        raise InputError(f"{Path(path) / MODEL_JSON}: bundle format_version {version}, but this gliograde reads up "
+                         f"to {supported}; upgrade gliograde (pip install -U gliograde) or re-train the bundle")
 
 
 def shared_meta(out: Path, cohort: Cohort, ingest: IngestCfg, cv_metrics: dict[str, Any] | None) -> dict[str, Any]:
     """The model.json entries every bundle kind carries: preprocessing to repeat at prediction time
-    (one slice, no fixed index), training-data fingerprints, CV metrics and package versions."""
+    (one slice, no fixed index), training-data fingerprints, the keyed hashes of the training patients
+    (:func:`gliograde.prediction.cases.training_patients`: no id, name or path), CV metrics and package versions."""
+    from gliograde.prediction.cases import training_patients  # gliograde.prediction imports the bundles: on use
+
     return {
         "preprocessing": to_plain(dataclasses.replace(ingest, slices=1, slice_index=None, skip_bad=False)),
         "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
                              "train_input_sha256": json_sha(out / "run.json")},
+        "training_patients": training_patients(cohort.patient_ids.tolist()),
         "cv_metrics": cv_metrics,
         "versions": package_versions(),
     }
@@ -83,7 +153,13 @@ def read_cv_metrics(metrics_json: Path) -> dict[str, Any]:
     path = Path(metrics_json)
     if not path.is_file():
         raise InputError(f"{path}: no CV metrics; run `gliograde cv` first or leave the CV metrics out")
-    raw = json.loads(path.read_text())
+    try:
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{path}: unreadable CV metrics ({type(err).__name__}); rerun `gliograde report` on that "
+                         "run, or leave --cv-run out") from err
     configs = {}
     for name, c in (raw.get("configs") or {}).items():
         configs[name] = {k: {s: (c.get(k) or {}).get(s) for s in ("mean", "sd")} for k in ("accuracy", "auc")}

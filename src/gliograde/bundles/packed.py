@@ -1,7 +1,8 @@
 """A bundle as bytes, for workers that share no disk with the driver (``--executor ray``).
 
-The driver reads the bundle folder's own files (``model.json``, the weights or ``model.skops``; not its
-sub-folders, such as an ingested ``cohort/``) into a :class:`PackedBundle`; the executor puts it into Ray's
+The driver reads the bundle's own files (``model.json`` and the files it seals: the weights or ``model.skops``,
+the model card; not the training run's provenance nor sub-folders, such as an ingested ``cohort/``) into a
+:class:`PackedBundle`; the executor puts it into Ray's
 object store once. A worker writes the files into a private temporary folder and loads them with
 :func:`~gliograde.bundles.registry.load_bundle`, the same safe loader as the driver (safetensors, skops with
 trusted types; no pickled model), once per worker process: later tasks in that process reuse it. Each task
@@ -19,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from gliograde.bundles.base import ModelKind
+from gliograde.bundles.meta import MODEL_JSON, SEAL, bundle_files
 from gliograde.bundles.registry import load_bundle
+from gliograde.errors import InputError
+from gliograde.fsio import atomic_write_bytes, check_out_not_in_inputs, run_folder
 
-__all__ = ["PackedBundle", "open_packed", "pack_bundle"]
+__all__ = ["PackedBundle", "copy_bundle", "open_packed", "pack_bundle"]
 
 #: Bundles already opened in this (worker) process, by fingerprint: (bundle, its temporary folder).
 _OPENED: dict[str, tuple[ModelKind[Any], tempfile.TemporaryDirectory[str]]] = {}
@@ -50,12 +54,34 @@ class PackedBundle:
 
 
 def pack_bundle(bundle: ModelKind[Any]) -> PackedBundle:
-    """Read ``bundle.path``'s top-level files into a :class:`PackedBundle`."""
+    """Read ``bundle.path``'s ``model.json`` and the files it seals (older bundles: :func:`bundle_files`) into a
+    :class:`PackedBundle`; the worker's load checks them against the seal again."""
     folder = Path(bundle.path)
-    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    sealed = bundle.meta.get(SEAL)
+    names = sorted(sealed) if isinstance(sealed, dict) else bundle_files(folder)
+    files = {name: (folder / name).read_bytes() for name in [MODEL_JSON, *names]}
     torch = sys.modules.get("torch")
     threads = int(torch.get_num_threads()) if torch is not None else 0
     return PackedBundle(name=folder.name, fingerprint=bundle.fingerprint, files=files, threads=threads)
+
+
+def copy_bundle(bundle: ModelKind[Any], out: Path) -> Path:
+    """Write the bundle alone (``model.json`` and the files it seals) into the new folder ``out`` and load the copy
+    back: the shareable bundle, without the training run's provenance (``inner_split.csv``,
+    ``run.json``, histories, checkpoints), which stays where training wrote it.
+
+    Raises:
+        InputError: ``out`` exists and is not empty, or is the bundle folder or inside it.
+    """
+    out = Path(out)
+    check_out_not_in_inputs(out, [bundle.path])
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out}: exists and is not an empty folder; choose a new folder for the bundle copy")
+    with run_folder(out, "export"):
+        for name, data in pack_bundle(bundle).files.items():
+            atomic_write_bytes(out / name, data)
+        load_bundle(out)  # the copy is checked as any bundle is: its seal, its model file
+    return out
 
 
 def open_packed(packed: PackedBundle, device: str = "cpu") -> tuple[ModelKind[Any], bool]:
@@ -71,7 +97,7 @@ def open_packed(packed: PackedBundle, device: str = "cpu") -> tuple[ModelKind[An
     folder = Path(tmp.name) / packed.name
     folder.mkdir()
     for name, data in packed.files.items():
-        (folder / name).write_bytes(data)
+        atomic_write_bytes(folder / name, data)
     bundle = load_bundle(folder, device)
     _OPENED[packed.fingerprint] = (bundle, tmp)
     return bundle, True

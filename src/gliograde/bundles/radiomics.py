@@ -31,9 +31,11 @@ from gliograde.bundles.base import CasePrediction, CropScores, ModelKind, TrainR
 from gliograde.bundles.meta import MODEL_JSON, shared_meta, write_meta
 from gliograde.bundles.radiomics_card import card_section_lines, render_card
 from gliograde.bundles.radiomics_evidence import FAR_Z, METHOD, NOTE, contributions, name_sequence, radiomics_panel
+from gliograde.bundles.skops_file import canonical_skops
 from gliograde.config import IngestCfg, RunConfig, from_dict
 from gliograde.data.cohort import read_ingest_cfg
 from gliograde.errors import InputError
+from gliograde.fsio import atomic_write_bytes
 from gliograde.runinfo import sha256_file, to_plain
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
 
     name: ClassVar[str] = "radiomics"
     uses: ClassVar[frozenset[str]] = frozenset({"selection"})
+    format_version: ClassVar[int] = FORMAT_VERSION
 
     path: Path
     pipeline: Pipeline
@@ -129,7 +132,9 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
         out, sel = Path(out), cfg.cv.selection
         ingest = ingest if ingest is not None else read_ingest_cfg(cohort.root)
         out.mkdir(parents=True, exist_ok=True)
-        sio.dump(fit.pipeline, out / MODEL_FILE)
+        raw = canonical_skops(sio.dumps(fit.pipeline))  # the same model -> the same bytes -> the same model_sha256
+        sio.loads(raw, trusted=sio.get_untrusted_types(data=raw))  # the rewritten archive still loads
+        atomic_write_bytes(out / MODEL_FILE, raw)
         meta: dict[str, Any] = {
             "format_version": FORMAT_VERSION, "kind": cls.name, "classes": [int(c) for c in fit.classes],
             "in_chans": int(cohort.images.shape[1]), "feature_names": list(fit.feature_names),
@@ -172,7 +177,11 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
         if sha != want_sha:
             raise InputError(f"{path / MODEL_FILE}: sha256 {sha[:12]}... != {want_sha[:12]}... recorded in "
                              "model.json; the model file was changed or replaced, re-train the bundle")
-        untrusted = set(sio.get_untrusted_types(file=path / MODEL_FILE))
+        try:
+            untrusted = set(sio.get_untrusted_types(file=path / MODEL_FILE))
+        except Exception as err:  # not a skops archive at all (a pickle, a truncated file): skops' own error types
+            raise InputError(f"{path / MODEL_FILE}: not a readable skops model ({type(err).__name__}); refusing to "
+                             "load it, copy the bundle again or re-train it") from err
         if unknown := sorted(untrusted - TRUSTED_TYPES):
             raise InputError(f"{path / MODEL_FILE}: holds types outside the trusted list {unknown}; refusing to "
                              "load it. Re-train the bundle with this gliograde version")

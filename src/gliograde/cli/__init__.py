@@ -76,6 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(err).splitlines() or [type(err).__name__]:
             print(f"gliograde {args.command}: error: {line}", file=sys.stderr)
         return err.exit_code if isinstance(err, GliogradeError) else 2
+    except OSError as err:  # a full disk, a read-only or vanished folder met mid-run: one line, not a traceback
+        if args.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"gliograde {args.command}: error: {where}{err.strerror or err}; check the disk and the --out folder "
+              "(--debug shows the traceback)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gliograde {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -27,6 +27,13 @@ EXECUTOR_FLAGS: dict[str, tuple[str, ...]] = {"executor": ("executor.name",), "r
                                               "unit_gpus": ("executor.unit_gpus",)}
 
 
+def add_write_aliases(p: argparse.ArgumentParser, what: str) -> None:
+    """``--write-aliases`` (``predict``, ``validate``): also write ``OUT/aliases.csv`` (``what``)."""
+    p.add_argument("--write-aliases", action="store_true", default=None,
+                   help=f"also write OUT/aliases.csv ({what}) to map results back; it names patients' files, so "
+                        "keep it apart from shared outputs (default: off)")
+
+
 def add_executor(p: argparse.ArgumentParser, what: str = "unit") -> None:
     """``--executor local|ray``, ``--ray-address``, ``--unit-cpus``, ``--unit-gpus`` (:data:`EXECUTOR_FLAGS`);
     ``what`` names the task in the help (``unit``, ``case``)."""

@@ -20,6 +20,9 @@ the printed table and report.html add each repeat's pooled AUC and accuracy with
 
 Rerunning the same command resumes: finished (configuration, fold) units are skipped.
 
+A long run first logs an upper-bound time estimate of its CNN units, from rates measured there and then on the
+run's device with the run's network (a few seconds; docs/performance.md).
+
 ``--executor ray`` runs each unit as a Ray task (``--unit-cpus``/``--unit-gpus`` each, on the cluster of
 ``--ray-address``); the results are the same files as without it. A unit that still fails after its retries
 is reported while the others go on; the run then ends with one line per failed unit and exit status 1, and

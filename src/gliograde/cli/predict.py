@@ -9,7 +9,9 @@
 Each case gives DIR/<case>/prediction.json and overlay.png (slice + ROI | model input + evidence; a radiomics
 bundle, the `recommended` preset's, shows the ROI and lists the top contributing features instead of a map);
 DIR/summary.csv lists every case (status ok/error), DIR/timings.json the warm-up and median latencies.
-Cases are named case-<hash> unless --keep-ids. DIR/config.yaml holds the settings (its ``predict:`` section);
+Cases are named case-<hash> unless --keep-ids, and a message names a file by its place in the case
+(case-<hash>/file-0003), not by its name; --write-aliases adds DIR/aliases.csv (alias -> input) to map back.
+DIR/config.yaml holds the settings (its ``predict:`` section);
 ``--config DIR/config.yaml`` replays them on the cases given (precedence: ``--config`` YAML < flags).
 ``--executor ray`` grades the cases in parallel Ray tasks (the bundle and each case's files reach the workers
 through Ray's object store; outputs are written here as cases finish; docs/distributed.md): the same files.
@@ -21,10 +23,19 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from gliograde.cli._common import EXECUTOR_FLAGS, add_config, add_executor, add_out, print_config, resolve_args
+from gliograde.cli._common import (
+    EXECUTOR_FLAGS,
+    add_config,
+    add_executor,
+    add_out,
+    add_write_aliases,
+    print_config,
+    resolve_args,
+)
 
 #: Parsed-argument name -> the RunConfig key it sets.
-FLAGS = {**{name: (f"predict.{name}",) for name in ("explain", "mask_heat", "keep_ids", "threads", "slice_index")},
+FLAGS = {**{name: (f"predict.{name}",) for name in ("explain", "mask_heat", "keep_ids", "threads", "slice_index",
+                                                   "write_aliases")},
          **EXECUTOR_FLAGS}
 #: Threads ``gliograde predict`` uses unless told (the library leaves torch's setting alone).
 DEFAULT_THREADS = 1
@@ -41,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="mask of a single image/volume CASE (default: found beside it)")
     p.add_argument("--keep-ids", action="store_true", default=None,
                    help="name cases by folder/file name (default: off, case-<sha256> so no identity leaks)")
+    add_write_aliases(p, "case alias -> input path")
     p.add_argument("--no-cam", action="store_false", dest="explain", default=None,
                    help="skip the evidence (LayerCAM map / top radiomics features) and overlay.png "
                         "(default: compute them)")

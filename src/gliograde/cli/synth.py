@@ -2,6 +2,9 @@
 
     gliograde synth --out data/synth                       # 30/43/57 patients, seed 0, PNG slices
     gliograde synth --out d --n 4 4 4 --seed 1 --difficulty 0.8 --format nifti
+
+The cohort is written into a staging folder beside DIR and renamed into place when complete; DIR is locked while
+synth runs (a second command into it is refused).
 """
 from __future__ import annotations
 
@@ -35,14 +38,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
 
 
 def run(args: argparse.Namespace) -> int:
-    from gliograde.runinfo import write_run_info
-    from gliograde.synth.cohort import SynthCfg, generate_cohort
+    from gliograde.synth.cohort import SynthCfg, synth_run
 
     cfg = SynthCfg(counts=tuple(args.n), seed=args.seed, difficulty=args.difficulty, fmt=args.format,
                    n_slices=args.slices)
-    labels = generate_cohort(args.out, cfg.counts, cfg.seed, cfg.difficulty, cfg.fmt, n_slices=cfg.n_slices,
-                             workers=args.workers)
-    write_run_info(args.out, command="synth", config=cfg, seed=cfg.seed)
+    labels = synth_run(args.out, cfg, workers=args.workers)  # locked, staged and swapped in (gliograde.fsio)
     n2, n3, n4 = cfg.counts
     print(f"wrote {n2 + n3 + n4} synthetic patients (grade 2: {n2}, grade 3: {n3}, grade 4: {n4}) -> {labels}")
     print(f"montage: {args.out / 'montage.png'}")

@@ -13,8 +13,9 @@ default CV evaluates: ROI features (``--features``: PyRadiomics, semantic), clas
 chosen by patient-level inner CV on all training patients (the YAML's ``cv: selection:`` overrides the
 grid), refit on all of them; the bundle holds ``model.skops`` (no pickle). ``--kind cnn`` and the other
 presets fine-tune a CNN; a CNN flag (``--model``, ``--epochs``, ...) under the radiomics kind is refused, as
-it would change nothing. A raw cohort is ingested with the preset's ingest settings into ``RUN/cohort``;
-rerunning a CNN on the same ``--out`` resumes from the last checkpoint.
+it would change nothing. A raw cohort is ingested with the preset's ingest settings into ``RUN.cohort``, beside
+the bundle (a bundle holds no patient id, file name or image; a rerun with the same data reuses it, one from
+other data is refused); rerunning a CNN on the same ``--out`` resumes from the last checkpoint.
 """
 from __future__ import annotations
 
@@ -33,11 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "train", help="train the preset's model (recommended: radiomics; --kind cnn: a CNN) and write a bundle",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cohort", type=Path,
-                   help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT/cohort)")
+                   help="folder written by `gliograde ingest`, or a raw cohort (ingested into OUT.cohort, beside "
+                        "the bundle)")
     add_out(p, help_="bundle folder (model, model.json, MODEL_CARD.md; CNN: history and checkpoints)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
-    p.add_argument("--kind", default=None, metavar="{cnn,radiomics}",
-                   help="model to train: radiomics (ROI features + inner-CV selection) or cnn "
+    p.add_argument("--kind", default=None, metavar="{cnn,radiomics,prior}",
+                   help="model to train: radiomics (ROI features + inner-CV selection), cnn, or prior "
+                        "(pre-specified radiological signs, docs/prior.md) "
                         "(default: the preset's; recommended -> radiomics, others -> cnn)")
     p.add_argument("--cv-run", type=Path, default=None,
                    help="CV run folder whose metrics.json goes into model.json and the model card (default: none)")
@@ -47,15 +50,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     from gliograde import api
     from gliograde.bundles import get_kind
-    from gliograde.data.cohort import open_cohort
+    from gliograde.data.cohort import bundle_cohort_dir, open_cohort
+    from gliograde.fsio import run_folder
 
     cfg = resolve_args("train", args, FLAGS)
     if args.print_config:
         return print_config(cfg, "train")
     print(header("train", cfg))
-    cohort = open_cohort(args.cohort, args.out, cfg.ingest, progress=not args.quiet)
-    print(get_kind(cfg.kind).train_header(cohort, args.out, cfg))
-    report = api.train(cohort, args.out, cfg, cv_run=args.cv_run, progress=not args.quiet)
+    with run_folder(args.out, "train", inputs=[args.cohort, args.cv_run]):  # api.train takes the same lock again
+        cohort = open_cohort(args.cohort, args.out, cfg.ingest, progress=not args.quiet,
+                             into=bundle_cohort_dir(args.out))
+        if cohort.root == bundle_cohort_dir(args.out):
+            print(f"ingested cohort: {cohort.root} (kept beside the bundle, not in it; reused by a rerun)")
+        print(get_kind(cfg.kind).train_header(cohort, args.out, cfg))
+        report = api.train(cohort, args.out, cfg, cv_run=args.cv_run, progress=not args.quiet)
     for line in report.lines:
         print(line)
     return 0

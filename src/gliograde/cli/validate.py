@@ -19,11 +19,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gliograde.cli._common import EXECUTOR_FLAGS, add_config, add_executor, add_out, print_config, resolve_args
+from gliograde.cli._common import (
+    EXECUTOR_FLAGS,
+    add_config,
+    add_executor,
+    add_out,
+    add_write_aliases,
+    print_config,
+    resolve_args,
+)
 
 #: Parsed-argument name -> the RunConfig key it sets.
 FLAGS = {"bootstrap": ("validate.n_boot",),
-         **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad")},
+         **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad", "write_aliases")},
          **EXECUTOR_FLAGS}
 
 
@@ -40,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--keep-ids", action="store_true", default=None,
                    help="write DICOM patients' ids as labelled (default: off, case-<sha256> for DICOM patients; "
                         "other patients keep the ids of your labels)")
+    add_write_aliases(p, "the name of each patient in the outputs -> patient id, input folder")
     p.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="bootstrap resamples over patients for the 95%% CIs, 0 = none (default: 2000)")
     p.add_argument("--min-per-grade", type=int, default=None, metavar="K",

@@ -8,4 +8,5 @@
 ``ingest_run``      ingest as a run: provenance (``config.yaml``, ``run.json``) and figures.
 ``dataset``         an ingested cohort on disk (:func:`is_ingested`) and in memory (:class:`Cohort`).
 ``cohort``          :func:`open_cohort`: what every command that takes a cohort calls, raw or ingested.
+``origin``          an ingested cohort's original cases found again (kinds that read cases), checked by sha256.
 """

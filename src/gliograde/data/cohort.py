@@ -3,7 +3,10 @@
 ``gliograde augment``, ``train``, ``cv`` and ``validate`` all accept either a folder written by
 ``gliograde ingest`` (:func:`is_ingested`) or a raw cohort in any layout ingest reads
 (:mod:`gliograde.data.layouts`: slices, NIfTI, DICOM, a manifest CSV). A raw cohort is ingested into
-``OUT/cohort`` (never into the data folder) and reused when the command runs again into the same ``OUT``.
+``OUT/cohort`` (never into the data folder) and reused when the command runs again into the same ``OUT`` with the
+same data; ``OUT/cohort`` ingested from another folder is refused, never silently reused. ``train`` keeps the
+ingested copy *beside* its bundle, in ``OUT.cohort`` (:func:`bundle_cohort_dir`): a bundle holds no patient id,
+file name or image.
 
 >>> # cohort = open_cohort(Path("../shared/data/tcga-lgg"), Path("runs/cv"), settings.resolve("cv").ingest)
 >>> # cohort.root -> runs/cv/cohort; cohort.images.shape -> (N, C, S, S) uint8
@@ -21,7 +24,8 @@ from gliograde.data.ingest_run import run_ingest
 from gliograde.errors import InputError
 from gliograde.runinfo import to_plain
 
-__all__ = ["COHORT_DIR", "SHAPING_FIELDS", "Cohort", "is_ingested", "open_cohort", "read_ingest_cfg"]
+__all__ = ["COHORT_DIR", "SHAPING_FIELDS", "Cohort", "bundle_cohort_dir", "is_ingested", "open_cohort",
+           "read_ingest_cfg"]
 
 logger = logging.getLogger(__name__)
 #: Where a command's ``--out`` folder keeps the cohort it ingested.
@@ -30,7 +34,21 @@ COHORT_DIR = "cohort"
 SHAPING_FIELDS = ("channels", "roi_labels", "slice_index", "slices", "preprocess")
 
 
-def open_cohort(path: Path, out: Path, ingest: IngestCfg, *, progress: bool = True, figures: bool = True) -> Cohort:
+def bundle_cohort_dir(out: Path) -> Path:
+    """Where ``gliograde train --out OUT`` ingests a raw cohort: ``OUT.cohort``, beside the bundle folder, not in it
+    (the ingested cohort names patients and holds their crops; a bundle is shared, so it must hold neither).
+
+    >>> bundle_cohort_dir(Path("runs/model")).as_posix()
+    'runs/model.cohort'
+    """
+    out = Path(out)
+    if not out.name:  # "." or "/": name the folder by its real name
+        out = out.resolve()
+    return out.with_name(f"{out.name}.cohort")
+
+
+def open_cohort(path: Path, out: Path, ingest: IngestCfg, *, progress: bool = True, figures: bool = True,
+                into: Path | None = None) -> Cohort:
     """The cohort at ``path``, loaded; a raw one is ingested with ``ingest`` into ``out/cohort`` first (once).
 
     Args:
@@ -40,23 +58,46 @@ def open_cohort(path: Path, out: Path, ingest: IngestCfg, *, progress: bool = Tr
             a difference is logged.
         progress: show the ingest progress bar.
         figures: write ingest's figures into ``out/cohort/figures``.
+        into: ingest a raw cohort into this folder instead of ``out/cohort`` (``train``: :func:`bundle_cohort_dir`).
 
     Raises:
         InputError, CohortError, FileNotFoundError: the cohort cannot be found or ingested (the message
-            names the file and the fix).
+            names the file and the fix); the folder holds a cohort ingested from another folder.
     """
     path, out = Path(path), Path(out)
     if is_ingested(path):
         _note_own_settings(path, ingest)
         return load_cohort(path)
-    target = out / COHORT_DIR
+    target = Path(into) if into is not None else out / COHORT_DIR
+    if into is not None and is_ingested(out / COHORT_DIR):  # written by a gliograde before bundles held no ids
+        logger.warning("%s: a cohort ingested by an earlier gliograde (patient ids, file names, crops) is inside "
+                       "the bundle folder; move it out before sharing the bundle (now ingested into %s)",
+                       out / COHORT_DIR, target)
     if is_ingested(target):
+        _check_same_source(target, path)
         logger.info("%s: using the cohort ingested before in %s", path, target)
         _note_own_settings(target, ingest, reused=True)
     else:
         logger.info("%s is not an ingested cohort: ingesting it into %s", path, target)
         run_ingest(path, target, ingest, figures=figures, progress=progress)
     return load_cohort(target)
+
+
+def _check_same_source(target: Path, path: Path) -> None:
+    """Refuse to reuse ``target`` for ``path`` when ``target/config.yaml`` records another source folder (``data``).
+
+    Raises:
+        InputError: names both folders and the fix.
+    """
+    try:
+        recorded = (yaml.safe_load((target / "config.yaml").read_text()) or {}).get("data")
+    except (OSError, yaml.YAMLError, AttributeError):
+        recorded = None
+    if not recorded:  # ingested by hand or by an old version: what it came from is unknown
+        return
+    if Path(recorded) != path and Path(recorded).resolve() != path.resolve():
+        raise InputError(f"{target}: holds the cohort ingested from {recorded}, not from {path}; remove {target} to "
+                         f"ingest {path} there, or choose another --out")
 
 
 def read_ingest_cfg(cohort_root: Path) -> IngestCfg:

@@ -107,6 +107,10 @@ def load_cohort(root: Path) -> Cohort:
     for rel, mrel in zip(df["cache_path"], df["cache_mask_path"], strict=True):
         images.append(_read_png(root / rel))
         masks.append(_read_png(root / mrel) > 0)
+    shapes = {(im.shape, m.shape) for im, m in zip(images, masks, strict=True)}
+    if len(shapes) > 1 or any(im.shape[:2] != m.shape for im, m in zip(images, masks, strict=True)):
+        raise InputError(f"{root / MANIFEST}: cached images have different shapes {sorted(s[0] for s in shapes)[:3]} "
+                         "(the cache mixes two ingests, or was edited); re-run `gliograde ingest` for this cohort")
     arr = np.stack([im if im.ndim == 3 else im[..., None] for im in images]).transpose(0, 3, 1, 2)
     grades = df["grade"].astype(int).to_numpy()
     classes = tuple(int(g) for g in sorted(set(grades.tolist())))
@@ -127,5 +131,10 @@ def load_cohort(root: Path) -> Cohort:
 def _read_png(path: Path) -> npt.NDArray[np.uint8]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: cached file missing; re-run `gliograde ingest` for this cohort")
-    with Image.open(path) as im:
-        return np.asarray(im, dtype=np.uint8)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im, dtype=np.uint8)
+    except Exception as err:  # 0-byte, truncated or overwritten cache files: PIL raises several types
+        raise InputError(f"{path}: cached image unreadable ({type(err).__name__}: {' '.join(str(err).split())}); "
+                         "re-run `gliograde ingest` for this cohort") from err

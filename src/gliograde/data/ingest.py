@@ -12,6 +12,7 @@ and listed. The cache is built in a staging folder and moved into place only whe
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -26,10 +27,12 @@ from tqdm import tqdm
 
 from gliograde.config import SLICE_CHANNEL_ORDER, IngestCfg
 from gliograde.data.dataset import MANIFEST, is_ingested
+from gliograde.data.geometry import describe_offset, place_on_grid
 from gliograde.data.io import (
+    DicomSeries,
     Volume,
     check_finite,
-    read_dicom_series,
+    read_dicom,
     read_image,
     read_volume,
 )
@@ -38,7 +41,7 @@ from gliograde.data.roi import choose_slices, to_roi
 from gliograde.data.source import CaseSource
 from gliograde.errors import CohortError, GliogradeError, InputError, MaskMismatchError
 from gliograde.preprocess import Preprocess, to_uint8
-from gliograde.runinfo import fingerprint_files
+from gliograde.runinfo import fingerprint_named
 
 logger = logging.getLogger(__name__)
 _DEFAULT_CFG = IngestCfg()
@@ -55,6 +58,7 @@ class RawSlice:
     mask: npt.NDArray[np.bool_]
     source_image: Path
     source_mask: Path
+    where: str = ""  # how the manifest names the source ("" = source_image); a DICOM slice by its place
 
 
 @dataclass
@@ -72,18 +76,29 @@ class _Processed(NamedTuple):
     """What :func:`_process` gathered: manifest rows, files read, patients left out, figure examples."""
 
     rows: list[dict[str, object]]
-    read_files: list[Path]
+    read_files: dict[str, Path]
     skipped: list[str]
     previews: list[Preview]
 
 
-def load_case(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
-    """Read one patient's chosen slice(s). Returns the slices and every file that was read."""
-    if case.kind == "slices":
-        return _load_slices(case, cfg)
-    if case.kind == "volume":
-        return _load_volume(case, cfg)
-    return _load_dicom(case, cfg)
+def load_case(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], dict[str, Path]]:
+    """Read one patient's chosen slice(s). Returns the slices and every file that was read, by the name it is
+    recorded under (its path; for a DICOM file, its place in the sorted series: file names can name patients).
+
+    Raises:
+        InputError (or a subclass), FileNotFoundError: one line naming the file and the fix, whatever went wrong
+            inside a reader or decoder.
+    """
+    load = {"slices": _load_slices, "volume": _load_volume}.get(case.kind, _load_dicom)
+    try:
+        return load(case, cfg)
+    except (GliogradeError, FileNotFoundError):
+        raise
+    except Exception as err:  # a decoder's own error the readers did not foresee: one line, never a traceback
+        where = case.mask if case.mask is not None else next(iter(case.images.values()), _where(case))
+        detail = " ".join(str(err).split())[:300]
+        raise InputError(f"{where}: cannot read this case ({type(err).__name__}: {detail}); check that its files "
+                         "are complete and re-export them") from err
 
 
 def _pick_channels(image: npt.NDArray[np.generic], path: Path,
@@ -104,7 +119,7 @@ def _pick_channels(image: npt.NDArray[np.generic], path: Path,
     return image[..., idx[0]] if len(idx) == 1 else image[..., idx]
 
 
-def _load_slices(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
+def _load_slices(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], dict[str, Path]]:
     # Every slice is read and checked, not only the chosen one: a bad file in a patient's stack is reported.
     masks, images = {}, {}
     for n, (img_path, mask_path) in case.slices.items():
@@ -118,7 +133,7 @@ def _load_slices(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list
     fixed = cfg.slice_index if case.slice_index is None else case.slice_index
     chosen = choose_slices(areas, cfg.slices, fixed, where=_where(case))
     out = [RawSlice(n, images[n], masks[n], *case.slices[n]) for n in chosen]
-    return out, [p for pair in case.slices.values() for p in pair]
+    return out, {str(p): p for pair in case.slices.values() for p in pair}
 
 
 def _where(case: CaseSource) -> Path:
@@ -140,47 +155,77 @@ def _volume_channels(case: CaseSource, cfg: IngestCfg) -> list[Path]:
     return [case.images[c] for c in cfg.channels]
 
 
-def _load_volume(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
+def _load_volume(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], dict[str, Path]]:
     assert case.mask is not None  # guaranteed by discovery
-    seg = read_volume(case.mask)
-    check_finite(seg.data, case.mask)
-    roi = to_roi(seg.data, case.mask, cfg.roi_labels, case.is_segmentation)
     paths = _volume_channels(case, cfg)
     vols = [read_volume(p) for p in paths]
+    ref = vols[0]
     for v in vols:
         check_finite(v.data, v.path)
-        if v.data.shape != seg.data.shape:
-            raise MaskMismatchError(f"{case.mask}: segmentation shape {seg.data.shape} != image shape "
-                                    f"{v.data.shape} ({v.path.name}); resample the segmentation to the image grid")
-    axis = seg.axial_axis
+    chans = [ref.data] + [_on_grid(v, ref, "image", "co-register the sequences (resample each onto one grid)")
+                          for v in vols[1:]]
+    seg = read_volume(case.mask)
+    check_finite(seg.data, case.mask)
+    placed = _on_grid(seg, ref, "segmentation", "resample the segmentation onto the image grid (or check pairing)")
+    roi = to_roi(placed, case.mask, cfg.roi_labels, case.is_segmentation)
+    axis = ref.axial_axis
     areas = {k: int(a) for k, a in enumerate(roi.sum(axis=tuple(i for i in range(3) if i != axis)))}
     fixed = cfg.slice_index if case.slice_index is None else case.slice_index
     chosen = choose_slices(areas, cfg.slices, fixed, where=case.mask)
-    # Volume.slice orients a plane as the images are shown; the 0/1 float32 copy of the ROI goes through it too.
-    roi_vol = Volume(roi.astype(np.float32), axis, case.mask, seg.codes)
+    # Volume.slice orients a plane as the images are shown; every channel and the 0/1 ROI are on ref's grid now.
+    on_ref = [Volume(c, axis, v.path, ref.codes) for c, v in zip(chans, vols, strict=True)]
+    roi_vol = Volume(roi.astype(np.float32), axis, case.mask, ref.codes)
     out = []
     for k in chosen:
-        chans = [v.slice(k) for v in vols]
-        image = chans[0] if len(chans) == 1 else np.stack(chans, axis=-1)
+        planes = [v.slice(k) for v in on_ref]
+        image = planes[0] if len(planes) == 1 else np.stack(planes, axis=-1)
         out.append(RawSlice(k, image, roi_vol.slice(k).astype(bool), paths[0], case.mask))
-    return out, [*paths, case.mask]
+    return out, {str(p): p for p in [*paths, case.mask]}
 
 
-def _load_dicom(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], list[Path]]:
+def _on_grid(vol: Volume, ref: Volume, what: str, fix: str) -> npt.NDArray[np.float32]:
+    """``vol``'s voxels on ``ref``'s grid, placed by the two affines (axes permuted / flipped where they say so).
+
+    Raises:
+        MaskMismatchError: naming both files, when the grids differ (shape, voxel size, position, rotation).
+    """
+    assert vol.affine is not None and ref.affine is not None  # read_volume always sets it
+    placed = place_on_grid(vol.data, vol.affine, ref.affine, ref.data.shape)
+    if placed is not None:
+        return np.asarray(placed, dtype=np.float32)
+    if vol.data.shape == ref.data.shape:
+        offset = describe_offset(vol.affine, ref.affine, ref.data.shape)
+        raise MaskMismatchError(f"{vol.path}: {what} is not in the space of {ref.path} (same shape "
+                                f"{ref.data.shape} but another affine: {offset}); {fix}")
+    raise MaskMismatchError(f"{vol.path}: {what} shape {vol.data.shape} != image shape {ref.data.shape} "
+                            f"({ref.path.name}) and not a reorientation of it; {fix}")
+
+
+def _load_dicom(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], dict[str, Path]]:
     assert case.mask is not None
-    series = case.images["series"]
-    vol, files = read_dicom_series(series)
-    check_finite(vol, series)
-    mask_vol = _dicom_mask(case.mask, files, vol.shape)
+    series = read_dicom(case.images["series"], case.series_description)
+    vol, files = series.data, series.files
+    check_finite(vol, series.folder)
+    mask_vol = _dicom_mask(case.mask, series)
     roi = to_roi(mask_vol, case.mask, cfg.roi_labels, case.is_segmentation)
     areas = {k: int(roi[..., k].sum()) for k in range(roi.shape[2])}
     fixed = cfg.slice_index if case.slice_index is None else case.slice_index
     chosen = choose_slices(areas, cfg.slices, fixed, where=case.mask)
-    out = [RawSlice(k, vol[..., k], roi[..., k], files[k], case.mask) for k in chosen]
-    return out, [*files, *([case.mask] if case.mask.is_file() else sorted(case.mask.iterdir()))]
+    n = len(files)
+    out = [RawSlice(k, vol[..., k], roi[..., k], files[k], case.mask, where=f"{series.folder} slice {k} of {n}")
+           for k in chosen]
+    # DICOM file names can carry a patient's name or MRN: recorded by their place in the sorted series
+    named = {f"{series.folder}/slice-{k:04d}": f for k, f in enumerate(files)}
+    masks = [case.mask] if case.mask.is_file() else sorted(case.mask.iterdir())
+    named.update({f"{case.mask}/{k:04d}" if case.mask.is_dir() else str(m): m for k, m in enumerate(masks)})
+    return out, named
 
 
-def _dicom_mask(mask: Path, files: list[Path], shape: tuple[int, ...]) -> npt.NDArray[np.generic]:
+def _dicom_mask(mask: Path, series: DicomSeries) -> npt.NDArray[np.generic]:
+    """The mask of a DICOM series on the series' grid: a ``mask/`` folder of PNGs named after the DICOM files, or a
+    NIfTI placed by its own affine (as dcm2niix writes it: columns, rows, slices, rows flipped). A NIfTI without
+    geometry (identity affine, or no qform/sform) must be in the series' own (rows, cols, slices) order."""
+    shape, files = series.data.shape, series.files
     if mask.is_dir():
         planes = []
         for f in files:
@@ -192,13 +237,28 @@ def _dicom_mask(mask: Path, files: list[Path], shape: tuple[int, ...]) -> npt.ND
             raise MaskMismatchError(f"{mask}: mask PNG shape {bad[0]} != DICOM image shape {shape[:2]}; "
                                     "export masks on the image grid")
         return np.stack(planes, axis=-1)
-    data = np.asarray(read_volume(mask).data)
-    if data.shape == shape:
-        return data
-    if data.shape == (shape[1], shape[0], shape[2]):
-        return data.transpose(1, 0, 2)
-    raise MaskMismatchError(f"{mask}: mask shape {data.shape} != DICOM series shape {shape} (rows, cols, slices); "
-                            "resample the mask to the series")
+    vol = read_volume(mask)
+    data, affine = vol.data, vol.affine
+    assert affine is not None  # read_volume always sets it
+    if not vol.has_geometry:
+        if data.shape == shape:
+            return data
+        raise MaskMismatchError(f"{mask}: mask shape {data.shape} != DICOM series shape {shape} (rows, cols, slices) "
+                                "and its header gives no geometry to place it by (identity affine, or no qform/sform); "
+                                "save the mask with the series' geometry (e.g. convert with dcm2niix) or in "
+                                "(rows, cols, slices) order")
+    if not series.uniform:
+        raise MaskMismatchError(f"{mask}: the slices of the DICOM series in {series.folder} are unevenly spaced "
+                                "(a missing slice?), so no affine describes its grid and a NIfTI mask cannot be "
+                                "placed on it; complete the series, or give a mask/ folder of PNGs named after the "
+                                "DICOM files")
+    placed = place_on_grid(data, affine, series.affine, shape)
+    if placed is None:
+        offset = describe_offset(affine, series.affine, shape)
+        raise MaskMismatchError(f"{mask}: mask is not on the grid of the DICOM series in {series.folder} "
+                                f"(mask shape {data.shape}, series {shape}; {offset}); "
+                                "resample the mask onto the series, or check pairing")
+    return placed
 
 
 def ingest(root: Path, out: Path, cfg: IngestCfg = _DEFAULT_CFG, *, progress: bool = True) -> IngestResult:
@@ -230,8 +290,9 @@ def ingest(root: Path, out: Path, cfg: IngestCfg = _DEFAULT_CFG, *, progress: bo
         manifest = pd.DataFrame(rows)
         manifest.to_csv(staging / MANIFEST, index=False)
         labels = [root / "labels.csv"] if root.is_dir() else [root]
-        fingerprint = fingerprint_files(sorted(set(read_files) | set(labels)),
-                                        root=root if root.is_dir() else root.parent)
+        base = root if root.is_dir() else root.parent
+        fingerprint = fingerprint_named({_relative(name, base): p
+                                         for name, p in {**read_files, **{str(p): p for p in labels}}.items()})
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -245,7 +306,7 @@ def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: l
     """Read, preprocess and write every case into ``staging``; a bad case's problem is appended to ``problems``."""
     pre = Preprocess(cfg=cfg.preprocess)
     rows: list[dict[str, object]] = []
-    read_files: list[Path] = []
+    read_files: dict[str, Path] = {}
     skipped: list[str] = []
     previews: list[Preview] = []
     for case in tqdm(cases, desc="ingest", unit="patient", disable=None if progress else True):
@@ -256,7 +317,7 @@ def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: l
             problems.append(str(err))
             skipped.append(case.patient_id)
             continue
-        read_files += files
+        read_files.update(files)
         for rank, (s, img, mask) in enumerate(processed):
             rows.append(_write_slice(staging, case, s, img, mask, cfg, rank == len(processed) // 2))
         if sum(p[3] == str(case.grade) for p in previews) < 4:
@@ -266,20 +327,33 @@ def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: l
     return _Processed(rows, read_files, skipped, previews)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+def _relative(name: str, base: Path) -> str:
+    """A recorded file name relative to the cohort folder, as :func:`gliograde.runinfo.fingerprint_files` does."""
+    p = Path(name)
+    return str(p.relative_to(base)) if p.is_relative_to(base) else name
+
+
+def cache_name(patient_id: str) -> str:
+    """The cache folder of a patient: the id made file-safe, plus a digest of the exact id, so ids that differ only by
+    a replaced character ("CS 4941" and "CS_4941") or by case never share a folder, and ``..`` stays inside cache/.
+
+    >>> cache_name("CS 4941") != cache_name("CS_4941"), cache_name("..").startswith(".")
+    (True, False)
+    """
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in patient_id).lstrip(".")[:80] or "patient"
+    return f"{safe}-{hashlib.sha256(patient_id.encode()).hexdigest()[:8]}"  # [:80]: file names stop at 255 bytes
 
 
 def _write_slice(staging: Path, case: CaseSource, s: RawSlice, img: npt.NDArray[np.uint8],
                  mask: npt.NDArray[np.bool_], cfg: IngestCfg, representative: bool) -> dict[str, object]:
-    rel = Path("cache") / _safe(case.patient_id)
+    rel = Path("cache") / cache_name(case.patient_id)
     (staging / rel).mkdir(parents=True, exist_ok=True)
     img_rel, mask_rel = rel / f"{s.index}.png", rel / f"{s.index}_mask.png"
     Image.fromarray(img).save(staging / img_rel)
     Image.fromarray(mask.astype(np.uint8) * 255).save(staging / mask_rel)
     return {
         "patient_id": case.patient_id, "grade": case.grade, "site": case.site,
-        "source_image": str(s.source_image), "source_mask": str(s.source_mask),
+        "source_image": s.where or str(s.source_image), "source_mask": str(s.source_mask),
         "slice_index": s.index, "roi_area_px": int(s.mask.sum()), "representative": representative,
         "channels": "+".join(cfg.channels), "cache_path": str(img_rel), "cache_mask_path": str(mask_rel),
     }

@@ -6,7 +6,9 @@ names the file, the problem and the fix. 8-bit, 16-bit and float inputs are all 
 Shapes:
     2D slice:  (H, W) or (H, W, C), dtype as stored.
     Volume:    (X, Y, Z) float32, ``axial_axis`` tells which axis runs inferior-superior.
-    DICOM:     (rows, cols, n_slices) float32 sorted by ImagePositionPatient, slope/intercept applied.
+    DICOM:     (rows, cols, n_slices) float32 sorted along the slice normal, slope/intercept applied.
+
+Sizes are checked from the header before decoding (:data:`MAX_PIXELS` per slice, :data:`MAX_VOXELS` per volume).
 
 >>> # img = read_image(Path("TCGA_CS_4941_19960909_14.png"))  # (256, 256, 3) uint8
 """
@@ -14,14 +16,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from gliograde.data.geometry import series_affine
 from gliograde.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+#: Largest 2D image (or DICOM frame) read, in pixels: PIL's own ``MAX_IMAGE_PIXELS`` (about 9459 x 9459), checked
+#: from the header for every format (PIL only warns below twice this, and tifffile has no limit).
+MAX_PIXELS = 89_478_485
+#: Largest volume or DICOM series read, in voxels (1 GiB as float32; a 512 x 512 x 1024 series fits).
+MAX_VOXELS = 2**28
+_IMAGE_FIX = "check the export (one 2D slice per file), or crop/downsample it below the limit"
 
 
 @dataclass(frozen=True)
@@ -32,12 +42,18 @@ class Volume:
         data: (X, Y, Z) float32 voxels.
         axial_axis: axis of ``data`` along which axial slices are taken.
         path: where it was read from.
+        codes: nibabel's axis codes of the affine (``("L", "P", "S")`` for an unknown one).
+        affine: the file's (4, 4) voxel -> RAS+ mm affine; None when not read from a file.
+        has_geometry: False when the file places its voxels nowhere: an identity affine, or a NIfTI header whose
+            qform and sform codes are both 0 (``nib.Nifti1Image(array, None)``); ``affine`` is then nibabel's guess.
     """
 
     data: npt.NDArray[np.float32]
     axial_axis: int
     path: Path
     codes: tuple[str, ...] = ("L", "P", "S")
+    affine: npt.NDArray[np.float64] | None = None
+    has_geometry: bool = True
 
     def n_slices(self) -> int:
         return int(self.data.shape[self.axial_axis])
@@ -69,15 +85,62 @@ def _require_file(path: Path) -> None:
         raise FileNotFoundError(f"{path}: file not found; check the path or the labels/manifest entry that names it")
 
 
-def read_image(path: Path) -> npt.NDArray[np.generic]:
-    """Read a 2D PNG or TIFF slice as stored: (H, W) or (H, W, C); 8/16-bit integer or float.
+def _limit(where: Path | str, shape: tuple[int, ...], limit: int, what: str, fix: str) -> None:
+    """Refuse, from the header's shape and before any decoding, an image with more than ``limit`` pixels."""
+    n = int(np.prod([int(d) for d in shape], dtype=np.int64)) if shape else 0
+    if n > limit:
+        raise InputError(f"{where}: {what} of shape {tuple(int(d) for d in shape)} has {n:,} pixels, over the "
+                         f"limit of {limit:,} (a decompression bomb or a wrong export); {fix}")
+
+
+def image_shape(path: Path) -> tuple[int, ...]:
+    """The stored shape of a PNG or TIFF slice, read from its header only (nothing is decoded): (H, W, bands) for a
+    PNG, tifffile's shape of the first series for a TIFF.
 
     Raises:
         FileNotFoundError: no such file.
-        InputError: unreadable or corrupt, or not 2D.
+        InputError: not a readable image, or more than :data:`MAX_PIXELS` pixels.
     """
     path = Path(path)
     _require_file(path)
+    axes = ""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile  # only for .tif files
+
+            with tifffile.TiffFile(path) as tif:
+                shape = tuple(int(d) for d in tif.series[0].shape)
+                axes = str(tif.series[0].axes)
+        else:
+            from PIL import Image  # only for PNG/JPEG files
+
+            with Image.open(path) as im:
+                shape = (im.size[1], im.size[0], len(im.getbands()))
+    except Exception as err:  # PIL's DecompressionBombError, tifffile's TiffFileError, OSError ...: all one line
+        if type(err).__name__ == "DecompressionBombError":
+            raise InputError(f"{path}: image over the pixel limit ({err}); {_IMAGE_FIX}") from err
+        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {_first_line(err)}); "
+                         "re-export the file as PNG or TIFF") from err
+    plane = tuple(n for a, n in zip(axes, shape, strict=False) if a in "YX") if axes else shape[:2]
+    _limit(path, plane, MAX_PIXELS, "image", _IMAGE_FIX)
+    stacked = [(a, n) for a, n in zip(axes, shape, strict=False) if a not in "YXSC" and n > 1]
+    if stacked:  # pages of a z-stack or a time series (tifffile's Q, Z, I, T axes): read as channels otherwise
+        raise InputError(f"{path}: a stack of {stacked[0][1]} pages (TIFF axes {axes}, shape {shape}), not one slice; "
+                         "save one 2D slice per file")
+    return shape
+
+
+def read_image(path: Path) -> npt.NDArray[np.generic]:
+    """Read a 2D PNG or TIFF slice as stored: (H, W) or (H, W, C); 8/16-bit integer or float.
+
+    The pixel count is checked from the header first (:data:`MAX_PIXELS`, as PIL's ``MAX_IMAGE_PIXELS``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        InputError: unreadable, corrupt, truncated or empty, too large, or not 2D.
+    """
+    path = Path(path)
+    image_shape(path)
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile  # only for .tif files
@@ -90,10 +153,13 @@ def read_image(path: Path) -> npt.NDArray[np.generic]:
                 im.load()
                 arr = np.asarray(im)
     except Exception as err:  # PIL/tifffile raise many types for corrupt files
-        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {err}); "
+        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {_first_line(err)}); "
                          "re-export the file as PNG or TIFF") from err
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
         arr = np.moveaxis(arr, 0, -1)  # channels-first TIFF
+    if arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4):  # not channels: a stack of pages, read as colours
+        raise InputError(f"{path}: shape {arr.shape} is a stack of {arr.shape[0]} pages or frames, not one slice; "
+                         "save one 2D slice per file")
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3):
@@ -103,11 +169,12 @@ def read_image(path: Path) -> npt.NDArray[np.generic]:
 
 
 def read_volume(path: Path) -> Volume:
-    """Read a NIfTI volume (or a 2D NIfTI, treated as one axial slice) as float32.
+    """Read a NIfTI volume (or a 2D NIfTI, treated as one axial slice) as float32, with its affine.
 
     The axial axis is found from the affine (the voxel axis closest to superior-inferior),
     and slices are indexed in the file's own voxel order (no reorientation), so slice k here is
-    slice k in any other viewer that shows voxel indices.
+    slice k in any other viewer that shows voxel indices. The voxel count is checked from the header
+    (:data:`MAX_VOXELS`) before the data is decompressed.
     """
     import nibabel as nib  # slow to import: only for NIfTI files
     from nibabel.spatialimages import SpatialImage
@@ -118,10 +185,20 @@ def read_volume(path: Path) -> Volume:
         img = nib.load(str(path))
         if not isinstance(img, SpatialImage):  # e.g. a GIFTI surface or a CIFTI file
             raise TypeError(f"{type(img).__name__} is not a volume image")
-        data = np.asarray(img.dataobj, dtype=np.float32)
-        codes = nib.aff2axcodes(img.affine)
+        shape = tuple(int(d) for d in img.shape)
     except Exception as err:
-        raise InputError(f"{path}: cannot read NIfTI ({type(err).__name__}: {err}); "
+        raise InputError(f"{path}: cannot read NIfTI ({type(err).__name__}: {_first_line(err)}); "
+                         "check the file is a complete .nii/.nii.gz") from err
+    _limit(path, shape, MAX_VOXELS, "volume", "crop or downsample the volume, or give one 3D image per file")
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        affine = np.asarray(img.affine, dtype=np.float64)
+        codes = nib.aff2axcodes(affine)
+        header: Any = img.header  # a NIfTI header holds the codes; other formats' headers have none
+        coded = [int(header[k]) for k in ("sform_code", "qform_code") if k in header]
+        has_geometry = not np.array_equal(affine, np.eye(4)) and not (coded and not any(coded))
+    except Exception as err:
+        raise InputError(f"{path}: cannot read NIfTI ({type(err).__name__}: {_first_line(err)}); "
                          "check the file is a complete .nii/.nii.gz") from err
     data = np.squeeze(data) if data.ndim > 3 else data
     if data.ndim == 2:
@@ -130,64 +207,181 @@ def read_volume(path: Path) -> Volume:
     if data.ndim != 3:
         raise InputError(f"{path}: expected a 3D volume, got shape {data.shape}; give one 3D image per file")
     axial = next((i for i, c in enumerate(codes) if c in ("S", "I")), 2)
-    return Volume(data=data, axial_axis=axial, path=path, codes=tuple(codes))
+    return Volume(data=data, axial_axis=axial, path=path, codes=tuple(codes), affine=affine, has_geometry=has_geometry)
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """One DICOM series read into a volume.
+
+    Attributes:
+        data: (rows, cols, n) float32, slices sorted along the slice normal, slope/intercept applied.
+        files: ``files[k]`` holds slice k.
+        affine: (4, 4) RAS+ affine of ``data``'s voxel grid (:func:`gliograde.data.geometry.series_affine`).
+        folder: the series folder.
+        uniform: slices are evenly spaced (within 5%), so ``affine`` places every slice, not only the first and last.
+    """
+
+    data: npt.NDArray[np.float32]
+    files: list[Path]
+    affine: npt.NDArray[np.float64]
+    folder: Path
+    uniform: bool = True
 
 
 def read_dicom_series(folder: Path) -> tuple[npt.NDArray[np.float32], list[Path]]:
-    """Read one DICOM series folder into a (rows, cols, n) float32 volume.
+    """:func:`read_dicom`'s (volume, files in sorted order): slice k of the volume came from files[k]."""
+    series = read_dicom(folder)
+    return series.data, series.files
 
-    Slices are sorted by their position along the slice normal (ImagePositionPatient projected on
-    the cross product of ImageOrientationPatient), falling back to InstanceNumber. RescaleSlope and
-    RescaleIntercept are applied. Patient tags are never read into the result.
 
-    Returns:
-        (volume, files in sorted order), so that slice k of the volume came from files[k].
+def read_dicom(folder: Path, description: str = "") -> DicomSeries:
+    """Read one DICOM series folder into a (rows, cols, n) float32 volume with its affine.
+
+    Files are grouped by SeriesInstanceUID, never interleaved: a folder holding several series is refused (naming
+    each by its SeriesDescription and file count) unless ``description`` names one of them (its SeriesDescription,
+    case and surrounding spaces ignored). Every slice needs ImagePositionPatient and
+    ImageOrientationPatient (one without is refused: sorting it by InstanceNumber among millimetre positions
+    would put image and mask a slice apart); slices are sorted by position along the slice normal
+    (ImagePositionPatient projected on the cross product of ImageOrientationPatient's two directions), and two
+    slices at one position are refused. Rows x Columns is checked from each header before pixels are decoded.
+    RescaleSlope and RescaleIntercept are applied. Patient tags are never read, and messages name a file by
+    its place in the series (``file 3 of 40``, ``slice 12 of 40``), not by its name, which can carry a
+    patient's name or MRN.
     """
     import pydicom  # slow to import: only for DICOM files
 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: DICOM series folder not found; give the folder that holds the .dcm files")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    slices: list[tuple[float, npt.NDArray[np.float32], Path]] = []
-    for f in files:
-        if f.suffix.lower() not in ("", ".dcm", ".ima"):
-            continue
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() in ("", ".dcm", ".ima") and p.name.upper() != "DICOMDIR")  # a CD's index
+    headers = []
+    for i, f in enumerate(files):
+        where = f"{folder}: file {i + 1} of {len(files)} (in file-name order)"
         try:
             ds = pydicom.dcmread(f)
         except Exception as err:
-            raise InputError(f"{f}: cannot read DICOM ({type(err).__name__}: {err}); "
+            raise InputError(f"{where}: cannot read DICOM ({type(err).__name__}: {_first_line(err)}); "
                              "remove it from the series folder or re-export the series") from err
         if "PixelData" not in ds:
-            raise InputError(f"{f}: DICOM file has no pixel data; "
+            raise InputError(f"{where}: DICOM file has no pixel data; "
                              "remove non-image objects (reports, SR) from the series folder")
-        try:
-            pix = ds.pixel_array.astype(np.float32)
-        except Exception as err:
-            raise InputError(f"{f}: cannot decode DICOM pixels ({err}); "
-                             "install the codec or decompress the series") from err
-        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-        slices.append((_slice_position(ds), pix * slope + intercept, f))
-    if not slices:
+        headers.append((where, ds, f))
+    if not headers:
         raise InputError(f"{folder}: no DICOM files found; give the folder that holds one series of .dcm files")
-    shapes = {s[1].shape for s in slices}
+    headers = _one_series(folder, headers, description)
+    for where, ds, _ in headers:
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        if frames > 1:
+            raise InputError(f"{where}: a multi-frame (enhanced) DICOM file of {frames} frames; convert the series "
+                             "to one file per slice, or to NIfTI (dcm2niix) and use the nifti layout")
+    placed = [(_position(where, ds), where, ds, f) for where, ds, f in headers]
+    placed.sort(key=lambda s: s[0])
+    _check_orientations(folder, [p[2] for p in placed])
+    _check_positions(folder, [p[0] for p in placed])
+    n = len(placed)
+    _limit(folder, (n, *_frame_shape(placed[0][1], placed[0][2])), MAX_VOXELS, "DICOM series",
+           "give one series of reasonable size per folder")
+    planes = [_pixels(f"{folder}: slice {k} of {n}", ds) for k, (_, _, ds, _) in enumerate(placed)]
+    shapes = {p.shape for p in planes}
     if len(shapes) != 1:
         raise InputError(f"{folder}: slices have different sizes {sorted(shapes)}; "
                          "the folder must hold a single series")
-    slices.sort(key=lambda s: s[0])
-    return np.stack([s[1] for s in slices], axis=-1), [s[2] for s in slices]
+    first, last = placed[0][2], placed[-1][2]
+    spacing = [float(v) for v in getattr(first, "PixelSpacing", None) or (1.0, 1.0)]  # absent: 1 mm, as ITK does
+    affine = series_affine(first.ImagePositionPatient, last.ImagePositionPatient, first.ImageOrientationPatient,
+                           spacing, n, float(getattr(first, "SliceThickness", 1.0) or 1.0))
+    gaps = np.diff([p[0] for p in placed])
+    uniform = bool(len(gaps) == 0 or np.ptp(gaps) <= 0.05 * float(np.median(gaps)))
+    return DicomSeries(data=np.stack(planes, axis=-1), files=[p[3] for p in placed], affine=affine, folder=folder,
+                       uniform=uniform)
 
 
-def _slice_position(ds: object) -> float:
+_Header = tuple[str, Any, Path]  # (how messages name the file, its dataset, the file)
+
+
+def _one_series(folder: Path, headers: list[_Header], description: str) -> list[_Header]:
+    """The files of the folder's one series (by SeriesInstanceUID), or of the one ``description`` names."""
+    groups: dict[str, list[_Header]] = {}
+    for h in headers:
+        groups.setdefault(str(getattr(h[1], "SeriesInstanceUID", "") or ""), []).append(h)
+
+    def described(g: list[_Header]) -> str:
+        return str(getattr(g[0][1], "SeriesDescription", "") or "").strip()
+
+    found = "; ".join(f"{described(g) or 'no description'!r}: {len(g)} files" for g in groups.values())
+    if description:
+        hits = [g for g in groups.values() if described(g).lower() == description.strip().lower()]
+        if len(hits) != 1:
+            what = "no series" if not hits else f"{len(hits)} series"
+            raise InputError(f"{folder}: {what} described as {description!r} ({found}); give the SeriesDescription "
+                             "of exactly one series (the labels' or manifest's series column), or move the others out")
+        return hits[0]
+    if len(groups) > 1:
+        raise InputError(f"{folder}: {len(groups)} DICOM series in one folder ({found}); keep one series per folder "
+                         "(move the others out, e.g. into a folder per series), or name the one to read by its "
+                         "SeriesDescription in a series column of labels.csv or the manifest")
+    return headers
+
+
+def _position(where: str, ds: Any) -> float:
+    """The slice's position along its slice normal (mm); a slice without position or orientation is refused."""
     ipp = getattr(ds, "ImagePositionPatient", None)
     iop = getattr(ds, "ImageOrientationPatient", None)
-    if ipp is not None and iop is not None and len(iop) == 6:
+    if ipp is None or iop is None or len(ipp) != 3 or len(iop) != 6:
+        missing = "ImagePositionPatient" if ipp is None or len(ipp) != 3 else "ImageOrientationPatient"
+        raise InputError(f"{where}: no {missing}, so the slice cannot be placed in the volume; "
+                         "re-export the series with its geometry (or remove the file, e.g. a localizer)")
+    try:
         normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
         return float(np.dot(normal, np.asarray(ipp, float)))
-    if ipp is not None:
-        return float(ipp[2])
-    return float(getattr(ds, "InstanceNumber", 0) or 0)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{where}: unreadable ImagePositionPatient/ImageOrientationPatient ({err}); "
+                         "re-export the series") from err
+
+
+def _check_positions(folder: Path, positions: list[float]) -> None:
+    gaps = np.diff(positions)
+    if len(gaps) and float(np.abs(gaps).min()) < 1e-3:
+        k = int(np.argmin(np.abs(gaps)))
+        raise InputError(f"{folder}: slices {k} and {k + 1} of {len(positions)} lie at the same position "
+                         f"({positions[k]:.2f} mm): the folder mixes acquisitions (echoes, repeats); "
+                         "keep one acquisition per folder")
+
+
+def _check_orientations(folder: Path, datasets: list[Any]) -> None:
+    first = np.asarray(datasets[0].ImageOrientationPatient, float)
+    for k, ds in enumerate(datasets[1:], start=1):
+        if not np.allclose(np.asarray(ds.ImageOrientationPatient, float), first, atol=1e-4):
+            raise InputError(f"{folder}: slice {k} of {len(datasets)} has another ImageOrientationPatient than slice 0 "
+                             "(a localizer, or several acquisitions in one series); keep one acquisition per folder")
+
+
+def _frame_shape(where: str, ds: Any) -> tuple[int, ...]:
+    try:
+        shape = (int(ds.Rows), int(ds.Columns), int(getattr(ds, "NumberOfFrames", 1) or 1))
+    except (AttributeError, TypeError, ValueError) as err:
+        raise InputError(f"{where}: no readable Rows/Columns ({err}); re-export the series") from err
+    return shape
+
+
+def _pixels(where: str, ds: Any) -> npt.NDArray[np.float32]:
+    _limit(where, _frame_shape(where, ds), MAX_PIXELS, "DICOM slice",
+           "give one series of reasonable size per folder")
+    try:
+        pix = np.asarray(ds.pixel_array, dtype=np.float32)
+        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+    except Exception as err:  # pydicom's codecs raise many types (missing plugin, truncated fragments, ...)
+        raise InputError(f"{where}: cannot decode DICOM pixels ({type(err).__name__}: {_first_line(err)}); "
+                         "install the codec or decompress the series") from err
+    return np.asarray(pix * slope + intercept, dtype=np.float32)
+
+
+def _first_line(err: BaseException) -> str:
+    """An exception's message on one line (decoders' messages can span several)."""
+    return " ".join(str(err).split())[:300]
 
 
 def check_finite(arr: npt.NDArray[np.generic], path: Path) -> None:

@@ -5,12 +5,18 @@
 ``nifti``    (BraTS style)    ``labels.csv`` + per case folder ``<case>_<seq>.nii.gz`` and ``<case>_seg.nii.gz``.
 ``dicom``    ``labels.csv`` + per patient folder with a DICOM series (directly, in ``dicom/`` or in any one
              sub-folder, e.g. ``series/``) and a mask:
-             ``mask.nii.gz`` / ``*_seg.nii.gz`` / ``*_mask.nii.gz`` in (rows, cols, slices) order, or ``mask/``
-             holding one PNG per DICOM file named after it (``<dicom stem>.png``; missing = empty).
+             ``mask.nii.gz`` / ``*_seg.nii.gz`` / ``*_mask.nii.gz`` placed by its affine (as dcm2niix writes it;
+             an identity affine = the series' own rows, cols, slices order), or ``mask/`` holding one PNG per
+             DICOM file named after it (``<dicom stem>.png``; missing = empty).
 ``manifest`` a CSV with columns patient_id, grade, image, mask[, slice][, site]; paths relative to the CSV.
 
 ``labels.csv`` needs a patient column (``patient_id`` or ``case_id``) and a grade column (``who_grade`` or
-``grade``); ``folder`` defaults to the patient id, ``institution``/``site`` names the acquisition site.
+``grade``); ``folder`` defaults to the patient id, ``institution``/``site`` names the acquisition site, and
+``series`` (or ``series_description``) picks, by its SeriesDescription, the DICOM series to read from a folder
+that holds several. It is read
+as people write it (:func:`gliograde.data.source.read_table`: delimiter sniffed, empty rows ignored, UTF-8), and
+every problem names its row. Two files with one slice number (``_14.png`` and ``_14.tif``, or ``_014.png``) are a
+problem, never settled by sort order.
 Discovery only looks at names; reading happens in :mod:`gliograde.data.ingest`. ``gliograde predict`` finds
 its cases with the same finders (:func:`find_case`), so a folder ingest reads as one patient is one case there.
 """
@@ -23,13 +29,14 @@ import pandas as pd
 
 from gliograde.data.io import IMAGE_SUFFIXES, NIFTI_SUFFIXES, is_nifti
 from gliograde.data.manifest_layout import find_manifest_cases
-from gliograde.data.source import CaseSource, parse_grade
+from gliograde.data.source import ROW, CaseSource, delimiter_note, parse_grade, read_table
 
 #: A slice file name: ``<stem>_<n>.png|tif[f]`` (image) or ``<stem>_<n>_mask.png|tif[f]`` (its mask).
 SLICE_NAME_RE = re.compile(r"^(?P<stem>.+)_(?P<n>\d+)(?P<mask>_mask)?\.(?:png|tif|tiff)$", re.IGNORECASE)
 _PATIENT_COLS = ("patient_id", "case_id")
 _GRADE_COLS = ("who_grade", "grade")
 _SITE_COLS = ("institution", "site")
+_SERIES_COLS = ("series", "series_description")
 
 
 def detect_layout(root: Path) -> str:
@@ -69,22 +76,25 @@ def folder_layout(folder: Path) -> str | None:
 
 
 def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Read labels.csv into columns patient_id, grade (int), folder, site; plus one problem per bad row."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except Exception as err:
-        raise FileNotFoundError(f"{path}: cannot read labels CSV ({err}); "
-                                "check it is a comma-separated file") from err
+    """Read labels.csv into columns patient_id, grade (int), folder, site, series, row; plus one problem per bad row.
+
+    The table is read by :func:`gliograde.data.source.read_table` (delimiter sniffed, empty rows ignored, UTF-8);
+    every problem names its row (the header is row 1).
+    """
+    df = read_table(path)
     # "Patient ID", " who_grade " and "WHO-Grade" all name the same column
-    df.columns = [re.sub(r"[\s\-]+", "_", str(c).strip().lower()) for c in df.columns]
+    df.columns = [c if c == ROW else re.sub(r"[\s\-]+", "_", str(c).strip().lower()) for c in df.columns]
     pcol = next((c for c in _PATIENT_COLS if c in df.columns), None)
     gcol = next((c for c in _GRADE_COLS if c in df.columns), None)
     if pcol is None or gcol is None:
         raise FileNotFoundError(
             f"{path}: needs a patient column ({' or '.join(_PATIENT_COLS)}) and a grade column "
-            f"({' or '.join(_GRADE_COLS)}); found {list(df.columns)}"
+            f"({' or '.join(_GRADE_COLS)}); found {[c for c in df.columns if c != ROW]}{delimiter_note(df)}"
         )
     problems: list[str] = []
+    no_id = df[pcol].str.strip() == ""
+    problems += [f"{path} row {r}: no patient id; fill it in or delete the row" for r in df[ROW][no_id]]
+    df = df[~no_id].reset_index(drop=True)
     out = pd.DataFrame({"patient_id": df[pcol].str.strip()})
     out["grade_raw"] = df[gcol]
     out["grade"] = pd.Series([parse_grade(g) for g in df[gcol]], dtype=object)
@@ -93,12 +103,17 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
     out["site"] = (df[scol].str.strip() if scol
                    else [_site_from_id(p, df, i) for i, p in enumerate(out["patient_id"])])
     out["largest_tumour_slice"] = df.get("largest_tumour_slice", pd.Series([""] * len(df)))
-    for pid, g, graw in zip(out["patient_id"], out["grade"], out["grade_raw"], strict=True):
+    dcol = next((c for c in _SERIES_COLS if c in df.columns), None)  # which DICOM series, when a folder holds several
+    out["series"] = df[dcol].str.strip() if dcol else ""
+    out[ROW] = df[ROW]
+    for pid, g, graw, r in zip(out["patient_id"], out["grade"], out["grade_raw"], out[ROW], strict=True):
         if g is None:
-            problems.append(f"{path}: unknown grade {graw!r} for patient {pid}; "
+            problems.append(f"{path} row {r}: unknown grade {graw!r} for patient {pid}; "
                             "grades must be 2, 3 or 4 (or II, III, IV)")
-    for pid in sorted(set(out["patient_id"][out["patient_id"].duplicated()])):
-        problems.append(f"{path}: duplicate patient id {pid}; keep one row per patient")
+    for pid, rows in out.groupby("patient_id", sort=True)[ROW]:
+        if len(rows) > 1:
+            problems.append(f"{path} rows {', '.join(map(str, rows))}: duplicate patient id {pid!s}; "
+                            "keep one row per patient")
     return out, problems
 
 
@@ -120,21 +135,40 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
     labelled = set()
     finder = CASE_FINDERS[layout]
     subdirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    columns = (labels["patient_id"], labels["grade"], labels["site"], labels["folder"])
-    for pid, grade, site, sub in zip(*columns, strict=True):
-        sub = sub or patient_folder(str(pid), subdirs)
+    folders = [sub or patient_folder(str(pid), subdirs) for pid, sub in zip(labels["patient_id"], labels["folder"],
+                                                                            strict=True)]
+    shared = _shared_folders(root / "labels.csv", labels, folders)
+    problems += [m for m in shared.values() if m]
+    columns = (labels["patient_id"], labels["grade"], labels["site"], folders, labels[ROW], labels["series"])
+    for pid, grade, site, sub, row, series in zip(*columns, strict=True):
         labelled.add(sub)
-        if grade is None:
+        if grade is None or row in shared:
             continue
-        case, errs = finder(root / str(sub), str(pid), int(grade), site=str(site))
+        case, errs = finder(root / str(sub), str(pid), int(grade), site=str(site), listed_in=f"labels.csv row {row}")
         problems += errs
         if case is not None:
+            case.series_description = str(series)
             cases.append(case)
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if sub.name not in labelled:
             problems.append(f"{sub}: images with no label; add patient {sub.name} to {root / 'labels.csv'} "
                             "or move the folder out")
     return cases, problems
+
+
+def _shared_folders(path: Path, labels: pd.DataFrame, folders: list[str]) -> dict[int, str]:
+    """{row: problem} for rows whose patients share one folder: the same images under two ids (and two CV folds)."""
+    rows: dict[str, list[tuple[int, str]]] = {}
+    for sub, row, pid in zip(folders, labels[ROW], labels["patient_id"], strict=True):
+        rows.setdefault(str(sub), []).append((int(row), str(pid)))
+    out: dict[int, str] = {}
+    for sub, hits in rows.items():
+        if len({p for _, p in hits}) > 1:  # one id twice is reported as a duplicate id
+            msg = (f"{path} rows {', '.join(str(r) for r, _ in hits)}: patients {', '.join(p for _, p in hits)} "
+                   f"share the folder {sub}; give each patient its own folder")
+            out[hits[0][0]] = msg
+            out.update({r: "" for r, _ in hits[1:]})
+    return out
 
 
 def patient_folder(patient_id: str, subdirs: list[str]) -> str:
@@ -180,14 +214,20 @@ def find_slice_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
         return None, _no_images(folder, patient_id, "image folder", listed_in)
     images: dict[int, Path] = {}
     masks: dict[int, Path] = {}
+    problems: list[str] = []
     for p in sorted(folder.iterdir()):
         m = SLICE_NAME_RE.match(p.name)
         if m:
-            (masks if m.group("mask") else images)[int(m.group("n"))] = p
+            found, n = (masks if m.group("mask") else images), int(m.group("n"))
+            if n in found:  # _14.png and _14.tif, or _14 and _014: which one is meant is not for sort order to say
+                role = "mask" if m.group("mask") else "slice"
+                problems.append(f"{folder}: {found[n].name} and {p.name} are both {role} {n}; "
+                                "keep one file per slice number")
+            found[n] = p
     if not images:
         return None, _no_images(folder, patient_id, "slice images (<name>_<n>.png|tif)", listed_in)
-    problems = [f"{images[n]}: no mask file (expected {images[n].stem}_mask{images[n].suffix}); "
-                "add the mask or remove the slice" for n in sorted(set(images) - set(masks))]
+    problems += [f"{images[n]}: no mask file (expected {images[n].stem}_mask{images[n].suffix}); "
+                 "add the mask or remove the slice" for n in sorted(set(images) - set(masks))]
     pairs = {n: (images[n], masks[n]) for n in sorted(set(images) & set(masks))}
     case = CaseSource(patient_id=patient_id, grade=grade, site=site, kind="slices", slices=pairs)
     return (case if not problems else None), problems

@@ -2,10 +2,10 @@
 
 Following the data: the cohort's folds (:mod:`gliograde.splits`) -> the run's feature store
 (:mod:`.features`) -> one unit per (configuration, fold) (:mod:`.configs` registry; :mod:`.cnn`,
-:mod:`.handcrafted`, :mod:`.selected`) -> ``predictions.csv`` (:mod:`.core`) -> report (:mod:`.run`).
+:mod:`.handcrafted`, :mod:`.selected`, :mod:`.prior`) -> ``predictions.csv`` (:mod:`.core`) -> report (:mod:`.run`).
 
 >>> sorted(CONFIGS)
-['full', 'fusion', 'handcrafted', 'handcrafted-mlp', 'no-aug', 'no-pretrain', 'radiomics']
+['full', 'fusion', 'handcrafted', 'handcrafted-mlp', 'no-aug', 'no-pretrain', 'prior', 'prior-monotone', 'radiomics']
 >>> get_config("radiomics").uses
 frozenset({'selection'})
 """

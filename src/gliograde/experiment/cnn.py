@@ -28,6 +28,7 @@ from gliograde.experiment.context import (
 from gliograde.models import create_model, get_spec
 from gliograde.splits import Fold, rows_of
 from gliograde.training.cnn import train_on_cohort
+from gliograde.training.device import expansion_device
 from gliograde.training.engine import fit, predict_proba
 
 
@@ -74,7 +75,8 @@ class CNNConfiguration(CVConfiguration):
         c, train = exp.cohort, cfg.train
         tr, te = np.asarray(fold.train_rows), np.asarray(fold.test_rows)
         if cfg.augment.mode == "fixed":
-            pool, labels, source = expand_training(c.images, c.masks, c.labels, np.arange(len(c)), cfg.augment)
+            pool, labels, source = expand_training(c.images, c.masks, c.labels, np.arange(len(c)), cfg.augment,
+                                                   device=expansion_device(train))
         else:  # no-aug: the identity copies only, keeping the same fold of each original image
             pool, labels, source = torch.from_numpy(c.images), torch.from_numpy(c.labels), np.arange(len(c))
             tr, te = fold_rows(exp, fold)

@@ -2,7 +2,9 @@
 
 The study's four (``full``, ``no-pretrain``, ``no-aug``, ``handcrafted``) compare a fine-tuned CNN with
 its ablations and a handcrafted baseline on the same folds; ``handcrafted-mlp`` is the study's ANN on the
-same features; ``radiomics`` and ``fusion`` choose their model inside each training fold.
+same features; ``radiomics`` and ``fusion`` choose their model inside each training fold; ``prior`` scores
+pre-specified radiological signs with nothing fitted on grades but the calibration (``prior-monotone``: with
+non-negative shrunk weights fitted per training fold).
 
 To add a configuration: write a :class:`~gliograde.experiment.configuration.CVConfiguration` (or reuse
 a class with other settings) and add one line to :data:`CONFIGS`.
@@ -19,6 +21,7 @@ from gliograde.errors import InputError
 from gliograde.experiment.cnn import CNNConfiguration
 from gliograde.experiment.configuration import CVConfiguration
 from gliograde.experiment.handcrafted import HandcraftedConfiguration
+from gliograde.experiment.prior import PriorConfiguration
 from gliograde.experiment.selected import SelectedConfiguration
 
 #: Every configuration by name, in the order ``--configs`` lists them.
@@ -30,6 +33,8 @@ CONFIGS: dict[str, CVConfiguration] = {c.name: c for c in (
     HandcraftedConfiguration("handcrafted-mlp", classifier="mlp"),
     SelectedConfiguration("radiomics"),
     SelectedConfiguration("fusion", cnn=True, uses=frozenset({"selection", "train"})),
+    PriorConfiguration("prior"),
+    PriorConfiguration("prior-monotone", combine="monotone"),
 )}
 
 

@@ -1,9 +1,13 @@
 """One protocol's cross-validated experiment: every configuration trained and tested on the same folds.
 
 Each (configuration, fold) is one unit whose patient-level predictions are written to
-``work/<config>/fold<k>/predictions.csv`` when it finishes; rerunning the same command skips the
-finished units (and a unit interrupted mid-training resumes from its checkpoint), so the final
-results equal an uninterrupted run's. The units run on the run's executor (``RunConfig.executor``: here, or
+``work/<config>/fold<k>/predictions.csv`` when it finishes, with ``work/<config>/unit-fold<k>.json`` beside the
+folder (the unit's own files stay those of the unit, whichever executor ran it): the sha256 of everything that
+determines the unit (:func:`unit_inputs`: the configuration's resolved settings, the cohort fingerprint, the
+fold's patients or rows, the gliograde version). Rerunning reuses a finished unit only when its hash matches
+(and a unit interrupted mid-training resumes from its checkpoint), so the final results equal an uninterrupted
+run's; a unit whose settings or data changed is cleared and recomputed, and the log says which.
+The units run on the run's executor (``RunConfig.executor``: here, or
 as Ray tasks); whichever it is, this process writes every unit's files, so the results are the same files.
 Artefacts: ``folds.json``, ``predictions.csv``,
 ``history/<config>/fold<k>.csv``, ``selection.json`` (configurations that select), ``run.json``.
@@ -15,6 +19,7 @@ file for file; repeat r >= 1 adds ``folds_r<r>.json``, ``work/<config>/r<r>/fold
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -22,19 +27,20 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gliograde.data.dataset import MANIFEST
-from gliograde.errors import TasksFailed
+from gliograde.errors import InputError, TasksFailed
 from gliograde.executor import run_tasks
 from gliograde.experiment.configs import get_configs
 from gliograde.experiment.configuration import CVConfiguration
-from gliograde.experiment.context import Experiment, copy_history, n_transforms, unit_dir
+from gliograde.experiment.context import Experiment, copy_history, fold_rows, n_transforms, unit_dir
 from gliograde.experiment.selected import SELECTION_FILE
-from gliograde.runinfo import fingerprint_files, write_run_info
-from gliograde.splits import Fold, make_folds, paper_folds, save_folds
+from gliograde.fsio import atomic_path, atomic_write_bytes, atomic_write_json
+from gliograde.runinfo import code_version, sha256_file, to_plain, write_run_info
+from gliograde.splits import Fold, inner_split, inner_splits, make_folds, paper_folds, save_folds
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +60,11 @@ def run_protocol(exp: Experiment) -> pd.DataFrame:
     folds = repeated_folds(exp)
     _provenance(exp)
     units = [(c, f) for c in configs for rep in folds for f in rep]
-    pending = [(c, f) for c, f in units if not _finished(exp, c, f)]
+    check_inner_splits(exp, configs, [f for rep in folds for f in rep])
+    pending = [(c, f) for c, f in units if not _reusable(exp, c, f)]
+    if len(pending) < len(units):
+        logger.info("cv %s: %d of %d units reused (same settings and data), %d to compute", exp.cfg.cv.protocol,
+                    len(units) - len(pending), len(units), len(pending))
     for config in {c.name: c for c, _ in pending}.values():
         config.prepare(exp)  # the feature store's matrices, computed once here and shipped with exp
     ex = exp.cfg.executor
@@ -69,7 +79,8 @@ def run_protocol(exp: Experiment) -> pd.DataFrame:
         lines = [f"{unit_label(exp, *pending[f.index])}: {f.error}" for f in failed]
         raise TasksFailed("units", len(units), lines, "rerun the same command to run only these")
     preds = pd.concat([_unit_predictions(exp, c, f) for c, f in units], ignore_index=True)
-    preds.to_csv(exp.out / "predictions.csv", index=False)
+    with atomic_path(exp.out / "predictions.csv") as tmp:
+        preds.to_csv(tmp, index=False)
     write_selection(exp, configs, [f for rep in folds for f in rep])
     return preds
 
@@ -100,11 +111,97 @@ def _torch_threads() -> int:
     return int(torch.get_num_threads()) if torch is not None else 0
 
 
-def _finished(exp: Experiment, config: CVConfiguration, fold: Fold) -> bool:
-    if (unit_dir(exp, config.name, fold) / "predictions.csv").is_file():
-        logger.info("%s: done earlier, skipped", unit_label(exp, config, fold))
+def unit_record(exp: Experiment, config: CVConfiguration, fold: Fold) -> Path:
+    """``RUN/work/<config>[/r<r>]/unit-fold<k>.json``: a unit's record, beside its folder: the hash of what
+    determines it, those inputs, and (once it finished) the sha256 of its predictions.csv."""
+    unit = unit_dir(exp, config.name, fold)
+    return unit.with_name(f"unit-{unit.name}.json")
+
+
+#: TrainCfg fields that choose where or how fast a unit runs, not what it computes.
+_RUN_ONLY = ("device", "num_threads", "allow_download", "preset")
+
+
+def unit_inputs(exp: Experiment, config: CVConfiguration, fold: Fold) -> dict[str, Any]:
+    """Everything that determines one unit's predictions: the configuration's resolved settings (the sections
+    it ``uses``, with its ablation applied, and the CV keys every unit reads), the cohort fingerprint, the
+    fold's patients (or rows), the fold seed's parts and the gliograde version."""
+    cfg = config.settings(exp.cfg)
+    cv = cfg.cv
+    # every CV key but those that only choose which units exist or how the report is made (folds: the fold below)
+    settings: dict[str, Any] = {k: v for k, v in to_plain(cv).items()
+                                if k not in ("n_boot", "configs", "repeats", "folds", "selection")}
+    if "train" in config.uses or exp.paper:
+        settings["train"] = {k: v for k, v in to_plain(cfg.train).items() if k not in _RUN_ONLY}
+    if "augment" in config.uses or exp.paper:
+        settings["augment"] = to_plain(cfg.augment)
+    if "selection" in config.uses:
+        settings["selection"] = to_plain(cv.selection)
+    return {"config": config.name, "settings": settings,
+            "cohort_sha256": exp.features.fingerprint["sha256"], "classes": list(exp.cohort.classes),
+            "fold": {**fold.to_json(), "repeat": fold.repeat}, "gliograde": code_version()}
+
+
+def unit_hash(inputs: dict[str, Any]) -> str:
+    """sha256 of :func:`unit_inputs` as canonical JSON."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reusable(exp: Experiment, config: CVConfiguration, fold: Fold) -> bool:
+    """True when the unit finished earlier with the same inputs (reuse it): its record's hash matches and its
+    predictions.csv is the one the record's ``predictions_sha256`` (written last, when it finished) names.
+    Otherwise a unit folder left by other inputs (or by a version that kept no record) is cleared, and this
+    run's record is written before it runs, so a unit interrupted now resumes from its checkpoint only under
+    the same inputs."""
+    unit = unit_dir(exp, config.name, fold)
+    inputs = unit_inputs(exp, config, fold)
+    want = unit_hash(inputs)
+    try:
+        record = json.loads(unit_record(exp, config, fold).read_text())
+        have = record.get("hash")
+    except (OSError, ValueError, AttributeError):
+        record, have = {}, None
+    label = unit_label(exp, config, fold)
+    if have == want and (unit / "predictions.csv").is_file() and record.get("predictions_sha256") == sha256_file(
+            unit / "predictions.csv"):
+        logger.info("%s: done earlier with the same settings and data, reused", label)
         return True
+    if unit.exists() and have != want:
+        why = "no record of its settings" if have is None else "settings or data changed since it ran"
+        logger.info("%s: %s; recomputing", label, why)
+        shutil.rmtree(unit)
+    atomic_write_json(unit_record(exp, config, fold), {"hash": want, "inputs": inputs})
     return False
+
+
+def check_inner_splits(exp: Experiment, configs: tuple[CVConfiguration, ...], folds: list[Fold]) -> None:
+    """Before any unit runs: every outer training fold must be large enough for the inner split its
+    configurations make (a CNN's early-stopping validation patients, a selecting configuration's inner CV), so a
+    small cohort is one line naming the minimum instead of every unit failing after its retries.
+
+    Raises:
+        InputError: the first fold whose training patients are too few, with the counts and the fixes.
+    """
+    if exp.paper:
+        return
+    c, cv, train = exp.cohort, exp.cfg.cv, exp.cfg.train
+    cnn = any("train" in k.uses and "selection" not in k.uses for k in configs)
+    selecting = any(k.selects for k in configs)
+    for fold in folds:
+        rows = fold_rows(exp, fold)[0]
+        pids, y = c.patient_ids[rows], c.labels[rows]
+        counts = {str(c.classes[k]): int(n) for k, n in zip(*np.unique(y, return_counts=True), strict=True)}
+        try:
+            if cnn and train.val_fraction > 0:
+                inner_split(pids, y, train.val_fraction, 0)
+            if selecting:
+                inner_splits(pids, y, cv.selection.method, cv.selection.inner_folds, 0)
+        except ValueError as err:  # sklearn's splitters (and InputError, a ValueError) on too few members
+            need = max(2, round(1 / train.val_fraction)) if cnn and train.val_fraction > 0 else 2
+            raise InputError(f"cv: the training patients of fold {fold.index} are too few to split again "
+                             f"(rows per grade {counts}; an inner split needs at least {need} of a grade for early "
+                             "stopping and 2 of each grade for model selection); add patients, use fewer --folds "
+                             "or a larger --val-fraction") from err
 
 
 def compute_unit(item: tuple[CVConfiguration, Fold], exp: Experiment) -> UnitResult:
@@ -139,15 +236,15 @@ def commit_unit(exp: Experiment, config: CVConfiguration, fold: Fold, result: Un
     for rel, data in result.files.items():
         path = unit / rel
         if not (path.is_file() and path.read_bytes() == data):  # the same machine already wrote it
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.with_name(path.name + ".tmp").write_bytes(data)
-            path.with_name(path.name + ".tmp").replace(path)
+            atomic_write_bytes(path, data)
     copy_history(exp, config.name, fold, unit)
     for ckpt in unit.glob("*.safetensors"):  # fold models are not kept: the bundle retrains on all patients
         ckpt.unlink()
-    tmp = unit / "predictions.csv.tmp"
-    result.table.to_csv(tmp, index=False)
-    tmp.replace(unit / "predictions.csv")  # atomic: a unit is either finished or not
+    with atomic_path(unit / "predictions.csv") as tmp:  # atomic: a unit is either finished or not
+        result.table.to_csv(tmp, index=False)
+    inputs = unit_inputs(exp, config, fold)  # last: the record names the finished predictions
+    atomic_write_json(unit_record(exp, config, fold), {"hash": unit_hash(inputs), "inputs": inputs,
+                                                       "predictions_sha256": sha256_file(unit / "predictions.csv")})
     logger.info("%s: done", unit_label(exp, config, fold))
 
 
@@ -204,7 +301,7 @@ def write_selection(exp: Experiment, configs: tuple[CVConfiguration, ...],
         per_fold = [_unit_selection(exp, name, f) for f in folds]
         chosen = pd.Series([p["chosen"] for p in per_fold]).value_counts()
         per_config[name] = {"folds": per_fold, "chosen_counts": chosen.to_dict()}
-    (exp.out / SELECTION_FILE).write_text(json.dumps(doc, indent=1))
+    atomic_write_json(exp.out / SELECTION_FILE, doc, indent=1)
     return doc
 
 
@@ -216,7 +313,5 @@ def _unit_selection(exp: Experiment, config: str, fold: Fold) -> dict[str, objec
 
 def _provenance(exp: Experiment) -> None:
     c, cfg = exp.cohort, exp.cfg
-    files = [c.root / MANIFEST] + [c.root / p for p in (*c.manifest["cache_path"], *c.manifest["cache_mask_path"])]
     config = {"cohort": str(c.root), **cfg.sections(), "classes": list(c.classes)}  # --config replays it
-    write_run_info(exp.out, command="cv", config=config, seed=cfg.cv.seed,
-                   fingerprint=fingerprint_files(files, root=c.root))
+    write_run_info(exp.out, command="cv", config=config, seed=cfg.cv.seed, fingerprint=exp.features.fingerprint)

@@ -21,6 +21,7 @@ from gliograde.data.dataset import Cohort
 from gliograde.errors import TasksFailed
 from gliograde.experiment.context import Experiment
 from gliograde.experiment.core import run_protocol
+from gliograde.experiment.estimate import log_estimate
 from gliograde.experiment.features import FeatureStore
 from gliograde.report.cv import write_report
 from gliograde.report.format import results_table
@@ -56,6 +57,7 @@ def run_cv(cohort: Cohort, out: Path, cfg: RunConfig, *, progress: bool = True) 
     """
     out = Path(out)
     protocols: tuple[CVProtocol, ...] = ("honest", "paper") if cfg.cv.protocol == "both" else (cfg.cv.protocol,)
+    log_estimate(cohort, cfg)  # a long run says how long it may take before it starts
     features = FeatureStore(cohort, out / "work")
     failed: list[str] = []
     total = 0

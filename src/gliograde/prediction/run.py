@@ -6,8 +6,10 @@ NIfTI + mask, DICOM series, or a folder of cases). Each case is graded by the bu
 LayerCAM map for a CNN, the top contributing features for a radiomics model); this module only writes
 what it returns: ``<case>/prediction.json``, ``<case>/overlay.png``, ``summary.csv``, ``timings.json``.
 
-PHI: outputs name a case ``case-<sha256(name)[:10]>`` unless ``keep_ids``; no DICOM header field is read
-(the readers only take pixels and geometry), and error messages have the case name and path replaced.
+PHI: outputs name a case ``case-<HMAC(key, name)[:10]>`` unless ``keep_ids``; no DICOM header field is read
+(the readers only take pixels and geometry), and error messages name a file by its place in the case
+(``case-.../file-0003``) and the case by its alias. ``aliases.csv`` (alias -> input path) is written only with
+``write_aliases``.
 Timings exclude the one-time warm-up (:meth:`~gliograde.bundles.base.ModelKind.warm_up`).
 
 >>> # preds = predict("runs/m", [Path("new/Brats18_X")], out=Path("preds"))   # a bundle folder or load_bundle(...)
@@ -15,7 +17,6 @@ Timings exclude the one-time warm-up (:meth:`~gliograde.bundles.base.ModelKind.w
 """
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -35,13 +36,16 @@ from gliograde.config import ExecutorCfg, PredictCfg
 from gliograde.data.source import CaseSource
 from gliograde.errors import GliogradeError
 from gliograde.executor import run_tasks
+from gliograde.fsio import atomic_path, atomic_write_json, run_folder
 from gliograde.prediction.cases import (
+    ALIASES_CSV,
     CaseInput,
     assign_aliases,
     case_alias,
     case_files,
     find_cases,
     scrub,
+    write_aliases,
 )
 from gliograde.prediction.packing import PackedCase, pack_case, unpack_case
 from gliograde.runinfo import fingerprint_named, write_run_info
@@ -80,7 +84,8 @@ def _overlay(bundle: Bundle, pred: CasePrediction, path: Path) -> Path | None:
     panel = bundle.panel(pred, f"grade {pred.grade}   {probs}   slice {pred.slice_index}")
     if panel is None:
         return None
-    Image.fromarray(panel).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(panel).save(tmp, format="PNG")
     return path
 
 
@@ -95,7 +100,7 @@ def _write_case(bundle: Bundle, pred: CasePrediction, folder: Path) -> None:
         "bundle_fingerprint": bundle.fingerprint, "timings_ms": pred.timings_ms, "gliograde": __version__,
         "intended_use": "research only; not a medical device",
     }
-    (folder / PREDICTION_JSON).write_text(json.dumps(doc, indent=2))
+    atomic_write_json(folder / PREDICTION_JSON, doc)
 
 
 def predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequence[CaseInput],
@@ -139,7 +144,22 @@ def run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Seque
 
     Returns:
         One :class:`CasePrediction` per case, in input order.
+
+    Raises:
+        InputError: ``out`` is an input or inside one, cannot be written, or another command is writing it
+            (checked before the bundle is loaded); the bundle cannot be loaded.
     """
+    if out is None:
+        return _run_predict(bundle, cases, None, cfg, mask, executor, progress)
+    inputs = [bundle.path if isinstance(bundle, ModelKind) else Path(bundle), mask,
+              *(c.path if isinstance(c, CaseInput) else Path(c) for c in cases)]
+    with run_folder(Path(out), "predict", inputs):
+        return _run_predict(bundle, cases, Path(out), cfg, mask, executor, progress)
+
+
+def _run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequence[CaseInput], out: Path | None,
+                 cfg: PredictCfg, mask: Path | None, executor: ExecutorCfg | None,
+                 progress: bool) -> list[CasePrediction]:
     if not isinstance(bundle, ModelKind):
         bundle = load_bundle(bundle)
     if cfg.threads is not None:
@@ -157,6 +177,8 @@ def run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Seque
         write_summary(results, bundle.classes, folder / SUMMARY_CSV)
         _write_timings(results, warm_ms, folder / TIMINGS_JSON)
         _write_run(bundle, found, folder, cfg)
+        if cfg.write_aliases:  # only on request: it names the inputs
+            write_aliases(folder / ALIASES_CSV, [{"alias": ci.alias, "input": str(ci.path)} for ci in found])
     return results
 
 
@@ -273,7 +295,7 @@ def _write_timings(results: list[CasePrediction], warm_ms: float, path: Path) ->
     median = {k: round(float(np.median([t[k] for t in ok])), 2) for k in ok[0]} if ok else {}
     doc = {"warmup_ms": round(warm_ms, 2), "cases_ok": len(ok), "median_case_ms": median,
            "threads": torch.get_num_threads(), "note": "per-case timings exclude the one-time warm-up"}
-    path.write_text(json.dumps(doc, indent=2))
+    atomic_write_json(path, doc)
 
 
 def _predict_one(bundle: Bundle, ci: CaseInput, cam: bool, keep_ids: bool,
@@ -301,6 +323,8 @@ def write_summary(results: list[CasePrediction], classes: tuple[int, ...], path:
         row.update({"slice_index": r.slice_index, "heat_in_roi": r.heat_in_roi,
                     "overlay": str(r.overlay) if r.overlay else "", "message": r.message})
         rows.append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(path, index=False)
+    table = pd.DataFrame(rows)
+    table["grade"] = table["grade"].astype("Int64")  # an error row's empty grade must not turn grades into floats
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
     return path

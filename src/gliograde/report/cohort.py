@@ -20,6 +20,8 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from gliograde.fsio import atomic_path
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
@@ -87,8 +89,8 @@ def plot_tumour_areas(manifest: pd.DataFrame, root: Path, path: Path, per_grade:
 def _save(fig: Figure, path: Path) -> Path:
     # not report.plots.save_figure: that module imports sklearn (slow), and synth's workers import this one
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     return path
 
 

@@ -1,7 +1,9 @@
 """Turn a cross-validation run folder into ``metrics.json``, figures and a self-contained ``report.html``.
 
 Reads only artefacts (``predictions.csv``, ``folds.json``, ``history/``, ``config.yaml``, ``run.json``);
-never trains. The HTML embeds its figures as base64 PNGs and its CSS inline, so it opens offline.
+never trains. ``predictions.csv`` is cross-checked against ``folds.json`` (:func:`check_against_folds`) before a
+number is computed, so a cut or edited table is refused instead of giving wrong AUCs.
+The HTML embeds its figures as base64 PNGs and its CSS inline, so it opens offline.
 
     gliograde report runs/demo                       # regenerate everything from the artefacts
     gliograde report runs/honest --compare runs/paper --n-boot 2000
@@ -14,6 +16,7 @@ the page in :mod:`gliograde.report.cv_page`, the printed table in :mod:`gliograd
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -22,8 +25,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from gliograde.errors import InputError
+from gliograde.fsio import atomic_write_json, atomic_write_text, run_folder
 from gliograde.metrics import accuracy as accuracy_metric
 from gliograde.metrics import compute_metrics, describe, summarise_folds
 from gliograde.report.artefacts import (
@@ -33,6 +38,7 @@ from gliograde.report.artefacts import (
     label_proba,
     load_predictions,
     ordered,
+    read_json,
 )
 from gliograde.report.cv_page import render_html
 from gliograde.report.figures import write_figures
@@ -179,12 +185,70 @@ def summarise_run(run_dir: Path, reference: str = "full", n_boot: int = 2000, *,
     Returns:
         ``{"protocol", "classes", "reference", "n_boot", "seed", "n_patients", "n_folds", "configs": {...}}``
     """
-    df, classes = load_predictions(run_dir, all_repeats=True)
+    try:
+        df, classes = load_predictions(run_dir, all_repeats=True)
+        check_against_folds(Path(run_dir), df)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, json.JSONDecodeError,
+            yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(f"{run_dir}: predictions.csv, folds.json or config.yaml is unreadable "
+                         f"({type(err).__name__}); rerun `gliograde cv` with --out {run_dir} to rewrite them") from err
     present = ordered(df["protocol"].unique().tolist(), PROTOCOL_ORDER)
     chosen = protocol or present[0]
     if chosen not in present:
         raise InputError(f"{run_dir}/predictions.csv has no rows of protocol {chosen!r} (found {present})")
     return summarise_predictions(df[df["protocol"] == chosen], classes, reference, n_boot, seed)
+
+
+def check_against_folds(run_dir: Path, df: pd.DataFrame) -> None:
+    """Check a run's prediction table against the folds it was made from: every configuration the run's
+    ``config.yaml`` lists is there, only folds of ``folds.json`` (``folds_r<r>.json`` per repeat) appear, each
+    configuration has a row of every test patient and of no other (a paper-protocol fold: as many rows in
+    every configuration). A table without ``folds.json`` beside it (made by hand) is not checked.
+
+    Raises:
+        InputError: one line naming predictions.csv, the configuration and fold that differ, and the fix.
+    """
+    path = run_dir / "predictions.csv"
+    fix = f"the table was cut or edited; rerun `gliograde cv` with --out {run_dir} to rewrite it"
+    first = read_json(run_dir / "folds.json")
+    if not first.get("folds"):
+        return
+    own = df[df["protocol"] == first.get("protocol", df["protocol"].iloc[0])] if "protocol" in df else df
+    cfg_file = run_dir / "config.yaml"
+    listed: list[str] = []
+    if cfg_file.is_file():
+        doc = yaml.safe_load(cfg_file.read_text()) or {}
+        listed = [str(c) for c in ((doc.get("cv") or {}).get("configs") or [])] if isinstance(doc, dict) else []
+    repeats = sorted(int(r) for r in own["repeat"].unique()) if "repeat" in own.columns else [0]
+    for r in repeats:
+        folds = (first if r == 0 else read_json(run_dir / f"folds_r{r}.json")).get("folds") or []
+        d = own[own["repeat"] == r] if "repeat" in own.columns else own
+        where = f" repeat {r}" if "repeat" in own.columns else ""
+        if missing := [c for c in listed if c not in set(d["config"])]:
+            raise InputError(f"{path}: no rows of configuration(s) {missing}{where} that config.yaml lists; {fix}")
+        known = {int(f["fold"]) for f in folds}
+        if extra := sorted(set(d["fold"].astype(int)) - known):
+            raise InputError(f"{path}: fold(s) {extra}{where} are not in the run's folds.json; {fix}")
+        tested = {str(p) for f in folds for p in f.get("test", [])}
+        for key, g in d.groupby("config", sort=True):
+            name = str(key)
+            have = set(g["patient_id"])
+            if tested and (lost := tested - have):
+                raise InputError(f"{path}: {name}{where} has no row of {len(lost)} of the {len(tested)} test "
+                                 f"patients folds.json lists; {fix}")
+            if tested and (unknown := have - tested):
+                raise InputError(f"{path}: {name}{where} has rows of {len(unknown)} patient(s) no fold of "
+                                 f"folds.json tests; {fix}")
+            rows_per_fold = g.groupby("fold").size()
+            for f in folds:
+                k = int(f["fold"])
+                sizes = d[d["fold"] == k].groupby("config").size()
+                n = int(rows_per_fold.get(k, 0))
+                if "test" not in f and (n == 0 or n != int(sizes.max())):
+                    raise InputError(f"{path}: {name}{where} fold {k} has {n} rows, fewer than another "
+                                     f"configuration's ({int(sizes.max()) if len(sizes) else 0}); {fix}")
 
 
 def _comparisons(run_dir: Path, compare: Path | None, primary: str, reference: str, n_boot: int,
@@ -222,6 +286,12 @@ def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int = 20
     run_dir = Path(run_dir)
     if compare is not None and not (Path(compare) / "predictions.csv").is_file():
         raise RunNotFoundError(f"--compare {compare}: no predictions.csv there; give a folder written by gliograde cv")
+    # the run folder is checked and locked like every command's --out (cv, which calls this, holds it already)
+    with run_folder(run_dir, "report") if run_dir.is_dir() else contextlib.nullcontext():
+        return _write_report(run_dir, compare, n_boot=n_boot, reference=reference, seed=seed)
+
+
+def _write_report(run_dir: Path, compare: Path | None, *, n_boot: int, reference: str, seed: int) -> Path:
     metrics = summarise_run(run_dir, reference, n_boot, seed=seed)
     comparisons = _comparisons(run_dir, compare, metrics["protocol"], reference, n_boot, seed)
     if comparisons:
@@ -230,11 +300,11 @@ def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int = 20
     if selection.is_file():  # what each fold's inner model selection chose, and how (configs radiomics, fusion)
         metrics["selection"] = json.loads(selection.read_text())
     metrics = to_jsonable(metrics)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
+    atomic_write_json(run_dir / "metrics.json", metrics, indent=1, allow_nan=False)
     figures = write_figures(run_dir, metrics)
     html = render_html(run_dir, metrics, figures)
     path = run_dir / "report.html"
-    path.write_text(html, encoding="utf-8")
+    atomic_write_text(path, html)
     logger.info("wrote %s (%d figures)", path, len(figures))
     return path
 

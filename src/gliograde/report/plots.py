@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from gliograde.fsio import atomic_path
 from gliograde.metrics import roc_curves
 from gliograde.report.format import fmt_value
 
@@ -37,8 +38,8 @@ def new_figure(ncols: int = 1) -> tuple[Figure, Any]:
 def save_figure(fig: Figure, path: Path, dpi: int = 90) -> Path:
     """Write ``fig`` to ``path`` (PNG by its suffix; folders are created) and return ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
     return path
 
 

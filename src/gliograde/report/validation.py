@@ -6,7 +6,6 @@ run.json. The page and its figures use the shared helpers of :mod:`gliograde.rep
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gliograde.bundles.radiomics_evidence import FAR_Z
+from gliograde.fsio import atomic_path, atomic_write_json, atomic_write_text
 from gliograde.report.format import fmt_ci, fmt_value, to_jsonable, to_percent
 from gliograde.report.html import esc, html_page, html_table, img_tag
 from gliograde.report.plots import plot_confusion, plot_reliability, plot_roc
@@ -40,11 +40,12 @@ def write_outputs(out: Path, table: pd.DataFrame, metrics: Mapping[str, Any], cl
         config: the resolved settings, written to config.yaml. fingerprint: the data's, recorded in run.json.
     """
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / PREDICTIONS_CSV, index=False)
-    (out / METRICS_JSON).write_text(json.dumps(to_jsonable(metrics), indent=2))
+    with atomic_path(out / PREDICTIONS_CSV) as tmp:  # every file atomic: a reader never sees half of one
+        table.to_csv(tmp, index=False)
+    atomic_write_json(out / METRICS_JSON, to_jsonable(metrics))
     write_run_info(out, command="validate", config=dict(config), seed=seed, fingerprint=fingerprint)
     figures = write_figures(out / "figures", table, metrics, classes)
-    (out / REPORT_HTML).write_text(render_html(out, metrics, figures, fingerprint))
+    atomic_write_text(out / REPORT_HTML, render_html(out, metrics, figures, fingerprint))
     return [out / PREDICTIONS_CSV, out / METRICS_JSON, *figures, out / REPORT_HTML, out / "config.yaml",
             out / "run.json"]
 
@@ -78,13 +79,13 @@ def auc_reasons(metrics: Mapping[str, Any]) -> list[str]:
 
 
 def shift_line(metrics: Mapping[str, Any]) -> str | None:
-    """One line on how many patients lie outside the training data (radiomics bundles), or None."""
+    """One line on how many patients lie outside the training data (radiomics and CNN bundles), or None."""
     u = metrics.get("unlike_training")
     if not u or not u["n"]:
         return None
-    return (f"{u['n']} of {u['of']} patients ({100 * u['share']:.0f} %) have a selected feature more than {FAR_Z:g} "
-            "training SDs from the training mean (unlike_training): another scanner, protocol or preprocessing; "
-            "harmonise before trusting these numbers")
+    return (f"{u['n']} of {u['of']} patients ({100 * u['share']:.0f} %) lie more than {FAR_Z:g} training SDs from "
+            "the training mean (unlike_training: a selected radiomics feature, or the CNN's embedding): another "
+            "scanner, protocol or preprocessing; harmonise before trusting these numbers")
 
 
 def summary_rows(metrics: Mapping[str, Any]) -> list[list[str]]:

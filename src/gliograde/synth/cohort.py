@@ -12,6 +12,7 @@ import csv
 import logging
 import multiprocessing as mp
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -23,7 +24,9 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from gliograde.errors import InputError
+from gliograde.fsio import LOCK_NAME, run_folder, swap_in
 from gliograde.report.cohort import MontageCollector
+from gliograde.runinfo import write_run_info
 from gliograde.synth.anatomy import (
     CENTRE_Z,
     PIXEL_ZOOM,
@@ -279,3 +282,32 @@ def generate_cohort(
         collector.save(out / "montage.png")
     logger.info("wrote %d synthetic patients (grades 2/3/4: %s) to %s", len(rows), "/".join(map(str, counts)), out)
     return labels
+
+
+def synth_run(out: Path, cfg: SynthCfg, *, workers: int = 0) -> Path:
+    """``gliograde synth``: :func:`generate_cohort` with ``cfg`` as a run, written like every command's output.
+
+    ``out`` is checked and locked first (:func:`gliograde.fsio.run_folder`: a second command into it is refused);
+    the whole cohort, ``config.yaml`` and ``run.json`` included, is written into a sibling staging folder and
+    swapped in with one rename (:func:`gliograde.fsio.swap_in`), so ``out`` never holds half a cohort.
+
+    Returns:
+        ``out/labels.csv``.
+
+    Raises:
+        InputError: ``out`` is not a new or empty folder, is not writable or is in use; bad arguments.
+    """
+    out = Path(out)
+    with run_folder(out, "synth"):
+        if any(p.name != LOCK_NAME for p in out.iterdir()):
+            raise InputError(f"{out}: exists and is not an empty folder; choose a new --out or delete it first")
+        staging = out.parent / f".{out.name}.synth-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            generate_cohort(staging, cfg.counts, cfg.seed, cfg.difficulty, cfg.fmt, n_slices=cfg.n_slices,
+                            workers=workers)
+            write_run_info(staging, command="synth", config=cfg, seed=cfg.seed)
+            swap_in(staging, out, "synth")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return out / "labels.csv"

@@ -7,8 +7,8 @@ The command line (``gliograde train``), cross-validation and the model bundle al
 >>> # res = train_on_cohort(load_cohort(Path("runs/ingested")), get_preset("quick"), AugmentCfg(), Path("runs/m"))
 
 Artefacts written to ``out``: ``weights.safetensors`` (best epoch), ``history.csv``,
-``history.png``, ``inner_split.csv`` (patient -> train/val), ``checkpoint.safetensors`` and
-``state.json`` (resume), ``config.yaml`` and ``run.json`` (provenance).
+``history.png``, ``inner_split.csv`` (patient alias -> train/val: no patient id in a bundle folder),
+``checkpoint.safetensors`` and ``state.json`` (resume), ``config.yaml`` and ``run.json`` (provenance).
 """
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from gliograde.augment.policy import StochasticSVHN, expand_training
+from gliograde.augment.policy import expand_training
 from gliograde.config import AugmentCfg, RunConfig, TrainCfg
 from gliograde.data.dataset import MANIFEST, Cohort
 from gliograde.models import create_model
+from gliograde.prediction.cases import patient_aliases
 from gliograde.report.plots import plot_history
-from gliograde.runinfo import fingerprint_files, write_run_info
+from gliograde.runinfo import fingerprint_files, names_withheld, write_run_info
 from gliograde.splits import inner_split
+from gliograde.training.device import expansion_device, stochastic_augmenter
 from gliograde.training.engine import FitResult, fit
 
 logger = logging.getLogger(__name__)
@@ -63,14 +65,14 @@ def train_on_cohort(
     tr, va = inner_split(cohort.patient_ids[rows], cohort.labels[rows], cfg.val_fraction, cfg.seed)
     train_rows, val_rows = rows[tr], rows[va]
     x_train, y_train, _ = expand_training(cohort.images, cohort.masks, cohort.labels, train_rows, aug_cfg,
-                                          test_idx=val_rows)
+                                          test_idx=val_rows, device=expansion_device(cfg))
     logger.info("training on %d rows (%d after augmentation), validating on %d rows of %d patients",
                 len(train_rows), len(y_train), len(val_rows), len(np.unique(cohort.patient_ids[val_rows])))
     channels = cohort.images.shape[1]
     torch.manual_seed(cfg.seed)  # the new head's initialisation
     model = create_model(cfg.model, len(cohort.classes), cfg.weights, allow_download=cfg.allow_download,
                          in_chans=channels if channels not in (1, 3) else 3)
-    stochastic = StochasticSVHN(seed=cfg.seed) if aug_cfg.mode == "stochastic" else None
+    stochastic = stochastic_augmenter(cfg) if aug_cfg.mode == "stochastic" else None
     x_val = torch.from_numpy(cohort.images[val_rows])
     result = fit(model, x_train, y_train, x_val, cohort.labels[val_rows], cfg, out_dir=out, progress=progress,
                  stochastic_aug=stochastic)
@@ -88,7 +90,7 @@ def _write_artefacts(out: Path, cohort: Cohort, cfg: TrainCfg, aug_cfg: AugmentC
                                                    "best_epoch": str(result.best_epoch)})
     pd.DataFrame(result.history).to_csv(out / "history.csv", index=False)
     plot_history(result.history, out / "history.png", best_epoch=result.best_epoch)
-    roles = pd.DataFrame({"patient_id": cohort.patient_ids[np.r_[train_rows, val_rows]],
+    roles = pd.DataFrame({"patient_alias": patient_aliases(cohort.patient_ids[np.r_[train_rows, val_rows]]),
                           "role": ["train"] * len(train_rows) + ["val"] * len(val_rows)})
     roles.drop_duplicates().to_csv(out / "inner_split.csv", index=False)
     used = np.concatenate([train_rows, val_rows])
@@ -98,5 +100,5 @@ def _write_artefacts(out: Path, cohort: Cohort, cfg: TrainCfg, aug_cfg: AugmentC
     config = {**settings, "classes": list(cohort.classes),
               "best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch}
     write_run_info(out, command="train", config=config, seed=cfg.seed,
-                   fingerprint=fingerprint_files(files, root=cohort.root))
+                   fingerprint=names_withheld(fingerprint_files(files, root=cohort.root)))  # names: PHI
     logger.info("wrote %s (best epoch %d of %d)", out / WEIGHTS, result.best_epoch, result.stopped_epoch)

@@ -2,9 +2,10 @@
 
 Batches are read from uint8 tensors and normalised on the fly (:func:`normalise_batch`, in
 :mod:`gliograde.training.inputs` with the frozen-backbone feature cache), in channels_last; evaluation
-runs under ``torch.inference_mode``; CUDA adds AMP and cudnn.benchmark. Randomness is reseeded at
-every epoch from ``(seed, epoch)``, so a run resumed from its last checkpoint ends with the same
-weights as an uninterrupted one (bit-exact on CPU). Checkpoints are :mod:`gliograde.weights`'.
+runs under ``torch.inference_mode``; CUDA adds AMP (bf16 where supported) and cudnn.benchmark, and the
+GPU-resident path (:mod:`gliograde.training.device`) keeps the uint8 cache and its augmentation there.
+Randomness is reseeded at every epoch from ``(seed, epoch)``, so a run resumed from its last checkpoint
+ends with the same weights as an uninterrupted one (bit-exact on CPU). Checkpoints are :mod:`gliograde.weights`'.
 
 >>> # import torch; from gliograde.models import create_model; from gliograde.presets import get_preset
 >>> # torch.manual_seed(0); model = create_model("efficientnet_lite0", num_classes=3)
@@ -31,6 +32,7 @@ from gliograde import weights as ckpt
 from gliograde.config import TrainCfg
 from gliograde.errors import InputError
 from gliograde.models import ModelSpec
+from gliograde.training.device import resolve_device
 from gliograde.training.inputs import (
     Prepare,
     StochasticAug,
@@ -64,13 +66,6 @@ class FitResult:
     best_epoch: int
     stopped_epoch: int
     model: nn.Module
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def lr_at(epoch: int, cfg: TrainCfg) -> float:
@@ -155,8 +150,7 @@ def evaluate(model: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor 
     """
     device = next(model.parameters()).device
     size = cfg.image_size or spec.input_size
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    return _evaluate(model, images_uint8, y, cfg, image_prepare(spec, size, device))
+    return _evaluate(model, images_uint8, _as_labels(labels, device), cfg, image_prepare(spec, size, device))
 
 
 def predict_proba(model: nn.Module, images_uint8: torch.Tensor, spec: ModelSpec, size: int,
@@ -271,7 +265,9 @@ def fit(
 
 
 def _as_labels(labels: torch.Tensor | npt.ArrayLike, device: torch.device) -> torch.Tensor:
-    """(N,) class indices as an int64 tensor on ``device``."""
+    """(N,) class indices as an int64 tensor on ``device`` (a tensor may already be there: the resident path)."""
+    if isinstance(labels, torch.Tensor):
+        return labels.to(device=device, dtype=torch.long)
     return torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
 
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from gliograde.config import TrainCfg
 from gliograde.models import ModelSpec, get_submodule, model_spec
+from gliograde.training.device import maybe_compile, resident
 
 #: ``uint8 batch (B, C, H, W) -> uint8 batch`` applied to each training batch (e.g. StochasticSVHN).
 StochasticAug = Callable[[torch.Tensor], torch.Tensor]
@@ -61,12 +62,20 @@ def normalise_batch(x_uint8: torch.Tensor, spec: ModelSpec, size: int) -> torch.
 
 
 def image_prepare(spec: ModelSpec, size: int, device: torch.device, aug: StochasticAug | None = None) -> Prepare:
-    """``prepare`` for uint8 image batches: optional ``aug`` on CPU, then :func:`normalise_batch` on ``device``."""
+    """``prepare`` for uint8 image batches: optional ``aug``, then :func:`normalise_batch` on ``device``.
+
+    ``aug`` runs on the CPU, unless it has a true ``on_device`` attribute (like
+    :class:`gliograde.augment.policy.BatchedSVHN`): then it runs where the batch is, after moving it to ``device``.
+    """
+    on_device = bool(getattr(aug, "on_device", False))
 
     def prepare(batch: torch.Tensor) -> torch.Tensor:
-        if aug is not None:
+        if aug is not None and not on_device:
             batch = aug(batch.cpu())
-        return normalise_batch(batch.to(device, non_blocking=True), spec, size)
+        batch = batch.to(device, non_blocking=True)
+        if aug is not None and on_device:
+            batch = aug(batch)
+        return normalise_batch(batch, spec, size)
 
     return prepare
 
@@ -144,8 +153,9 @@ def training_inputs(model: nn.Module, train_x: torch.Tensor, val_x: torch.Tensor
             return f.to(device)
 
         return TrainingInputs(head, feats, val_feats, to_dev, to_dev, gen)
-    if device.type == "cuda":  # the uint8 cohort is small; keep it on the GPU
+    if device.type == "cuda" or resident(cfg):  # the uint8 cohort is small; keep it on the GPU
         train_x = train_x.to(device)
         val_x = val_x.to(device) if val_x is not None else None
+    maybe_compile(model, cfg)
     return TrainingInputs(model, train_x, val_x, image_prepare(spec, size, device, stochastic_aug),
                           image_prepare(spec, size, device), gen)

@@ -33,7 +33,7 @@ from gliograde.baselines.features import resolve_backend
 from gliograde.baselines.fusion import FusionClassifier
 from gliograde.config import IngestCfg, RunConfig, SelectionCfg
 from gliograde.data.dataset import MANIFEST
-from gliograde.runinfo import fingerprint_files, write_run_info
+from gliograde.runinfo import fingerprint_files, names_withheld, write_run_info
 from gliograde.selection import Candidate, SelectionResult, grid, select_candidate
 
 if TYPE_CHECKING:
@@ -120,8 +120,9 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
 
 def train_on_cohort(cohort: Cohort, out: Path, ingest_cfg: IngestCfg, sel: SelectionCfg, *,
                     seed: int = 0, run: RunConfig | None = None) -> RadiomicsFit:
-    """:func:`fit_radiomics`, recorded in ``out``: ``config.yaml`` and ``run.json`` with the sha256 of every
-    training input file (the bundle files are written by :class:`gliograde.bundles.radiomics.RadiomicsBundle`).
+    """:func:`fit_radiomics`, recorded in ``out``: ``config.yaml`` and ``run.json`` with the sha256 over every
+    training input file (the per-file names withheld: they can name patients; the bundle files are written by
+    :class:`gliograde.bundles.radiomics.RadiomicsBundle`).
     ``run``: the whole resolved settings, written to ``config.yaml`` so ``--config`` replays the run.
     """
     fit = fit_radiomics(cohort, sel, seed)
@@ -130,5 +131,5 @@ def train_on_cohort(cohort: Cohort, out: Path, ingest_cfg: IngestCfg, sel: Selec
     settings = run.sections() if run is not None else {"kind": "radiomics", "ingest": ingest_cfg, "selection": sel}
     config = {**settings, "classes": list(fit.classes), "chosen": fit.selection.chosen.label}
     write_run_info(Path(out), command="train", config=config, seed=seed,
-                   fingerprint=fingerprint_files(files, root=cohort.root))
+                   fingerprint=names_withheld(fingerprint_files(files, root=cohort.root)))  # names: PHI
     return fit

@@ -26,6 +26,8 @@ from gliograde.config import IngestCfg
 from gliograde.data.cohort import Cohort, is_ingested, open_cohort, read_ingest_cfg
 from gliograde.data.io import is_image, is_nifti
 from gliograde.data.layouts import patient_folder, read_labels
+from gliograde.data.origin import case_sources
+from gliograde.data.source import CaseSource
 from gliograde.errors import CohortError, GliogradeError, InputError
 from gliograde.runinfo import fingerprint_files
 
@@ -44,7 +46,12 @@ class ValidationCohort:
         images: (N, C, S, S) uint8 preprocessed crops, the bundle's channels; masks: (N, S, S) bool.
         labels_file: the file the grades came from (named in messages).
         fingerprint: ``{"sha256", "n_files", "files"}`` of the input files (see :mod:`gliograde.runinfo`).
-        skipped: labelled patients the ``skip_bad`` ingest left out (their problems were logged).
+        skipped: labelled patients the ``skip_bad`` ingest left out.
+        problems: their problems, as ingest wrote them (they name files: the caller scrubs them before any output,
+            :func:`gliograde.validation.names.scrub_problems`).
+        sources: each row's original case (for a kind that reads cases, ``ModelKind.reads == "case"``), or None;
+            its files are valid while the ``work`` folder of :func:`prepare_cohort` exists (a raw cohort is
+            staged there).
     """
 
     table: pd.DataFrame
@@ -53,6 +60,8 @@ class ValidationCohort:
     labels_file: Path
     fingerprint: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    sources: list[CaseSource] | None = None
 
 
 class HasIngest(Protocol):
@@ -98,8 +107,9 @@ def _unstage(err: GliogradeError, staged: Path, data: Path, labels: Path) -> Gli
 
 
 def _ingest_raw(data: Path, cfg: IngestCfg, labels: Path | None, work: Path, progress: bool,
-                skip_bad: bool = False) -> tuple[Cohort, Path, dict[str, Any], list[str]]:
-    """Ingest a raw cohort into ``work/cohort``; returns (cohort, labels file, fingerprint, skipped patients)."""
+                skip_bad: bool = False) -> tuple[Cohort, Path, dict[str, Any], list[str], list[str]]:
+    """Ingest a raw cohort into ``work/cohort``; returns (cohort, labels file, fingerprint, skipped patients, their
+    problems with the user's paths, not the staging folder's)."""
     staged = _stage_labels(data, labels, work) if labels is not None and data.is_dir() else data
     try:
         cohort = open_cohort(staged, work, dataclasses.replace(cfg, layout="auto", skip_bad=skip_bad),
@@ -109,10 +119,9 @@ def _ingest_raw(data: Path, cfg: IngestCfg, labels: Path | None, work: Path, pro
             raise
         raise _unstage(err, staged, data, labels) from err
     labels_file = labels if labels is not None else (data / "labels.csv" if data.is_dir() else data)
-    fingerprint, problems = _ingest_record(cohort.root)
-    for problem in problems:  # only reached with skip_bad: each left-out patient's problem, to the log
-        logger.warning("left out (--skip-bad): %s", problem)
-    return cohort, labels_file, fingerprint, _left_out(labels_file, cohort.manifest)
+    fingerprint, problems = _ingest_record(cohort.root)  # only with skip_bad: each left-out patient's problem
+    problems = [p.replace(str(staged), str(data)) for p in problems] if staged != data else problems
+    return cohort, labels_file, fingerprint, _left_out(labels_file, cohort.manifest), problems
 
 
 def _ingest_record(root: Path) -> tuple[dict[str, Any], list[str]]:
@@ -165,7 +174,7 @@ def _is_dicom(source: str) -> bool:
 
 
 def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
-                   work: Path, progress: bool = True, skip_bad: bool = False) -> ValidationCohort:
+                   work: Path, progress: bool = True, skip_bad: bool = False, cases: bool = False) -> ValidationCohort:
     """Ingest ``data`` with the bundle's settings (or check an ingested cohort matches them) and load it.
 
     Args:
@@ -178,6 +187,8 @@ def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
         progress: show the ingest progress bar.
         skip_bad: leave out patients whose files are unreadable or inconsistent (listed in ``skipped``)
             instead of stopping; a raw cohort only.
+        cases: also find each patient's original case again (:func:`gliograde.data.origin.case_sources`: as ingest
+            found it, every file checked against the sha256 ingest recorded) into ``sources``.
 
     Returns:
         A :class:`ValidationCohort`, one row per patient.
@@ -195,8 +206,10 @@ def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
         labels_file = labels or data / "manifest.csv"
         fingerprint: dict[str, Any] | None = None
         skipped: list[str] = []
+        problems: list[str] = []
     else:
-        cohort, labels_file, fingerprint, skipped = _ingest_raw(data, bundle.ingest, labels, work, progress, skip_bad)
+        cohort, labels_file, fingerprint, skipped, problems = _ingest_raw(data, bundle.ingest, labels, work, progress,
+                                                                          skip_bad)
     rows = _one_row_per_patient(cohort.manifest)
     m = cohort.manifest.iloc[rows].reset_index(drop=True)
     sites = m["site"].astype(str) if "site" in m else pd.Series([""] * len(m))
@@ -205,7 +218,11 @@ def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
                           "dicom": [_is_dicom(s) for s in m["source_image"]]})
     if labels is not None and (ingested or data.is_file()):
         table = _apply_labels(table, Path(labels))
+    sources = None
+    if cases:
+        found = case_sources(cohort)
+        sources = [found[p] for p in table["patient_id"]]
     return ValidationCohort(table=table, images=cohort.images[rows], masks=cohort.masks[rows],
                             labels_file=Path(labels_file),
                             fingerprint=fingerprint or fingerprint_files(cohort.files(), root=cohort.root),
-                            skipped=skipped)
+                            skipped=skipped, problems=problems, sources=sources)

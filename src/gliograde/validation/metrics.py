@@ -166,7 +166,7 @@ def validation_metrics(table: pd.DataFrame, classes: tuple[int, ...], cfg: Valid
 
 
 def _unlike_training(table: pd.DataFrame) -> dict[str, Any] | None:
-    """How many patients a radiomics bundle flagged as unlike its training data (None for CNN bundles)."""
+    """How many patients the bundle flagged as unlike its training data (None for kinds or bundles without it)."""
     if "unlike_training" not in table:
         return None
     n = int(table["unlike_training"].astype(bool).sum())

@@ -7,9 +7,11 @@
 The cohort is ingested with the bundle's own :class:`~gliograde.config.IngestCfg` (channels, ROI labels,
 intensity scaling, crop), so every patient is preprocessed exactly as at training and as ``gliograde
 predict`` would; a raw cohort is ingested into a temporary folder that is removed afterwards. The model
-is run on the cohort's arrays by the bundle's own inference (:meth:`~gliograde.bundles.base.ModelKind.predict_crops`,
-whatever its kind). Grades the model does not know are left out with one warning. Metrics:
-:mod:`gliograde.validation.metrics`; files: :mod:`gliograde.report.validation`.
+is run by the bundle's own inference, on the input its kind reads (:attr:`~gliograde.bundles.base.ModelKind.reads`):
+the cohort's arrays (:meth:`~gliograde.bundles.base.ModelKind.predict_crops`), or each patient's original case
+found again from the ingest's manifest (:meth:`~gliograde.bundles.base.ModelKind.predict_case`, as ``predict``).
+Grades the model does not know are left out with one warning. Metrics: :mod:`gliograde.validation.metrics`;
+files: :mod:`gliograde.report.validation`.
 
 Identity: patient ids come from the user's labels (ingest never reads a DICOM header field into an id).
 Ids of DICOM patients are still written as ``case-<sha256(id)[:10]>`` unless ``keep_ids``, as
@@ -25,9 +27,10 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,16 +41,22 @@ from gliograde.bundles.packed import PackedBundle, open_packed, pack_bundle
 from gliograde.config import ExecutorCfg, ValidateCfg
 from gliograde.errors import InputError, TasksFailed
 from gliograde.executor import run_tasks
+from gliograde.fsio import run_folder
 from gliograde.metrics import predict_grades
-from gliograde.prediction.cases import case_alias
+from gliograde.prediction.cases import ALIASES_CSV, case_alias, write_aliases
 from gliograde.report.validation import write_outputs
 from gliograde.validation.cohort import ValidationCohort, prepare_cohort
 from gliograde.validation.metrics import training_estimates, validation_metrics
+from gliograde.validation.names import alias_rows, patient_folders, scrub_problems, skipped_names
+
+if TYPE_CHECKING:
+    from gliograde.data.source import CaseSource
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NoKnownGradeError", "ValidateCfg", "ValidationCohort", "ValidationResult", "predict_arrays",
-           "predict_arrays_on", "prepare_cohort", "run_validation", "score_chunk", "split_known"]
+__all__ = ["NoKnownGradeError", "ValidateCfg", "ValidationCohort", "ValidationResult", "grade_cohort",
+           "predict_arrays", "predict_arrays_on", "predict_cases", "prepare_cohort", "run_validation", "score_cases",
+           "score_chunk", "split_known"]
 
 #: The Ray executor sends at most about this many chunks of crops (whole inference batches each).
 MAX_TASKS = 64
@@ -158,16 +167,60 @@ def predict_arrays_on(bundle: Bundle, images: npt.NDArray[np.uint8], masks: npt.
     rows = task_rows(len(images), batch_size)
     chunks: list[Chunk] = [(images[a:a + rows], masks[a:a + rows], areas[a:a + rows])
                            for a in range(0, len(images), rows)]
+    return _scores_on(score_chunk, chunks, rows, len(images), executor, progress,
+                      _Shared(pack_bundle(bundle), batch_size))
+
+
+def _scores_on(task: Callable[[Any, _Shared], CropScores], chunks: Sequence[Any], rows: int, n: int,
+               executor: ExecutorCfg, progress: bool, shared: _Shared) -> CropScores:
+    """Chunks of ``rows`` patients (``n`` in all) scored by ``task`` as Ray tasks, joined back in order."""
     parts: dict[int, CropScores] = {}
-    failures = run_tasks(score_chunk, chunks, executor, on_done=parts.__setitem__, desc="patients",
-                         progress=progress, shared=_Shared(pack_bundle(bundle), batch_size))
+    failures = run_tasks(task, list(chunks), executor, on_done=parts.__setitem__, desc="patients",
+                         progress=progress, shared=shared)
     if failures:  # no metrics without every patient
         raise TasksFailed("chunks of patients", len(chunks),
-                          [f"patients {f.index * rows + 1}-{min((f.index + 1) * rows, len(images))}: {f.error}"
+                          [f"patients {f.index * rows + 1}-{min((f.index + 1) * rows, n)}: {f.error}"
                            for f in failures], "nothing was written; rerun, or use --executor local")
     ordered = [parts[i] for i in range(len(chunks))]
     return CropScores(np.concatenate([p.proba for p in ordered]),
                       {name: np.concatenate([p.columns[name] for p in ordered]) for name in ordered[0].columns})
+
+
+def predict_cases(bundle: Bundle, sources: Sequence[CaseSource]) -> CropScores:
+    """A ``reads == "case"`` kind's scores: :meth:`~gliograde.bundles.base.ModelKind.predict_case` on each case (no
+    evidence), exactly as ``gliograde predict`` grades it, with the kind's ``case_columns``."""
+    if not sources:
+        return CropScores(np.zeros((0, len(bundle.classes))))
+    preds = [bundle.predict_case(s, explain=False) for s in sources]
+    extras = [bundle.case_columns(p) for p in preds]
+    return CropScores(np.array([[p.probabilities[g] for g in bundle.classes] for p in preds], dtype=np.float64),
+                      {name: np.array([e[name] for e in extras]) for name in extras[0]})
+
+
+def score_cases(chunk: list[CaseSource], shared: _Shared) -> CropScores:
+    """One Ray task: :func:`predict_cases` on a chunk of cases (their files must be visible to the worker)."""
+    bundle, _ = open_packed(shared.bundle)
+    return predict_cases(bundle, chunk)
+
+
+def grade_cohort(bundle: Bundle, cohort: ValidationCohort, keep: npt.NDArray[np.bool_], batch_size: int = 16,
+                 executor: ExecutorCfg | None = None, progress: bool = False) -> CropScores:
+    """The bundle's scores for the ``keep`` patients of ``cohort``, on the input its kind reads
+    (:attr:`~gliograde.bundles.base.ModelKind.reads`): the cohort's crops (:func:`predict_arrays_on`), or each
+    patient's original case (``cohort.sources``, :func:`predict_cases`; with ``executor`` ``ray``, chunks of
+    cases as Ray tasks, which read the files where they are: one machine or a shared disk)."""
+    if bundle.reads != "case":
+        return predict_arrays_on(bundle, cohort.images[keep], cohort.masks[keep],
+                                 cohort.table["roi_area_px"].to_numpy()[keep], batch_size, executor, progress)
+    if cohort.sources is None:
+        raise ValueError("grade_cohort: a case kind needs prepare_cohort(..., cases=True)")
+    sources = [s for s, k in zip(cohort.sources, keep, strict=True) if k]
+    if executor is None or executor.name == "local" or not sources:
+        return predict_cases(bundle, sources)
+    rows = task_rows(len(sources), 1)
+    chunks = [sources[a:a + rows] for a in range(0, len(sources), rows)]
+    return _scores_on(score_cases, chunks, rows, len(sources), executor, progress,
+                      _Shared(pack_bundle(bundle), batch_size))
 
 
 def prediction_table(cohort: ValidationCohort, keep: npt.NDArray[np.bool_], classes: tuple[int, ...],
@@ -188,20 +241,20 @@ def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Pa
                         executor: ExecutorCfg | None,
                         ) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], dict[str, float]]:
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:
-        cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad)
-    t1 = time.perf_counter()
-    keep, excluded = split_known(cohort.table["label"], bundle.classes)
-    if not keep.any():  # one line, the error alone
-        raise NoKnownGradeError(
-            f"{cohort.labels_file}: no patient has a grade the model knows "
-            f"({excluded_message(excluded, bundle.classes)}); validate on patients of grade "
-            f"{' or '.join(map(str, bundle.classes))}, or with a model trained on grade(s) "
-            f"{', '.join(map(str, excluded))}")
-    if excluded:
-        logger.warning(excluded_message(excluded, bundle.classes))
-    scores = predict_arrays_on(bundle, cohort.images[keep], cohort.masks[keep],
-                               cohort.table["roi_area_px"].to_numpy()[keep], cfg.batch_size, executor, progress)
+    with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:  # a case kind reads the staged files
+        cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad,
+                                cases=bundle.reads == "case")
+        t1 = time.perf_counter()
+        keep, excluded = split_known(cohort.table["label"], bundle.classes)
+        if not keep.any():  # one line, the error alone
+            raise NoKnownGradeError(
+                f"{cohort.labels_file}: no patient has a grade the model knows "
+                f"({excluded_message(excluded, bundle.classes)}); validate on patients of grade "
+                f"{' or '.join(map(str, bundle.classes))}, or with a model trained on grade(s) "
+                f"{', '.join(map(str, excluded))}")
+        if excluded:
+            logger.warning(excluded_message(excluded, bundle.classes))
+        scores = grade_cohort(bundle, cohort, keep, cfg.batch_size, executor, progress)
     table = prediction_table(cohort, keep, bundle.classes, scores, cfg.keep_ids)
     return cohort, table, excluded, {"ingest": t1 - t0, "predict": time.perf_counter() - t1}
 
@@ -229,25 +282,40 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | N
         :func:`prepare_cohort` and :func:`gliograde.bundles.load_bundle`.
     """
     out, cfg = Path(out), cfg or ValidateCfg()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is a file; choose another --out folder")
+    with run_folder(out, "validate", inputs=[bundle_dir, data, labels]):  # checked and locked before any work
+        return _run_validation(Path(bundle_dir), Path(data), out, cfg, labels, progress, executor)
+
+
+def _run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg, labels: Path | None, progress: bool,
+                    executor: ExecutorCfg | None) -> ValidationResult:
     bundle = load_bundle(Path(bundle_dir))
     cohort, table, excluded, seconds = _ingest_and_predict(bundle, Path(data), cfg, labels, progress, executor)
     t0 = time.perf_counter()
     metrics = validation_metrics(table, bundle.classes, cfg)
     seconds["metrics"] = time.perf_counter() - t0
-    metrics.update({"excluded": {str(g): c for g, c in excluded.items()}, "skipped": cohort.skipped,
+    # left-out patients by alias and their problems with files by place, unless keep_ids (validation.names)
+    graded = [str(p) for p in cohort.table["patient_id"][split_known(cohort.table["label"], bundle.classes)[0]]]
+    folders = patient_folders(data, cohort.labels_file, [*graded, *cohort.skipped]) \
+        if cohort.skipped or cfg.write_aliases else {}
+    problems = scrub_problems(cohort.problems, folders, cfg.keep_ids)
+    for problem in problems:
+        logger.warning("left out (--skip-bad): %s", problem)
+    metrics.update({"excluded": {str(g): c for g, c in excluded.items()},
+                    "skipped": skipped_names(cohort.skipped, cfg.keep_ids), "skipped_problems": problems,
                     "excluded_note": excluded_message(excluded, bundle.classes) if excluded else None,
                     "training_estimates": training_estimates(bundle.meta),
                     "model": {"path": str(bundle.path), "kind": bundle.kind, "fingerprint": bundle.fingerprint,
                               "classes": list(bundle.classes)},
                     "seconds": {k: round(v, 2) for k, v in seconds.items()}})
     fingerprint = dict(cohort.fingerprint)
-    if bool(cohort.table["dicom"].any()) and not cfg.keep_ids:
-        fingerprint.pop("files", None)  # file names of DICOM exports can carry identifiers
+    if (bool(cohort.table["dicom"].any()) or cohort.skipped) and not cfg.keep_ids:
+        fingerprint.pop("files", None)  # file names of DICOM exports (or of unread patients) can carry identifiers
     fingerprint["bundle_sha256"] = bundle.fingerprint
     config = {"bundle": str(bundle_dir), "data": str(data), "labels": str(labels) if labels else None,
               "validate": cfg, "ingest": bundle.ingest}
     files = write_outputs(out, table, metrics, bundle.classes, seed=cfg.seed, config=config,
                           fingerprint=fingerprint)
+    if cfg.write_aliases:  # only on request: it names the patients
+        files.append(write_aliases(out / ALIASES_CSV, alias_rows(graded, list(table["patient_id"]), cohort.skipped,
+                                                                 folders, cfg.keep_ids)))
     return ValidationResult(out=out, table=table, metrics=metrics, excluded=excluded, files=files)
