@@ -92,6 +92,7 @@ from gliograde.cli import main
 ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=sys.argv[1])
 codes = [main(json.loads(a)) for a in sys.argv[2:]]
 ray.shutdown()
+print("exit codes:", json.dumps(codes), file=sys.stderr)  # each command's, for tests where one may be non-zero
 sys.exit(max(codes))
 """
 

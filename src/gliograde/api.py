@@ -28,9 +28,11 @@ A whole study on a tiny synthetic cohort (about 20 s on 2 CPU cores):
 >>> preds = gliograde.predict(tmp / "model", [tmp / "raw"], out=tmp / "pred", explain=False)
 >>> len(preds), sorted({p.grade for p in preds} - {2, 3})
 (12, [])
->>> val = gliograde.validate(tmp / "model", tmp / "raw", tmp / "val", progress=False)
->>> val.metrics["n"]
-12
+>>> # its own training patients: refused unless allow_overlap, and then flagged as not an external validation
+>>> val = gliograde.validate(tmp / "model", tmp / "raw", tmp / "val", {"validate": {"allow_overlap": True}},
+...                          progress=False)
+>>> val.metrics["n"], val.metrics["training_overlap"]["n_shared"]
+(12, 12)
 >>> shown = gliograde.show_augmentation(tmp / "cohort", tmp / "aug", overrides={"augment": {"subset": 3}})
 >>> len(shown.transforms), shown.montage.name
 (4, 'montage.png')

@@ -365,6 +365,8 @@ class ValidateCfg(Checked):
         skip_bad: leave out patients whose files cannot be ingested (listed in metrics.json ``skipped``).
         write_aliases: also write ``aliases.csv`` (the name each patient has in the outputs -> patient id and
             input folder), to map results back; it names patients, so it is written only when asked.
+        allow_overlap: go on when the cohort shares patients with the model's training data (found by the keyed
+            hashes in ``model.json``); every output then says the results are not an external validation.
     """
 
     SECTION: ClassVar[str] = "validate"
@@ -379,6 +381,7 @@ class ValidateCfg(Checked):
     batch_size: int = 16
     skip_bad: bool = False
     write_aliases: bool = False
+    allow_overlap: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def _argv(command: str, cohort: Path, out: Path, bundle: Path) -> list[str]:
         "augment": ["augment", str(cohort), "--out", str(out)],
         "train": ["train", str(cohort), "--out", str(out), *FAST_TRAIN],
         "cv": ["cv", str(cohort), "--out", str(out), *FAST_CV],
-        "validate": ["validate", str(bundle), str(cohort), "--out", str(out), "--bootstrap", "0"],
+        "validate": ["validate", str(bundle), str(cohort), "--out", str(out), "--bootstrap", "0",
+                     "--allow-overlap"],  # the bundle was trained on this cohort
     }[command]
 
 

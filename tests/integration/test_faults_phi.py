@@ -130,8 +130,10 @@ def test_predict_names_a_bad_case_by_alias_and_file_place_and_writes_aliases_onl
     bad = _break(cases / "Roe_Ann_87654321_2000")
     (cases / "labels.csv").unlink()
     out = tmp_path / "pred"
-    assert main(["-q", "predict", str(bundle), str(cases), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    assert main(["-q", "predict", str(bundle), str(cases), "--out", str(out)]) == 1  # one case failed
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "1 of 2 case(s) failed" in captured.err
     summary = (out / "summary.csv").read_text()
     for text in (summary, printed, (out / "run.json").read_text(), (out / "config.yaml").read_text()):
         assert "Roe" not in text and "87654321" not in text and bad.name not in text
@@ -142,7 +144,7 @@ def test_predict_names_a_bad_case_by_alias_and_file_place_and_writes_aliases_onl
     assert not (out / "aliases.csv").exists()
     # on request: alias -> input, for mapping results back (and only then)
     again = tmp_path / "pred2"
-    assert main(["-q", "predict", str(bundle), str(cases), "--out", str(again), "--write-aliases"]) == 0
+    assert main(["-q", "predict", str(bundle), str(cases), "--out", str(again), "--write-aliases"]) == 1
     with open(again / "aliases.csv") as fh:
         mapping = {r["alias"]: r["input"] for r in csv.DictReader(fh)}
     assert mapping[alias] == str(cases / "Roe_Ann_87654321_2000") and len(mapping) == 2

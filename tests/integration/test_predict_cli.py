@@ -69,7 +69,7 @@ def test_dicom_case_leaks_no_phi(tmp_path: Path, bundle_dir: Path) -> None:
     assert doc["slice_index"] == 3
 
 
-def test_batch_continues_after_bad_cases(tmp_path: Path, bundle_dir: Path) -> None:
+def test_batch_continues_after_bad_cases(tmp_path: Path, bundle_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     batch = tmp_path / "batch"
     write_nifti_cohort(batch, [("good_1", 2), ("good_2", 3)])
     _dicom_case(batch / "empty_mask", empty=True)
@@ -77,7 +77,8 @@ def test_batch_continues_after_bad_cases(tmp_path: Path, bundle_dir: Path) -> No
     (batch / "broken" / "x.png").write_bytes(b"not a png")
     (batch / "broken" / "x_mask.png").write_bytes(b"not a png")
     out = tmp_path / "o"
-    assert main(["predict", str(bundle_dir), str(batch), "--out", str(out), "--keep-ids"]) == 0
+    assert main(["predict", str(bundle_dir), str(batch), "--out", str(out), "--keep-ids"]) == 1  # 2 cases failed
+    assert "2 of 4 case(s) failed" in capsys.readouterr().err
     s = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("case")
     assert s.loc["good_1", "status"] == "ok" and s.loc["good_2", "status"] == "ok"
     assert s.loc["empty_mask", "status"] == "error" and "empty mask" in s.loc["empty_mask", "message"]

@@ -101,7 +101,7 @@ def test_predict_print_config_shows_the_settings_and_exits(trained: tuple[Path, 
      "--min-per-grade (validate.min_per_grade): got 0; expected a whole number >= 1"),
     ("validate", [], "validate:\n  n_boot: ten\n", "validate.n_boot: got 'ten'; expected a whole number"),
     ("validate", [], "validate:\n  bootstrap: 10\n",
-     "validate.bootstrap: unknown key; allowed: batch_size, keep_ids, "),
+     "validate.bootstrap: unknown key; allowed: allow_overlap, batch_size, keep_ids, "),
     ("validate", [], "valdate:\n  seed: 1\n", "valdate: unknown section (did you mean 'validate'?)"),
 ])
 def test_a_bad_setting_is_refused_before_reading_a_case(
@@ -149,7 +149,8 @@ def test_validate_config_replays_the_run(trained: tuple[Path, Path], val_raw: Pa
                  "--min-per-grade", "2", "--seed", "5"]) == 0
     written = yaml.safe_load((first / "config.yaml").read_text())
     assert written["validate"] == {"n_boot": 40, "seed": 5, "keep_ids": False, "min_per_grade": 2, "n_bins": 10,
-                                   "batch_size": 16, "skip_bad": False, "write_aliases": False}
+                                   "batch_size": 16, "skip_bad": False, "write_aliases": False,
+                                   "allow_overlap": False}
     assert main(["-q", "validate", str(bundle), str(val_raw), "--out", str(again),
                  "--config", str(first / "config.yaml")]) == 0
     assert (again / "config.yaml").read_text() == (first / "config.yaml").read_text()

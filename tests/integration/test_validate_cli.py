@@ -212,3 +212,26 @@ def test_unlike_training_is_counted_from_the_predictions(rad_run: Path) -> None:
     m = json.loads((rad_run / "metrics.json").read_text())
     assert m["unlike_training"] == {"n": int(df["unlike_training"].sum()), "of": len(df),
                                     "share": round(int(df["unlike_training"].sum()) / len(df), 4)}
+
+
+def test_the_models_own_training_patients_are_refused_unless_allowed(rad_bundle: Path, rad_run: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Its own training cohort (raw or ingested) is refused in one line, exit 2, before anything is written; an
+    unrelated cohort passes the check; --allow-overlap goes on and every output says so."""
+    own = rad_bundle.parent
+    for data in (own / "raw", own / "cohort"):
+        capsys.readouterr()
+        assert main(["validate", str(rad_bundle), str(data), "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{len(TRAIN)} of {len(TRAIN)} patients were in the training data" in err[0]
+        assert "--allow-overlap" in err[0] and not any(p in err[0] for p, _ in TRAIN)  # no patient id in the line
+        assert not (tmp_path / "o" / "predictions.csv").exists()
+    other = json.loads((rad_run / "metrics.json").read_text())["training_overlap"]
+    assert other == {"checked": True, "n_shared": 0, "n_cohort": sum(g != 4 for _, g in VAL),
+                     "allowed": False, "reason": None}
+    assert main(["validate", str(rad_bundle), str(own / "raw"), "--out", str(tmp_path / "a"), "--allow-overlap",
+                 "--bootstrap", "0"]) == 0
+    assert capsys.readouterr().out.startswith("WARNING: ")
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["training_overlap"]["n_shared"] == len(TRAIN) and "NOT an external" in m["warnings"][0]
+    assert pd.read_csv(tmp_path / "a" / "predictions.csv")["in_training_data"].all()

@@ -185,9 +185,18 @@ def test_a_prior_bundle_grades_a_case_without_t1_with_the_signs_it_has(tmp_path:
     assert part["sequences"] == ["flair", "t1ce"]
     assert abs(sum(res[1].probabilities.values()) - 1) < 1e-9
     assert (tmp_path / "pred" / "B1" / "overlay.png").is_file()
-    # validate grades each NIfTI case as predict does (the kind reads cases; ingested crops are refused)
-    val = run_validation(tmp_path / "b", raw, tmp_path / "val", ValidateCfg(n_boot=0, min_per_grade=1),
-                         progress=False)
+    # validating a model on its own training patients is refused (keyed hashes in model.json), before grading ...
+    with pytest.raises(InputError, match=r"8 of 8 patients were in the training data .* --allow-overlap"):
+        run_validation(tmp_path / "b", raw, tmp_path / "val", ValidateCfg(n_boot=0, min_per_grade=1), progress=False)
+    assert not (tmp_path / "val" / "predictions.csv").exists()
+    # ... and with --allow-overlap every output says so; validate grades each NIfTI case as predict does (the kind
+    # reads cases; ingested crops are refused)
+    val = run_validation(tmp_path / "b", raw, tmp_path / "val",
+                         ValidateCfg(n_boot=0, min_per_grade=1, allow_overlap=True), progress=False)
+    assert val.metrics["training_overlap"] == {"checked": True, "n_shared": 8, "n_cohort": 8, "allowed": True,
+                                               "reason": None}
+    assert "NOT an external validation" in val.metrics["warnings"][0] and val.table["in_training_data"].all()
+    assert "NOT an external validation" in (tmp_path / "val" / "report.html").read_text()
     assert val.table.set_index("patient_id").loc["B1", "p_3"] == pytest.approx(full_p3(tmp_path / "pred" / "B1"))
     assert val.table["signs"].str.contains("seg_enhancing").all() and (val.table["n_planes"] == 2).all()
     cohort = load_cohort(tmp_path / "cohort")

@@ -20,6 +20,7 @@ Research use only: not a medical device.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,4 +97,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out / 'summary.csv'} ({len(results) - n_bad} ok, {n_bad} error)")
     if n_bad and not batch and len(results) == 1:
         raise InputError(results[0].message)
+    if n_bad:  # a batch with failed cases is not a success: the graded ones are written, the status says the rest
+        print(f"{n_bad} of {len(results)} case(s) failed (status error in summary.csv); exit status 1",
+              file=sys.stderr)
+        return 1
     return 0

@@ -31,7 +31,8 @@ from gliograde.cli._common import (
 
 #: Parsed-argument name -> the RunConfig key it sets.
 FLAGS = {"bootstrap": ("validate.n_boot",),
-         **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad", "write_aliases")},
+         **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad", "write_aliases",
+                                                    "allow_overlap")},
          **EXECUTOR_FLAGS}
 
 
@@ -57,6 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--skip-bad", action="store_true", default=None,
                    help="leave out patients whose files cannot be ingested, and list them (default: stop with "
                         "every problem listed)")
+    p.add_argument("--allow-overlap", action="store_true", default=None,
+                   help="go on when the cohort shares patients with the model's training data (default: refuse, "
+                        "exit 2); every output then says the results are not an external validation")
     add_executor(p, "chunk of patients")
     add_config(p)
     return p
@@ -77,6 +81,9 @@ def _print_summary(res: Any) -> None:
     m = res.metrics
     rows = summary_rows(m)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    overlap = m.get("training_overlap") or {}
+    if overlap.get("n_shared"):
+        print(f"WARNING: {m['warnings'][0]}")
     print(f"external validation of {m['model']['path']} ({m['model']['kind']}, grades "
           f"{', '.join(map(str, m['classes']))}); AUC {m['auc']['kind']}")
     print(_row(rows[0], widths))

@@ -27,7 +27,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from gliograde.report.validation import write_outputs
 from gliograde.validation.cohort import ValidationCohort, prepare_cohort
 from gliograde.validation.metrics import training_estimates, validation_metrics
 from gliograde.validation.names import alias_rows, patient_folders, scrub_problems, skipped_names
+from gliograde.validation.overlap import Overlap, training_overlap
 
 if TYPE_CHECKING:
     from gliograde.data.source import CaseSource
@@ -239,7 +240,7 @@ def prediction_table(cohort: ValidationCohort, keep: npt.NDArray[np.bool_], clas
 
 def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Path | None, progress: bool,
                         executor: ExecutorCfg | None,
-                        ) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], dict[str, float]]:
+                        ) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], Overlap, dict[str, float]]:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:  # a case kind reads the staged files
         cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad,
@@ -254,9 +255,29 @@ def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Pa
                 f"{', '.join(map(str, excluded))}")
         if excluded:
             logger.warning(excluded_message(excluded, bundle.classes))
+        overlap = check_overlap(bundle, data, cohort.table["patient_id"][keep], cfg.allow_overlap)
         scores = grade_cohort(bundle, cohort, keep, cfg.batch_size, executor, progress)
     table = prediction_table(cohort, keep, bundle.classes, scores, cfg.keep_ids)
-    return cohort, table, excluded, {"ingest": t1 - t0, "predict": time.perf_counter() - t1}
+    if overlap.n_shared:  # only with --allow-overlap: each shared patient marked in the table too
+        table["in_training_data"] = [case_alias(str(p), False) in overlap.shared
+                                     for p in cohort.table["patient_id"][keep]]
+    return cohort, table, excluded, overlap, {"ingest": t1 - t0, "predict": time.perf_counter() - t1}
+
+
+def check_overlap(bundle: Bundle, data: Path, patient_ids: Iterable[object], allowed: bool) -> Overlap:
+    """Refuse (one line) a cohort that shares patients with the bundle's training data, unless ``allowed``; then
+    warn. A check that cannot be made (no hashes in the bundle, another alias key) is a warning, not a refusal."""
+    overlap = training_overlap(bundle.meta, patient_ids)
+    if not overlap.checked:
+        logger.warning("could not check whether the cohort shares patients with the model's training data: %s",
+                       overlap.reason)
+    elif overlap.n_shared and not allowed:
+        raise InputError(f"{data}: {overlap.n_shared} of {overlap.n_cohort} patients were in the training data of "
+                         f"{bundle.path} (keyed hashes in its model.json); validate on patients the model never saw, "
+                         "or pass --allow-overlap to go on with results that are not an external validation")
+    elif overlap.n_shared:
+        logger.warning("--allow-overlap: %s", overlap.warning())
+    return overlap
 
 
 def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | None = None, *,
@@ -289,7 +310,8 @@ def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | N
 def _run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg, labels: Path | None, progress: bool,
                     executor: ExecutorCfg | None) -> ValidationResult:
     bundle = load_bundle(Path(bundle_dir))
-    cohort, table, excluded, seconds = _ingest_and_predict(bundle, Path(data), cfg, labels, progress, executor)
+    cohort, table, excluded, overlap, seconds = _ingest_and_predict(bundle, Path(data), cfg, labels, progress,
+                                                                    executor)
     t0 = time.perf_counter()
     metrics = validation_metrics(table, bundle.classes, cfg)
     seconds["metrics"] = time.perf_counter() - t0
@@ -306,7 +328,10 @@ def _run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg, l
                     "training_estimates": training_estimates(bundle.meta),
                     "model": {"path": str(bundle.path), "kind": bundle.kind, "fingerprint": bundle.fingerprint,
                               "classes": list(bundle.classes)},
-                    "seconds": {k: round(v, 2) for k, v in seconds.items()}})
+                    "seconds": {k: round(v, 2) for k, v in seconds.items()},
+                    "training_overlap": overlap.as_json(cfg.allow_overlap)})
+    if overlap.n_shared:  # --allow-overlap: the warning heads metrics.json's and report.html's warnings
+        metrics["warnings"] = [overlap.warning(), *metrics.get("warnings", [])]
     fingerprint = dict(cohort.fingerprint)
     if (bool(cohort.table["dicom"].any()) or cohort.skipped) and not cfg.keep_ids:
         fingerprint.pop("files", None)  # file names of DICOM exports (or of unread patients) can carry identifiers
