@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 FitT = TypeVar("FitT")
 
 
+#: A case whose ``max_abs_z`` exceeds this many training SDs is ``unlike_training``, for every kind (a radiomics
+#: bundle's selected features, a CNN bundle's embedding, :mod:`gliograde.bundles.embedding`).
+FAR_Z = 4.0
+
 @dataclass
 class CasePrediction:
     """The result for one case.

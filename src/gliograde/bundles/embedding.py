@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gliograde.bundles.radiomics_evidence import FAR_Z  # one threshold, one meaning, for every kind
+from gliograde.bundles.base import FAR_Z  # one threshold, one meaning, for every kind
 from gliograde.fsio import atomic_path
 
 if TYPE_CHECKING:

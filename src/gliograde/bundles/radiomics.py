@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from gliograde.bundles.base import CasePrediction, CropScores, ModelKind, TrainReport
+from gliograde.bundles.base import FAR_Z, CasePrediction, CropScores, ModelKind, TrainReport
 from gliograde.bundles.meta import MODEL_JSON, shared_meta, write_meta
 from gliograde.bundles.radiomics_card import card_section_lines, render_card
-from gliograde.bundles.radiomics_evidence import FAR_Z, METHOD, NOTE, contributions, name_sequence, radiomics_panel
+from gliograde.bundles.radiomics_evidence import METHOD, NOTE, contributions, name_sequence, radiomics_panel
 from gliograde.bundles.skops_file import canonical_skops
 from gliograde.config import IngestCfg, RunConfig, from_dict
 from gliograde.data.cohort import read_ingest_cfg

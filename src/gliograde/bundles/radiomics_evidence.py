@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageOps
 
+from gliograde.bundles.base import FAR_Z
 from gliograde.explain import ROI_COLOUR, draw_outline, to_display
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 #: How many features the JSON and the overlay list.
 TOP_FEATURES = 5
-#: A selected feature this many training SDs from the training mean marks the case as unlike the training data.
-FAR_Z = 4.0
 METHOD = "feature occlusion (set to the training mean)"
 NOTE = ("a radiomics model has no class-activation map: overlay.png shows the ROI whose features were "
         "measured and lists the features that moved the predicted grade's probability most "

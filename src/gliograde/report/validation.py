@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gliograde.bundles.radiomics_evidence import FAR_Z
+from gliograde.bundles.base import FAR_Z
 from gliograde.fsio import atomic_path, atomic_write_json, atomic_write_text
 from gliograde.report.format import fmt_ci, fmt_value, to_jsonable, to_percent
 from gliograde.report.html import esc, html_page, html_table, img_tag
