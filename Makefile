@@ -8,10 +8,13 @@ DEMO_OUT ?= demo-out
 
 .PHONY: install test test-fast lint demo bench clean chromium
 
-$(STAMP): pyproject.toml Makefile requirements-radiomics.sh
+# Extras: radiomics (PyRadiomics), export (onnx, onnxruntime), ray, web (the viewer), dev (test tools).
+# A venv made before PyRadiomics became the `radiomics` extra holds pyradiomics 3.0.1, which owns the same
+# `radiomics` package as pyradiomics-bhklab: it is removed first so the two never overwrite each other's files.
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ray,web]'
-	bash requirements-radiomics.sh $(PY)
+	$(PY) -m pip uninstall -q -y pyradiomics 2>/dev/null || true
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ray,web,radiomics,export]'
 	touch $(STAMP)
 
 install: $(STAMP)

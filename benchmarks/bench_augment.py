@@ -4,9 +4,10 @@ Targets: 117 cases x 57 versions at 227x227, grey, expanded in under 5 s on 2 CP
 at least 10x faster than the baseline with the same images bit for bit (issue 16; checked here on a sample).
 The baseline produces the same number of images (117 x 57) with ``v2.AutoAugment(SVHN)`` applied
 one image at a time through a ``DataLoader`` (``num_workers=0``: the box has 2 cores), i.e. what
-57 epochs of on-the-fly augmentation cost. Times are the median of 3 runs, with 1 and with 2 torch threads; ours
-includes building the warp plans and lookup tables (their caches are cleared before every run). The box may be
-shared with other processes: ``load_avg_1min`` is recorded with the figures.
+57 epochs of on-the-fly augmentation cost. Times are the median of 3 runs, with 1 and with 2 torch threads (ours
+runs its chunks in that many threads; torchvision's ops use them inside each op); ours includes building the warp
+plans, lookup tables and magnitudes (their caches are cleared before every run). The box may be shared with other
+processes: ``load_avg_1min`` is recorded with the figures.
 
     python -m benchmarks augment
 """
@@ -21,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from gliograde.augment.ops import _gather_index, _lut, _warp_plan, magnitude
+from gliograde.augment.ops import _gather_index, _lut, _src_on, _warp_plan, magnitude
 from gliograde.augment.policy import (
     build_transforms,
     expand,
@@ -61,7 +62,7 @@ def _time(fn: object) -> tuple[float, float]:
 
 def _ours(images: torch.Tensor, masks: torch.Tensor | None, roi_only: bool) -> tuple[float, float]:
     transforms = build_transforms()
-    for cache in (_gather_index, _warp_plan, _lut):
+    for cache in (_gather_index, _warp_plan, _src_on, _lut, magnitude):
         cache.cache_clear()
     return _time(lambda: expand(images, masks, transforms, roi_only=roi_only))
 
@@ -111,8 +112,10 @@ def _measure(images: torch.Tensor, masks: torch.Tensor, n_t: int, threads: int) 
 
 
 def main() -> dict[str, object]:
-    """Both torch thread settings are measured (the figures are those of the faster setting for ours): on a shared
-    2-core box, 2 OpenMP threads can be several times slower than 1 when another process holds a core."""
+    """Both torch thread settings are measured: on a shared 2-core box, 2 OpenMP threads can be several times
+    slower than 1 when another process holds a core. ``ours_s`` is our faster setting (the 5 s target); ``speedup``
+    is the smaller of the two settings' speed-ups (each against torchvision with the same threads), so that
+    torchvision's collapse with 2 threads on a busy box cannot make the headline."""
     images, masks = _cohort(N_CASES, SIZE)
     n_t = len(build_transforms())
     threads_before = torch.get_num_threads()
@@ -126,13 +129,14 @@ def main() -> dict[str, object]:
         "cpu_count": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2),
         **by_threads,
         "ours_s": best["ours_s"], "torchvision_dataloader_s": best["torchvision_dataloader_s"],
-        "speedup": best["speedup"], "speedup_cpu_time": best["speedup_cpu_time"],
+        "speedup": min(r["speedup"] for r in by_threads.values()),  # type: ignore[type-var]
+        "speedup_cpu_time": min(r["speedup_cpu_time"] for r in by_threads.values()),  # type: ignore[type-var]
         "memory_bytes_117": expanded_nbytes(N_CASES, n_t, 1, (SIZE, SIZE)),
         "memory_bytes_130": expanded_nbytes(130, n_t, 1, (SIZE, SIZE)),
         "target_s": TARGET_S, "target_speedup": TARGET_SPEEDUP,
         "same_images_as_torchvision": same_as_torchvision(images),
     }
-    res["target_met"] = bool(best["ours_s"] < TARGET_S and best["speedup"] >= TARGET_SPEEDUP  # type: ignore[operator]
+    res["target_met"] = bool(best["ours_s"] < TARGET_S and res["speedup"] >= TARGET_SPEEDUP  # type: ignore[operator]
                              and res["same_images_as_torchvision"])
     for k, v in res.items():
         print(f"  {k}: {v}")

@@ -75,28 +75,36 @@ def write_nifti_cohort(root: Path, cases: list[tuple[str, int]], *, centre: int 
 
 
 def write_dicom_series(folder: Path, vol: np.ndarray, *, patient_name: str = "Doe^Jane", patient_id: str = "PHI-12345",
-                       slope: float = 2.0, intercept: float = -10.0, pixel_data: bool = True) -> list[Path]:
+                       slope: float = 2.0, intercept: float = -10.0, pixel_data: bool = True,
+                       description: str | None = None, prefix: str = "IM", z0: float = 0.0,
+                       uid: str | None = None, pixel_spacing: tuple[float, float] | None = None) -> list[Path]:
     """Write (rows, cols, n) ``vol`` as n CT-like MR DICOM files in reversed file order; values stored as
-    (vol - intercept) / slope so that slope/intercept must be applied to get ``vol`` back."""
+    (vol - intercept) / slope so that slope/intercept must be applied to get ``vol`` back. Slice k lies at
+    z = z0 + 2k mm; files are ``<prefix><n-k>.dcm``; ``description`` sets SeriesDescription, ``uid`` the
+    SeriesInstanceUID (default: a new one), ``pixel_spacing`` PixelSpacing (default: none written)."""
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
-    series_uid, paths = generate_uid(), []
+    series_uid, paths = uid or generate_uid(), []
     n = vol.shape[2]
     for k in range(n):
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = MRImageStorage
         meta.MediaStorageSOPInstanceUID = generate_uid()
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        path = folder / f"IM{n - k:04d}.dcm"  # file names sort opposite to anatomy: sorting must use positions
+        path = folder / f"{prefix}{n - k:04d}.dcm"  # file names sort opposite to anatomy: sorting must use positions
         ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
         ds.Modality, ds.SeriesInstanceUID = "MR", series_uid
         ds.PatientName, ds.PatientID, ds.PatientBirthDate = patient_name, patient_id, "19700101"
-        ds.ImagePositionPatient = [0.0, 0.0, float(k) * 2.0]
+        if description is not None:
+            ds.SeriesDescription = description
+        ds.ImagePositionPatient = [0.0, 0.0, z0 + float(k) * 2.0]
         ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        if pixel_spacing is not None:
+            ds.PixelSpacing = list(pixel_spacing)
         ds.InstanceNumber = k + 1
         ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
         if pixel_data:
@@ -227,7 +235,9 @@ def check_case_output(out: Path, case: str, classes: tuple[int, ...] = (2, 3, 4)
     assert sum(doc["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
     assert doc["grade"] == int(max(doc["probabilities"], key=doc["probabilities"].get))
     png = np.asarray(Image.open(doc["overlay"]))
-    assert png.shape == (256 + 36, 2 * 256, 3) and png.dtype == np.uint8  # two panels + title and captions
+    # two panels + title and captions, then the caveat / unlike-training lines, colour bar and research-use line
+    n_lines = (doc["grade_caveat"] is not None) + bool(doc["unlike_training"])
+    assert png.shape == (14 * n_lines + 256 + 36 + 3 * 14 + 14, 2 * 256, 3) and png.dtype == np.uint8
     ev = doc["evidence"]
     assert ev["method"] == "layercam" and ev["layers"] == ["blocks.4"] and ev["display"] == "masked to ROI"
     assert ev["heat_in_roi"] == doc["heat_in_roi"] and 0.0 < ev["roi_share_of_crop"] < 1.0

@@ -14,9 +14,13 @@ The Python API (:mod:`gliograde.api`) is available at the top level; it loads on
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml; run.json records the same installed metadata
+    __version__ = metadata.version("gliograde")
+except metadata.PackageNotFoundError:  # the source tree on sys.path without an install
+    __version__ = "0+unknown"
 
 if TYPE_CHECKING:
     from gliograde.api import augment as show_augmentation

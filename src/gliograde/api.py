@@ -52,8 +52,8 @@ from gliograde.bundles import (
     ModelKind,
     TrainReport,
     get_kind,
-    read_cv_metrics,
 )
+from gliograde.bundles.cv_run import checked_cv_metrics, precheck
 from gliograde.config import ExecutorCfg, IngestCfg, PredictCfg, RunConfig, ValidateCfg
 from gliograde.data.cohort import bundle_cohort_dir, open_cohort
 from gliograde.data.dataset import Cohort
@@ -109,7 +109,7 @@ def ingest(data: Path | str, out: Path | str, cfg: ConfigLike | IngestCfg = None
 
 def train(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, *, preset: str | None = None,
           overrides: Mapping[str, Any] | None = None, cv_run: Path | str | None = None,
-          progress: bool = True) -> TrainReport:
+          cite_leaky_cv: bool = False, allow_random_frozen: bool = False, progress: bool = True) -> TrainReport:
     """Train the model of the resolved kind on a whole cohort and write its bundle to ``out``.
 
     Args:
@@ -118,19 +118,29 @@ def train(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, 
             :class:`~gliograde.data.dataset.Cohort`.
         out: the bundle folder (``model.json``, ``MODEL_CARD.md``, the model, ``config.yaml``, ``run.json``).
         cfg, preset, overrides: the settings (see :func:`run_config`; default preset ``recommended``).
-        cv_run: a ``gliograde cv`` run folder whose ``metrics.json`` goes into the model card.
+        cv_run: a ``gliograde cv`` run folder whose ``metrics.json`` goes into the model card, once checked to be of
+            this cohort, grades and model settings (:func:`~gliograde.bundles.cv_run.checked_cv_metrics`; a
+            paper-protocol run is refused).
+        cite_leaky_cv: keep a paper-protocol ``cv_run`` instead, labelled leaky (``cv_metrics_leaky``), never as
+            the model's metrics.
+        allow_random_frozen: train a frozen backbone with random weights (refused otherwise, before any work).
         progress: show progress bars.
 
     Returns:
         :class:`~gliograde.bundles.TrainReport`: the bundle folder and the summary lines.
     """
     run = run_config("train", cfg, preset=preset, overrides=overrides)
+    kind = get_kind(run.kind)
+    kind.check_settings(run, allow_random_frozen=allow_random_frozen)  # before any work
+    if cv_run is not None:
+        precheck(Path(cv_run), cite_leaky=cite_leaky_cv)  # unreadable or leaky: refused before any work
     with run_folder(Path(out), "train", inputs=_inputs(cohort, cv_run)):  # checked and locked before any work
         opened = cohort if isinstance(cohort, Cohort) else open_cohort(Path(cohort), Path(out), run.ingest,
                                                                        progress=progress,
-                                                                       into=bundle_cohort_dir(Path(out)))
-        metrics = read_cv_metrics(Path(cv_run) / "metrics.json") if cv_run is not None else None
-        return get_kind(run.kind).train(opened, Path(out), run, cv_metrics=metrics, progress=progress)
+                                                                       into=bundle_cohort_dir(Path(out)),
+                                                                       subset=run.subset)
+        metrics = None if cv_run is None else checked_cv_metrics(Path(cv_run), opened, run, cite_leaky=cite_leaky_cv)
+        return kind.train(opened, Path(out), run, cv_metrics=metrics, progress=progress)
 
 
 def _inputs(cohort: Path | str | Cohort, *more: Path | str | None) -> list[Path | str | None]:
@@ -155,7 +165,7 @@ def cv(cohort: Path | str | Cohort, out: Path | str, cfg: ConfigLike = None, *, 
     run = run_config("cv", cfg, preset=preset, overrides=overrides)
     with run_folder(Path(out), "cv", inputs=_inputs(cohort)):  # checked and locked before any work
         opened = cohort if isinstance(cohort, Cohort) else open_cohort(Path(cohort), Path(out), run.ingest,
-                                                                       progress=progress)
+                                                                       progress=progress, subset=run.subset)
         return run_cv(opened, Path(out), run, progress=progress)
 
 

@@ -33,7 +33,7 @@ from gliograde.schema import FRACTION, NON_NEGATIVE, POSITIVE, Checked, ConfigEr
 __all__ = ["SEQUENCES", "SLICE_CHANNEL_ORDER", "AugmentCfg", "CVCfg", "CVProtocol", "ClassifierKind", "ConfigError",
            "ExecutorCfg", "FeatureFamily", "IngestCfg", "PredictCfg", "PreprocessCfg", "PriorCfg", "RunConfig",
            "SelectionCfg",
-           "SequenceName", "TrainCfg", "ValidateCfg", "from_dict", "load_yaml"]
+           "SequenceName", "SubsetCfg", "TrainCfg", "ValidateCfg", "from_dict", "load_yaml"]
 
 #: Sequence names understood everywhere.
 SequenceName = Literal["t1", "flair", "t1ce", "t2"]
@@ -43,7 +43,7 @@ SLICE_CHANNEL_ORDER = ("t1", "flair", "t1ce")
 #: Classifier kinds of the handcrafted baselines (:func:`gliograde.baselines.make_classifier`).
 ClassifierKind = Literal["logreg", "logreg_l1", "svm", "rbf_svm", "mlp"]
 #: ROI feature families of the selecting models (:mod:`gliograde.baselines.feature_sets`).
-FeatureFamily = Literal["radiomics", "semantic", "enhancement"]
+FeatureFamily = Literal["radiomics", "semantic", "enhancement", "native"]
 #: Cross-validation protocols (:class:`CVCfg`); ``both`` = ``honest`` and ``paper`` side by side.
 CVProtocol = Literal["honest", "paper", "site", "both"]
 
@@ -98,6 +98,9 @@ class IngestCfg(Checked):
         slices: number of neighbouring slices per patient centred on the representative one.
         skip_bad: ingest the valid patients and list the others instead of failing.
         preprocess: the 8-bit scaling and the crop (:class:`PreprocessCfg`).
+        series_map: DICOM: ``SEQUENCE=PATTERN`` entries (or a YAML/CSV file of them) matching SeriesDescriptions to
+            sequences before the built-in patterns (:func:`gliograde.data.io.match_sequence`); with several
+            ``channels`` (or a map) a patient folder's series are read as channels.
     """
 
     SECTION: ClassVar[str] = "ingest"
@@ -110,6 +113,7 @@ class IngestCfg(Checked):
     slices: int = 1
     skip_bad: bool = False
     preprocess: PreprocessCfg = field(default_factory=PreprocessCfg)
+    series_map: tuple[str, ...] = ()
 
     def check(self) -> None:
         if not self.channels or len(set(self.channels)) != len(self.channels):
@@ -229,7 +233,10 @@ class SelectionCfg(Checked):
         features: feature families computed inside the ROI (:mod:`gliograde.baselines.feature_sets`), each once:
             ``radiomics`` (PyRadiomics texture, first order and 2D shape of each channel), ``semantic`` (size,
             outline shape and intensity in reference-tissue units: :mod:`gliograde.baselines.semantic`) and/or
-            ``enhancement`` (T1c - T1 inside the ROI).
+            ``enhancement`` (T1c - T1 inside the ROI) and/or ``native`` (PyRadiomics on each case's original grid
+            in mm, by sequence: :mod:`gliograde.baselines.native`).
+        spacing: (row mm, column mm) of 2D PNG/TIFF slices for ``native``; empty = unknown (shape in pixels).
+        radiomics_params: a PyRadiomics params file for ``native`` ("" = the default extraction).
     """
 
     SECTION: ClassVar[str] = "cv.selection"
@@ -243,12 +250,17 @@ class SelectionCfg(Checked):
     cnn_components: int = 8
     bin_width: float = 8.0
     features: tuple[FeatureFamily, ...] = ("radiomics",)
+    spacing: tuple[float, ...] = ()
+    radiomics_params: str = ""
 
     def check(self) -> None:
         for name in ("classifiers", "select_k", "features"):
             value = getattr(self, name)
             if not value or len(set(value)) != len(value):
                 raise self.fail(name, f"got {list(value)}; give one or more values, each once")
+        if self.spacing and (len(self.spacing) != 2 or min(self.spacing) <= 0):
+            raise self.fail("spacing", f"got {list(self.spacing)}; give the 2D slices' pixel size as ROW_MM,COL_MM, "
+                                       "both > 0 (e.g. 0.9,0.9), or leave it empty (unknown)")
 
 
 @dataclass(frozen=True)
@@ -299,11 +311,19 @@ class CVCfg(Checked):
         repeats: repeated cross-validation: repeat ``r`` splits the patients again with fold seed
             ``seed + r`` (repeat 0 = the single run's folds); ``site`` folds are fixed, so ``site`` allows 1 only.
         prior: how the ``prior`` configurations and ``train --kind prior`` combine and calibrate the signs.
+        permute_labels: label-permutation check (:mod:`gliograde.experiment.permute`): rerun the protocol this
+            many times with grades shuffled between patients (0: no check).
+        recalibrate: ``platt``: every configuration recalibrates its probabilities by a logistic (Platt) fit per
+            grade, one-vs-rest (sklearn's ``CalibratedClassifierCV`` sigmoid), inside the training patients: the
+            sklearn ones (radiomics, fusion, handcrafted) on inner cross-validated predictions, the CNNs (full,
+            no-pretrain, no-aug) on their predictions of their early-stopping validation patients (needs
+            ``train.val_fraction`` > 0); the test fold is never seen. Under the paper protocol the CNNs are not
+            recalibrated (their early stopping uses the test fold). ``none``: as fitted.
     """
 
     SECTION: ClassVar[str] = "cv"
     LIMITS: ClassVar[Mapping[str, Limit]] = {"folds": Limit(2), "seed": NON_NEGATIVE, "n_boot": POSITIVE,
-                                             "repeats": POSITIVE}
+                                             "repeats": POSITIVE, "permute_labels": NON_NEGATIVE}
 
     folds: int = 10
     protocol: CVProtocol = "honest"
@@ -314,6 +334,8 @@ class CVCfg(Checked):
     selection: SelectionCfg = field(default_factory=SelectionCfg)
     repeats: int = 1
     prior: PriorCfg = field(default_factory=PriorCfg)
+    permute_labels: int = 0
+    recalibrate: Literal["none", "platt"] = "none"
 
     def check(self) -> None:
         if not self.configs or len(set(self.configs)) != len(self.configs):
@@ -382,6 +404,23 @@ class ValidateCfg(Checked):
     skip_bad: bool = False
     write_aliases: bool = False
     allow_overlap: bool = False
+    sites: tuple[str, ...] = ()  # --sites: validate on these sites only (gliograde.data.subset)
+
+
+@dataclass(frozen=True)
+class SubsetCfg(Checked):
+    """Which patients of a cohort ``train`` and ``cv`` use (:mod:`gliograde.data.subset`): all by default.
+
+    Attributes:
+        labels: a CSV of the patients to use (``--labels``: a patient column, ``patient_id`` or ``case_id``, and
+            optionally a grade column whose grades must agree with the cohort's); None = every patient.
+        sites: the acquisition sites to use (``--sites A,B``: the cohort's ``site``/``institution``); () = all.
+    """
+
+    SECTION: ClassVar[str] = "subset"
+
+    labels: str | None = None
+    sites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -431,6 +470,7 @@ class RunConfig(Checked):
             which ``train --kind radiomics`` uses too.
         predict: how ``predict`` grades new cases (the bundle gives everything else).
         validate: the bootstrap, id and AUC settings of ``validate``.
+        subset: the patients of the cohort ``train`` and ``cv`` use (``--labels``, ``--sites``; default: all).
         executor: where ``cv``'s units and ``predict``/``validate``'s cases run (not in ``config.yaml``: it
             changes no result, and a cluster address belongs to one machine).
     """
@@ -446,12 +486,19 @@ class RunConfig(Checked):
     predict: PredictCfg = field(default_factory=PredictCfg)
     validate: ValidateCfg = field(default_factory=ValidateCfg)
     executor: ExecutorCfg = field(default_factory=ExecutorCfg)
+    subset: SubsetCfg = field(default_factory=SubsetCfg)
 
     def sections(self) -> dict[str, Any]:
         """``preset``, ``kind`` and each section ``train`` and ``cv`` read: what their ``config.yaml`` holds
         (``--config`` replays it; ``predict`` and ``validate`` write their own section).
 
+        ``subset`` only when it picks patients, so the config.yaml of a run on a whole cohort stays as it was.
+
         >>> list(RunConfig().sections())
         ['preset', 'kind', 'ingest', 'train', 'augment', 'cv']
+        >>> RunConfig(subset=SubsetCfg(sites=("CS",))).sections()["subset"]
+        SubsetCfg(labels=None, sites=('CS',))
         """
-        return {name: getattr(self, name) for name in ("preset", "kind", "ingest", "train", "augment", "cv")}
+        subset = ("subset",) if self.subset != SubsetCfg() else ()
+        names = ("preset", "kind", "ingest", "train", "augment", "cv", *subset)
+        return {name: getattr(self, name) for name in names}

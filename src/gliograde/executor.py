@@ -25,11 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
-
 from gliograde.config import ExecutorCfg
 from gliograde.errors import InputError
+from gliograde.progress import task_progress
 
 __all__ = ["ExecutorCfg", "TaskFailure", "run_tasks"]
 
@@ -54,7 +52,8 @@ class TaskFailure:
 
 
 def run_tasks(fn: Callable[..., R], items: Sequence[T], cfg: ExecutorCfg, *, on_done: Callable[[int, R], None],
-              desc: str, progress: bool = True, shared: object | None = None) -> list[TaskFailure]:
+              desc: str, progress: bool = True, shared: object | None = None,
+              label: Callable[[int], str] | None = None, unit: str = "task") -> list[TaskFailure]:
     """Run ``fn`` on every item with the executor of ``cfg``; ``on_done(i, result)`` in this process as each ends.
 
     Args:
@@ -64,9 +63,11 @@ def run_tasks(fn: Callable[..., R], items: Sequence[T], cfg: ExecutorCfg, *, on_
         cfg: the executor (``local`` or ``ray``), the resources of each task and the retries.
         on_done: called in the driver with the item's index and ``fn``'s result, in order for ``local``, in order
             of completion for ``ray``; an exception it raises stops the run (Ray: the other tasks are cancelled).
-        desc: the progress bar's label.
-        progress: show one progress bar over the tasks.
+        desc: the progress line's label (:func:`gliograde.progress.task_progress`).
+        progress: show one progress line over the tasks.
         shared: one object every task reads (under Ray it goes through the object store once).
+        label: the name of task ``i``, shown on the progress line as the one running (local executor only).
+        unit: what a task is, on the progress line (``unit``, ``case``).
 
     Returns:
         The tasks that failed after ``cfg.retries`` retries, by index (empty: every ``on_done`` ran).
@@ -78,8 +79,8 @@ def run_tasks(fn: Callable[..., R], items: Sequence[T], cfg: ExecutorCfg, *, on_
     if not items:
         return []
     if cfg.name == "local":
-        return _run_local(fn, items, cfg, on_done, desc, progress, shared)
-    return _run_ray(fn, items, cfg, on_done, desc, progress, shared)
+        return _run_local(fn, items, cfg, on_done, _Show(desc, progress, label, unit), shared)
+    return _run_ray(fn, items, cfg, on_done, _Show(desc, progress, label, unit), shared)
 
 
 def _call(fn: Callable[..., R], item: Any, shared: object | None, has_shared: bool) -> R:
@@ -92,22 +93,33 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
-def _bar(n: int, desc: str, progress: bool) -> tqdm[Any]:
-    return tqdm(total=n, desc=desc, unit="task", disable=None if progress else True)
+@dataclass(frozen=True)
+class _Show:
+    """How :func:`run_tasks` shows its progress (its arguments of that name)."""
+
+    desc: str
+    progress: bool
+    label: Callable[[int], str] | None
+    unit: str
+
+    def name(self, i: int) -> str:
+        return self.label(i) if self.label is not None else f"{self.unit} {i + 1}"
 
 
 def _run_local(fn: Callable[..., R], items: Sequence[T], cfg: ExecutorCfg, on_done: Callable[[int, R], None],
-               desc: str, progress: bool, shared: object | None) -> list[TaskFailure]:
+               show: _Show, shared: object | None) -> list[TaskFailure]:
     """The items in order in this process, each tried ``1 + cfg.retries`` times."""
     failures: list[TaskFailure] = []
-    with logging_redirect_tqdm(), _bar(len(items), desc, progress) as bar:
+    desc = show.desc
+    with task_progress(len(items), desc, unit=show.unit, enabled=show.progress) as bar:
         for i, item in enumerate(items):
+            bar.current(show.name(i))
             for attempt in range(cfg.retries + 1):
                 try:
                     result = _call(fn, item, shared, shared is not None)
                 except Exception as err:  # a task's failure is reported, not raised: the other tasks go on
                     last = attempt == cfg.retries  # its traceback once, as Ray's workers show theirs
-                    logger.warning("%s: task %d failed (attempt %d of %d): %s", desc, i, attempt + 1,
+                    logger.warning("%s: %s failed (attempt %d of %d): %s", desc, show.name(i), attempt + 1,
                                    cfg.retries + 1, one_line(err), exc_info=last)
                     if last:
                         failures.append(TaskFailure(i, one_line(err)))
@@ -142,27 +154,28 @@ def _start(ray: Any, cfg: ExecutorCfg) -> None:
 
 
 def _run_ray(fn: Callable[..., R], items: Sequence[T], cfg: ExecutorCfg, on_done: Callable[[int, R], None],
-             desc: str, progress: bool, shared: object | None) -> list[TaskFailure]:
+             show: _Show, shared: object | None) -> list[TaskFailure]:
     """One Ray task per item, ``shared`` in the object store once; results handled as tasks finish."""
     ray = _import_ray()
     _start(ray, cfg)
     has_shared = shared is not None
+    desc = show.desc
     remote = ray.remote(_call).options(num_cpus=cfg.unit_cpus, num_gpus=cfg.unit_gpus, max_retries=cfg.retries,
                                        retry_exceptions=True, name=desc)
     ref = ray.put(shared) if has_shared else None
     index = {remote.remote(fn, item, ref, has_shared): i for i, item in enumerate(items)}
     pending, failures = list(index), []
-    with logging_redirect_tqdm(), _bar(len(items), desc, progress) as bar:
+    with task_progress(len(items), desc, unit=show.unit, enabled=show.progress) as bar:
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                i = index[done[0]]
+                i = index[done[0]]  # (no "current" unit on the line: on a cluster many run at once)
                 try:
                     result = ray.get(done[0])
                 except (ray.exceptions.RayError, Exception) as err:
                     cause = getattr(err, "cause", None)
                     failures.append(TaskFailure(i, one_line(cause if isinstance(cause, BaseException) else err)))
-                    logger.warning("%s: task %d failed after %d attempt(s): %s", desc, i, cfg.retries + 1,
+                    logger.warning("%s: %s failed after %d attempt(s): %s", desc, show.name(i), cfg.retries + 1,
                                    failures[-1].error)
                 else:
                     on_done(i, result)

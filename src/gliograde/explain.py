@@ -194,8 +194,58 @@ def evidence_panel(image: npt.NDArray[np.generic], mask: npt.NDArray[np.bool_], 
     for i, a in enumerate((left, right)):  # pad, not stretch: a non-square slice keeps its aspect ratio
         canvas.paste(ImageOps.pad(Image.fromarray(a), (side, side), Image.Resampling.BILINEAR), (i * side, 20))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 4), title, fill=(255, 255, 255))
-    draw.text((4, side + 22), "a: slice, ROI outline", fill=ROI_COLOUR)
+    label(draw, (4, 4), title, (255, 255, 255))
+    label(draw, (4, side + 22), "a: slice, ROI outline", ROI_COLOUR)
     shown = "inside ROI" if mask_heat else "whole crop"
-    draw.text((side + 4, side + 22), f"b: model input, evidence ({shown})", fill=ROI_COLOUR)
+    label(draw, (side + 4, side + 22), f"b: model input, evidence ({shown})", ROI_COLOUR)
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, fill: tuple[int, int, int]) -> None:
+    """Text outlined in black, readable on any tile (bright, dark or heat-coloured)."""
+    draw.text(xy, text, fill=fill, stroke_width=1, stroke_fill=(0, 0, 0))
+
+
+def jet(values: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+    """(...) floats in [0, 1] -> (..., 3) uint8 RGB in the colour map :func:`overlay` blends (pytorch-grad-cam's:
+    OpenCV's JET), so the colour bar shows exactly the colours of the map."""
+    import cv2  # pytorch-grad-cam's own dependency: the same colour map it draws with
+
+    grey = np.uint8(255) * np.clip(values, 0, 1)
+    bgr = cv2.applyColorMap(np.ascontiguousarray(grey.astype(np.uint8)).reshape(-1, 1), cv2.COLORMAP_JET)
+    return np.asarray(bgr[:, 0, ::-1].reshape(*values.shape, 3), dtype=np.uint8)
+
+
+#: Line height of :func:`annotate`'s bands.
+LINE = 14
+
+
+def annotate(panel: npt.NDArray[np.uint8], lines: list[tuple[str, tuple[int, int, int]]], *, footer: str,
+             colourbar: str | None = None) -> npt.NDArray[np.uint8]:
+    """``panel`` with a band of ``lines`` above it (each in its colour) and a footer band below: a colour bar of
+    the evidence map under the right half when ``colourbar`` (its caption), then ``footer`` (the research-use line).
+
+    Returns:
+        (LINE * len(lines) + panel height + footer band, panel width, 3) uint8 RGB.
+
+    >>> annotate(np.zeros((10, 64, 3), np.uint8), [("grade 3", (255, 255, 255))], footer="research").shape
+    (38, 64, 3)
+    """
+    h, w = panel.shape[:2]
+    bar = 3 * LINE if colourbar else 0
+    top = LINE * len(lines)
+    canvas = Image.new("RGB", (w, top + h + bar + LINE), (24, 24, 24))
+    canvas.paste(Image.fromarray(panel), (0, top))
+    draw = ImageDraw.Draw(canvas)
+    for k, (text, colour) in enumerate(lines):
+        label(draw, (4, LINE * k + 1), text, colour)
+    if colourbar:
+        x0, x1, y = w // 2 + 8, w - 8, top + h + 2
+        strip = jet(np.tile(np.linspace(0.0, 1.0, x1 - x0, dtype=np.float32), (LINE - 4, 1)))
+        canvas.paste(Image.fromarray(strip), (x0, y))
+        label(draw, (x0, y + LINE - 2), "0", (255, 255, 255))
+        label(draw, (x1 - 6, y + LINE - 2), "1", (255, 255, 255))
+        label(draw, (x0 + 14, y + LINE - 2), colourbar, (255, 255, 255))
+        label(draw, (4, y + 2), "evidence colour scale:", (255, 255, 255))
+    label(draw, (4, top + h + bar + 1), footer, (255, 220, 80))
     return np.asarray(canvas, dtype=np.uint8)

@@ -144,5 +144,5 @@ def export_onnx(bundle: ModelKind[Any], out: Path, opset: int = 17) -> Path:
                           "classes": list(bundle.classes)},
                **graph.info, "bundle_fingerprint": bundle.fingerprint, "opset": opset, "onnx_sha256": sha256_file(out)}
     atomic_write_json(sidecar_path(out), sidecar)
-    logger.info("wrote %s (%s, input uint8 %s)", out, graph.info.get("backbone", bundle.kind), tuple(dummy.shape))
+    logger.debug("wrote %s (%s, input uint8 %s)", out, graph.info.get("backbone", bundle.kind), tuple(dummy.shape))
     return out

@@ -17,11 +17,13 @@ from typing import Any
 
 import yaml
 
+from gliograde import __version__
 from gliograde.fsio import atomic_write_json, atomic_write_text
 
 _PACKAGES = (
     "gliograde", "torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "scikit-image",
-    "nibabel", "pydicom", "pillow", "matplotlib", "grad-cam", "onnxruntime", "pyradiomics",
+    "nibabel", "pydicom", "pillow", "matplotlib", "grad-cam", "onnx", "onnxruntime",
+    "pyradiomics", "pyradiomics-bhklab",
 )
 
 
@@ -38,10 +40,7 @@ def package_versions() -> dict[str, str]:
 
 def code_version() -> str:
     """The installed gliograde version (what a resumed unit's or a cached matrix's record compares)."""
-    try:
-        return metadata.version("gliograde")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return __version__  # the one definition: pyproject.toml, through the installed metadata
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -218,7 +218,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None) -> T:
     Traceback (most recent call last):
     ...
     gliograde.schema.ConfigError: ingest.chanels: unknown key (did you mean 'channels'?); allowed: channels, \
-layout, preprocess, roi_labels, skip_bad, slice_index, slices
+layout, preprocess, roi_labels, series_map, skip_bad, slice_index, slices
     """
     data = dict(data or {})
     names = [f.name for f in dataclasses.fields(cls)]

@@ -110,7 +110,7 @@ def _oof_score(make: Callable[[Candidate], ProbaEstimator], cand: Candidate, X: 
 
 def select_candidate(make: Callable[[Candidate], ProbaEstimator], X: Any, y: npt.ArrayLike,
                      patient_ids: npt.ArrayLike, candidates: Sequence[Candidate], *, method: str = "inner_cv",
-                     inner_folds: int = 5, seed: int = 0) -> SelectionResult:
+                     inner_folds: int = 5, seed: int = 0, groups: npt.ArrayLike | None = None) -> SelectionResult:
     """Score every candidate on inner validation patients of the given (training) rows; pick the best.
 
     Args:
@@ -119,6 +119,7 @@ def select_candidate(make: Callable[[Candidate], ProbaEstimator], X: Any, y: npt
         y: (n,) class indices; patient_ids: (n,) patient of each row.
         candidates: the grid; the first one wins ties (and is taken as is when ``method="none"``).
         method: ``inner_cv``, ``inner_split`` or ``none``.
+        groups: (n,) the person of each row (None: each patient alone); inner splits keep a group on one side.
 
     Returns:
         :class:`SelectionResult` (inner AUC of each candidate, NaN when undefined).
@@ -128,10 +129,11 @@ def select_candidate(make: Callable[[Candidate], ProbaEstimator], X: Any, y: npt
     if method == "none" or len(candidates) == 1:
         return SelectionResult(candidates[0], {}, "none" if method == "none" else method, 0)
     y_arr, pids = np.asarray(y, dtype=np.int64), np.asarray(patient_ids).astype(str)
-    splits = inner_splits(pids, y_arr, method, inner_folds, seed)
+    splits = inner_splits(pids, y_arr, method, inner_folds, seed, groups=groups)
     scores = {c.label: _oof_score(make, c, X, y_arr, pids, splits) for c in candidates}
     ranked = [c for c in candidates if not np.isnan(scores[c.label])]
     best = max(ranked, key=lambda c: scores[c.label]) if ranked else candidates[0]
-    logger.info("selection (%s, %d splits): %s (inner AUC %.3f)", method, len(splits), best.label,
-                scores[best.label])
+    # DEBUG (-v): a CV run selects once per fold; the run logs one summary of the choices (experiment/core.py)
+    logger.debug("model selection (%s, %d inner splits): chose %s, inner AUC %.3f, best of %d candidates", method,
+                 len(splits), best.label, scores[best.label], len(candidates))
     return SelectionResult(best, scores, method, len(splits))

@@ -41,10 +41,12 @@ COMMAND_PRESET: dict[str, str] = {"ingest": "paper", "augment": "paper", "train"
 #: The RunConfig parts each command reads and writes to its ``config.yaml``.
 COMMAND_KEYS: dict[str, tuple[str, ...]] = {
     "ingest": ("preset", "ingest"), "augment": ("preset", "ingest", "augment"),
-    "train": ("preset", "kind", "ingest", "train", "augment", "cv"),
-    "cv": ("preset", "kind", "ingest", "train", "augment", "cv"), "predict": ("predict",), "validate": ("validate",)}
-#: The top-level keys every command's YAML may hold (a config file can serve several commands).
-SHARED_SECTIONS = ("preset", "kind", "ingest", "train", "augment", "cv")
+    "train": ("preset", "kind", "ingest", "train", "augment", "cv", "subset"),
+    "cv": ("preset", "kind", "ingest", "train", "augment", "cv", "subset"), "predict": ("predict",),
+    "validate": ("validate",)}
+#: The top-level keys every command's YAML may hold (a config file can serve several commands); ``subset`` (the
+#: patients ``train`` and ``cv`` use) is written only when it picks some (:meth:`RunConfig.sections`).
+SHARED_SECTIONS = ("preset", "kind", "ingest", "train", "augment", "cv", "subset")
 #: A command's own sections, accepted by the commands listing them only (``executor``: where the units or cases
 #: run; it changes no result, so no ``config.yaml`` holds it).
 OWN_SECTIONS: dict[str, tuple[str, ...]] = {"cv": ("executor",), "predict": ("predict", "executor"),
@@ -105,7 +107,7 @@ def sections(command: str) -> tuple[str, ...]:
     """The top-level keys ``command``'s YAML may hold, record keys apart.
 
     >>> sections("validate")
-    ('preset', 'kind', 'ingest', 'train', 'augment', 'cv', 'validate', 'executor')
+    ('preset', 'kind', 'ingest', 'train', 'augment', 'cv', 'subset', 'validate', 'executor')
     """
     return SHARED_SECTIONS + OWN_SECTIONS.get(command, ())
 
@@ -258,7 +260,8 @@ def as_dict(cfg: RunConfig, command: str = "cv") -> dict[str, Any]:
     ['ingest', 'preset']
     """
     plain = cast(dict[str, Any], to_plain(cfg))
-    return {k: plain[k] for k in COMMAND_KEYS.get(command, tuple(plain))}
+    keys = [k for k in COMMAND_KEYS.get(command, tuple(plain)) if k != "subset" or k in cfg.sections()]
+    return {k: plain[k] for k in keys}
 
 
 def to_yaml(cfg: RunConfig, command: str = "cv") -> str:

@@ -7,6 +7,11 @@
 * :func:`inner_splits`: the inner splits of a training fold that :mod:`gliograde.selection` scores its
   candidates on (nested CV by patient, or one :func:`inner_split`).
 
+Every patient-level splitter takes ``groups`` too (:attr:`gliograde.data.dataset.Cohort.groups`: the labels'
+``group`` column, or a BraTS case's ``tcga_id``): patients of one group (one person in two cohorts) always land
+on the same side. Without groups, each patient is its own group and the folds are those of earlier versions;
+:func:`paper_folds` ignores patients, and so groups, by design (it reproduces the study's leak).
+
 A fold is a :class:`Fold`; :func:`save_folds` writes them as ``folds.json``. This module sits below
 training, selection and the experiment, which all split with it.
 
@@ -84,37 +89,84 @@ def _patients(patient_ids: npt.NDArray[np.str_],
     return uniq, labels[first]
 
 
+def group_keys(patient_ids: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> npt.NDArray[np.str_]:
+    """(N,) the group of each row, named by its first patient id (sorted): rows of one group share the key.
+
+    Naming a group by a patient id keeps the splitters' order, and so the folds, exactly those of a split by
+    patient when every group holds one patient.
+
+    Raises:
+        InputError: a patient's rows name two groups.
+
+    >>> group_keys(["b", "a", "c"], ["TCGA-1", "TCGA-1", "c"]).tolist()
+    ['a', 'a', 'c']
+    """
+    pids = np.asarray(patient_ids).astype(str)
+    if groups is None:
+        return pids
+    grp = np.asarray(groups).astype(str)
+    group_of: dict[str, str] = {}
+    for p, g in zip(pids, grp, strict=True):
+        if group_of.setdefault(p, g) != g:
+            raise InputError(f"patient {p} is in two groups ({group_of[p]}, {g}); give each patient one group in "
+                             "the labels' group column")
+    first: dict[str, str] = {}
+    for p in sorted(group_of):
+        first.setdefault(group_of[p], p)
+    return np.array([first[g] for g in grp], dtype=pids.dtype if len(pids) else str)
+
+
 def make_folds(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, n_splits: int = 10, seed: int = 0,
-               sites: npt.ArrayLike | None = None) -> list[Fold]:
-    """Patient-level folds: StratifiedGroupKFold by patient, or leave-one-site-out when ``sites`` is given.
+               sites: npt.ArrayLike | None = None, groups: npt.ArrayLike | None = None) -> list[Fold]:
+    """Patient-level folds: StratifiedGroupKFold by patient (by group), or leave-one-site-out when ``sites`` is given.
 
     Args:
         patient_ids: (N,) one per row (rows of one patient share the id).
         labels: (N,) class indices.
-        sites: (N,) acquisition site per row; one fold per site.
+        sites: (N,) acquisition site per row; one fold per site. A patient whose group also has a patient at the
+            held-out site is left out of that fold's training patients.
+        groups: (N,) the person of each row (None: each patient alone); a group never straddles a fold.
 
     Returns:
         One :class:`Fold` per split, with sorted patient ids; every patient is tested once.
+
+    >>> folds = make_folds(["a", "b", "c", "d"], [0, 0, 1, 1], 2, groups=["x", "y", "x", "y"])
+    >>> sorted(f.test for f in folds)
+    [('a', 'c'), ('b', 'd')]
     """
-    pids, y = _patients(np.asarray(patient_ids).astype(str), np.asarray(labels))
+    rows_pids = np.asarray(patient_ids).astype(str)
+    pids, y = _patients(rows_pids, np.asarray(labels))
+    key_of = dict(zip(rows_pids, group_keys(rows_pids, groups), strict=True))
+    keys = np.array([key_of[p] for p in pids])
     if sites is not None:
-        site_of = dict(zip(np.asarray(patient_ids).astype(str), np.asarray(sites).astype(str), strict=True))
-        groups = np.array([site_of[p] for p in pids])
-        if len(set(groups)) < 2:
-            raise InputError(f"site protocol needs at least 2 sites, found {sorted(set(groups))}; "
-                             "check the site/institution column")
-        splits = LeaveOneGroupOut().split(pids, y, groups)
-    else:
-        counts = np.bincount(y)
-        if n_splits < 2 or n_splits > len(pids):
-            raise InputError(f"--folds {n_splits}: need 2 <= folds <= number of patients ({len(pids)})")
-        if counts[counts > 0].min() < n_splits:
-            raise InputError(f"--folds {n_splits}: the smallest grade has only {counts[counts > 0].min()} patients; "
-                             "use fewer folds")
-        splits = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(pids, y, pids)
-    return [Fold(k, tuple(sorted(pids[tr].tolist())), tuple(sorted(pids[te].tolist())),
-                 site=str(groups[te][0]) if sites is not None else None)
+        return _site_folds(rows_pids, pids, y, np.asarray(sites).astype(str), keys)
+    counts = np.bincount(np.unique(np.c_[keys, y], axis=0)[:, 1].astype(np.int64)) if len(keys) else np.zeros(1)
+    n_groups, what = len(set(keys.tolist())), "patients" if groups is None else "patient groups"
+    if n_splits < 2 or n_splits > n_groups:
+        raise InputError(f"--folds {n_splits}: need 2 <= folds <= number of {what} ({n_groups})")
+    if counts[counts > 0].min() < n_splits:
+        raise InputError(f"--folds {n_splits}: the smallest grade has only {counts[counts > 0].min()} {what}; "
+                         "use fewer folds")
+    splits = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(pids, y, keys)
+    return [Fold(k, tuple(sorted(pids[tr].tolist())), tuple(sorted(pids[te].tolist())))
             for k, (tr, te) in enumerate(splits)]
+
+
+def _site_folds(rows_pids: npt.NDArray[np.str_], pids: npt.NDArray[np.str_], y: npt.NDArray[np.int64],
+                sites: npt.NDArray[np.str_], keys: npt.NDArray[np.str_]) -> list[Fold]:
+    """Leave one site out; training patients whose group has a patient at the held-out site are left out too."""
+    site_of = dict(zip(rows_pids, sites, strict=True))
+    by_site = np.array([site_of[p] for p in pids])
+    if len(set(by_site)) < 2:
+        raise InputError(f"site protocol needs at least 2 sites, found {sorted(set(by_site))}; "
+                         "check the site/institution column")
+    folds = []
+    for k, (tr, te) in enumerate(LeaveOneGroupOut().split(pids, y, by_site)):
+        tested = set(keys[te].tolist())
+        tr = tr[~np.isin(keys[tr], list(tested))]
+        folds.append(Fold(k, tuple(sorted(pids[tr].tolist())), tuple(sorted(pids[te].tolist())),
+                          site=str(by_site[te][0])))
+    return folds
 
 
 def paper_folds(n_rows: int, labels: npt.ArrayLike, n_splits: int = 10, seed: int = 0) -> list[Fold]:
@@ -128,7 +180,7 @@ def paper_folds(n_rows: int, labels: npt.ArrayLike, n_splits: int = 10, seed: in
 
 
 def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction: float,
-                seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+                seed: int, groups: npt.ArrayLike | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Hold out about ``val_fraction`` of the patients, stratified by label, never splitting a patient.
 
     Uses one fold of ``StratifiedGroupKFold(n_splits=round(1 / val_fraction))`` grouped by patient.
@@ -138,6 +190,7 @@ def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction:
         labels: (N,) class index of each row.
         val_fraction: in [0, 0.5]; 0 gives an empty validation set.
         seed: shuffling seed.
+        groups: (N,) the person of each row (None: each patient alone); a group stays on one side.
 
     Returns:
         (train_rows, val_rows): sorted int64 row indices, disjoint, covering all rows.
@@ -149,22 +202,23 @@ def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction:
     >>> sorted(set(tr) | set(va)) == list(range(6))
     True
     """
-    groups, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
+    pids, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
     rows = np.arange(len(y), dtype=np.int64)
     if not 0 <= val_fraction <= 0.5:
         raise InputError(f"val_fraction must be in [0, 0.5], got {val_fraction}")
     if val_fraction == 0:
         return rows, rows[:0]
-    for pid in np.unique(groups):
-        if len(np.unique(y[groups == pid])) > 1:
+    for pid in np.unique(pids):
+        if len(np.unique(y[pids == pid])) > 1:
             raise InputError(f"patient {pid} has rows with different grades; fix the manifest")
-    n_patients = len(np.unique(groups))
+    keys = group_keys(pids, groups)
+    n_patients = len(np.unique(keys))
     n_splits = min(max(2, round(1 / val_fraction)), n_patients)
     if n_splits < 2:
         raise InputError(f"{n_patients} patient(s): need at least 2 to hold out validation patients; "
                          "add patients or set val_fraction to 0")
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    train_rows, val_rows = next(splitter.split(rows, y, groups))
+    train_rows, val_rows = next(splitter.split(rows, y, keys))
     return np.sort(train_rows).astype(np.int64), np.sort(val_rows).astype(np.int64)
 
 
@@ -174,7 +228,7 @@ SELECTION_METHODS = ("none", "inner_cv", "inner_split")
 
 def inner_splits(
     patient_ids: npt.ArrayLike, labels: npt.ArrayLike, method: str, inner_folds: int = 5,
-    seed: int = 0, val_fraction: float = 0.25,
+    seed: int = 0, val_fraction: float = 0.25, groups: npt.ArrayLike | None = None,
 ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
     """Inner (train, validation) row indices within the rows given; patients never straddle a split.
 
@@ -183,6 +237,7 @@ def inner_splits(
         labels: (n,) class index of each row.
         method: ``inner_cv`` (StratifiedGroupKFold, ``inner_folds`` capped by the smallest class) or
             ``inner_split`` (one stratified split holding out ``val_fraction`` of the patients).
+        groups: (n,) the person of each row (None: each patient alone); a group stays on one side.
 
     Returns:
         [(train_idx, val_idx), ...] indices into the given rows.
@@ -192,10 +247,11 @@ def inner_splits(
     """
     pids, y = np.asarray(patient_ids).astype(str), np.asarray(labels)
     if method == "inner_split":
-        tr, va = inner_split(pids, y, val_fraction, seed)
+        tr, va = inner_split(pids, y, val_fraction, seed, groups=groups)
         return [(np.asarray(tr, np.int64), np.asarray(va, np.int64))]
     if method != "inner_cv":
         raise InputError(f"selection method {method!r}: choose one of {SELECTION_METHODS}")
+    pids = group_keys(pids, groups)
     per_patient = pd.Series(y).groupby(pids).first()
     k = int(min(inner_folds, per_patient.value_counts().min()))
     if k < 2:

@@ -4,7 +4,9 @@
   Biometrics 44:837), computed with the fast midrank algorithm of Sun & Xu (2014, IEEE Signal
   Processing Letters 21:1389). Matches pROC's ``roc.test(..., method="delong")``.
 * :func:`delong_multiclass`: one DeLong test per grade (one-vs-rest) plus a single "macro" p.
-* :func:`bootstrap_ci`: percentile bootstrap of any metric, resampling patients when given groups.
+* :func:`bootstrap_ci`: percentile bootstrap of any metric, resampling patients when given groups (a cluster
+  bootstrap: a patient's rows, its slices or augmented copies, are drawn together); :func:`resampling_units` says
+  what was resampled, for the CI's caption.
 * :func:`expected_calibration_error`, :func:`reliability_curve`: top-label calibration.
 
 >>> import numpy as np
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import expit
 from scipy.stats import norm, rankdata
 
 from gliograde.metrics import check_inputs, predict_grades
@@ -218,6 +221,26 @@ def _group_rows(groups: npt.ArrayLike, n: int) -> list[npt.NDArray[np.intp]]:
     return [np.flatnonzero(inverse == i) for i in range(int(inverse.max()) + 1)]
 
 
+def resampling_units(groups: npt.ArrayLike | None, n: int) -> dict[str, Any]:
+    """What :func:`bootstrap_ci` resamples with these ``groups``, for a CI's caption: whole groups (a cluster
+    bootstrap by patient) or single rows, how many, and how many rows each group brings along.
+
+    Args:
+        groups: (N,) group id per row (patient id), or None (rows resampled one by one).
+        n: the number of rows N.
+
+    Returns:
+        ``{"unit": "patient" | "row", "n_units", "n_rows", "rows_per_unit": [min, max]}``.
+
+    >>> resampling_units(["a", "a", "a", "b"], 4)
+    {'unit': 'patient', 'n_units': 2, 'n_rows': 4, 'rows_per_unit': [1, 3]}
+    """
+    if groups is None:
+        return {"unit": "row", "n_units": int(n), "n_rows": int(n), "rows_per_unit": [1, 1]}
+    sizes = [r.size for r in _group_rows(groups, n)]
+    return {"unit": "patient", "n_units": len(sizes), "n_rows": int(n), "rows_per_unit": [min(sizes), max(sizes)]}
+
+
 def bootstrap_ci(
     y_true: npt.ArrayLike,
     proba: npt.ArrayLike,
@@ -337,3 +360,142 @@ def expected_calibration_error(
         sel = bins == b
         total += sel.sum() * abs(correct[sel].mean() - conf[sel].mean())
     return float(total / conf.size)
+
+
+# --- Calibration: slope and intercept (logistic recalibration), curve with patient-bootstrap bands, Brier ---
+
+
+def brier_score(y: npt.ArrayLike, proba: npt.ArrayLike, classes: Sequence[int]) -> float:
+    """Brier score: mean over rows of sum_k (p_k - [y = k])^2, halved for two grades so that it is the usual
+    binary Brier score of the higher grade (sklearn's ``brier_score_loss``); 0 is perfect, in [0, 2].
+
+    >>> round(brier_score([2, 3], [[.9, .1], [.2, .8]], (2, 3)), 4)
+    0.025
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    onehot = np.asarray(y).reshape(-1, 1) == np.asarray(classes).reshape(1, -1)
+    per = ((p - onehot) ** 2).sum(axis=1)
+    return float(per.mean() / (2 if len(classes) == 2 else 1))
+
+
+#: Predicted probabilities are clipped to [EPS, 1 - EPS] before their log-odds are taken.
+EPS = 1e-6
+#: Where the calibration curve (and its bootstrap band) is evaluated.
+CURVE_GRID = tuple(float(x) for x in np.round(np.linspace(0.02, 0.98, 49), 4))
+
+
+def _logit(p: FloatArray) -> FloatArray:
+    q = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return np.asarray(np.log(q / (1 - q)))
+
+
+def _logistic(x: FloatArray | None, y: FloatArray, offset: FloatArray, iters: int = 50) -> tuple[FloatArray, bool]:
+    """Maximum-likelihood (intercept[, slope]) of logit P(y=1) = a + b x + offset by Newton-Raphson, and whether
+    it converged.
+
+    Hand-written because the calibration intercept needs an offset term, which sklearn's LogisticRegression
+    lacks (and statsmodels is not a dependency); two parameters converge in a few steps. Under separation
+    (a perfectly ranked resample) the likelihood has no maximum: the steps never shrink, and it reports False.
+    """
+    X = np.ones((y.size, 1)) if x is None else np.column_stack([np.ones(y.size), x])
+    beta = np.zeros(X.shape[1])
+    for _ in range(iters):
+        mu = expit(X @ beta + offset)
+        w = mu * (1 - mu)
+        hess = X.T @ (X * w[:, None]) + 1e-9 * np.eye(X.shape[1])
+        step = np.linalg.solve(hess, X.T @ (y - mu))
+        beta = beta + step
+        if np.abs(step).max() < 1e-8:
+            return beta, True
+    return beta, False
+
+
+def calibration_fit(y_binary: npt.ArrayLike, p: npt.ArrayLike) -> dict[str, float]:
+    """Logistic recalibration of predicted probabilities ``p`` of an event ``y_binary`` (Van Calster et al.,
+    BMC Med 2019): the slope b of logit P(y) = a + b logit(p) (1 = ideal; < 1: predictions too extreme), and
+    the calibration intercept (calibration-in-the-large) a of logit P(y) = a + logit(p) with the slope fixed
+    at 1 (0 = ideal; > 0: risks underestimated on average). ``a_slope`` is the intercept of the slope model.
+    Perfectly separated outcomes (every event ranked above every non-event) have no finite slope: it is then
+    +inf (``separated`` True).
+
+    >>> r = calibration_fit([0, 0, 1, 1, 0, 1], [.2, .4, .6, .8, .5, .3])
+    >>> round(r["slope"], 3), round(r["intercept"], 3)  # as sklearn's unpenalised LogisticRegression on logit(p)
+    (1.467, 0.158)
+    """
+    y = np.asarray(y_binary, dtype=np.float64).reshape(-1)
+    lp = _logit(np.asarray(p, dtype=np.float64).reshape(-1))
+    (a, b), converged = _logistic(lp, y, np.zeros(y.size))
+    (a0,), _ = _logistic(None, y, lp)  # one parameter with an offset: finite whenever y holds both outcomes
+    if not converged:
+        b = math.copysign(math.inf, b)
+    return {"slope": float(b), "a_slope": float(a), "intercept": float(a0), "separated": not converged}
+
+
+def _curve(fit: Mapping[str, float]) -> FloatArray:
+    """The recalibrated probability at each point of :data:`CURVE_GRID`: expit(a + b logit(grid))."""
+    if not math.isfinite(fit["slope"]):  # separated: a step at the data's threshold, no curve to draw
+        return np.full(len(CURVE_GRID), np.nan)
+    return np.asarray(expit(fit["a_slope"] + fit["slope"] * _logit(np.asarray(CURVE_GRID))))
+
+
+def _bins(yb: FloatArray, p: FloatArray, n_bins: int) -> dict[str, list[float]]:
+    """Observed event rate against mean predicted probability in quantile bins of the prediction."""
+    order = np.argsort(p, kind="stable")
+    parts = [part for part in np.array_split(order, min(n_bins, p.size)) if part.size]
+    return {"predicted": [float(p[i].mean()) for i in parts], "observed": [float(yb[i].mean()) for i in parts],
+            "count": [int(i.size) for i in parts]}
+
+
+def calibration(y_true: npt.ArrayLike, proba: npt.ArrayLike, classes: Sequence[int], *,
+                groups: npt.ArrayLike | None = None, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
+                n_bins: int = 5) -> dict[str, Any]:
+    """Calibration slope and intercept with percentile-bootstrap CIs, the logistic calibration curve with its
+    bootstrap band, binned observed rates and the Brier score.
+
+    Two grades: the higher grade's probability; three or more: one-vs-rest per grade. The bootstrap draws whole
+    patients when ``groups`` is given (:func:`bootstrap_ci`'s resampler), skipping resamples without both
+    outcomes of a grade. ``n_boot`` 0: no CIs or band.
+
+    Returns:
+        ``{"brier", "n_boot", "alpha", "grid": CURVE_GRID, "per_grade": {grade: {"slope", "slope_ci",
+        "intercept", "intercept_ci", "curve", "band": [lo, hi] per grid point, "bins", "n_boot_used",
+        "separated"}}}`` (CIs and band None without a bootstrap; ``separated``: resamples whose slope is unbounded,
+        so a slope bound falling among them is inf, null in JSON, shown as "unbounded").
+
+    >>> c = calibration([2, 2, 3, 3, 2, 3], [[.8, .2], [.6, .4], [.4, .6], [.2, .8], [.5, .5], [.7, .3]], (2, 3),
+    ...                 n_boot=0)
+    >>> list(c["per_grade"]), round(c["per_grade"][3]["slope"], 3)
+    ([3], 1.467)
+    """
+    y, p, cls = check_inputs(y_true, proba, classes)
+    grades = [cls[1]] if len(cls) == 2 else list(cls)
+    group_rows = None if groups is None else _group_rows(groups, y.size)
+    rng = np.random.default_rng(seed)
+    per: dict[int, dict[str, Any]] = {}
+    for g in grades:
+        k = cls.index(g)
+        yb, pk = (y == g).astype(np.float64), p[:, k]
+        fit = calibration_fit(yb, pk)
+        entry: dict[str, Any] = {"slope": fit["slope"], "intercept": fit["intercept"],
+                                 "curve": _curve(fit).tolist(), "bins": _bins(yb, pk, n_bins),
+                                 "slope_ci": None, "intercept_ci": None, "band": None, "n_boot_used": 0,
+                                 "separated": 0}
+        boots: list[tuple[float, float, FloatArray]] = []
+        for _ in range(n_boot):
+            idx = _resample_rows(rng, y.size, group_rows)
+            if yb[idx].min() == yb[idx].max():
+                continue
+            f = calibration_fit(yb[idx], pk[idx])
+            boots.append((f["slope"], f["intercept"], _curve(f)))
+        if n_boot and len(boots) >= n_boot / 2:
+            q = [alpha / 2, 1 - alpha / 2]
+            # order statistics, no interpolation: a bound among separated resamples is +-inf (unbounded), not NaN
+            entry["slope_ci"] = np.quantile([b[0] for b in boots], q, method="inverted_cdf").tolist()
+            entry["intercept_ci"] = np.quantile([b[1] for b in boots], q).tolist()
+            curves = [b[2] for b in boots if np.isfinite(b[0])]  # a separated resample has no curve
+            entry["band"] = np.quantile(np.stack(curves), q, axis=0).tolist() if len(curves) >= n_boot / 2 else None
+            entry["n_boot_used"] = len(boots)
+            entry["separated"] = int(sum(not np.isfinite(b[0]) for b in boots))
+        per[g] = entry
+    return {"brier": brier_score(y, p, cls), "n_boot": n_boot, "alpha": alpha, "grid": list(CURVE_GRID),
+            "per_grade": per}

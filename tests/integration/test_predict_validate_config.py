@@ -150,7 +150,7 @@ def test_validate_config_replays_the_run(trained: tuple[Path, Path], val_raw: Pa
     written = yaml.safe_load((first / "config.yaml").read_text())
     assert written["validate"] == {"n_boot": 40, "seed": 5, "keep_ids": False, "min_per_grade": 2, "n_bins": 10,
                                    "batch_size": 16, "skip_bad": False, "write_aliases": False,
-                                   "allow_overlap": False}
+                                   "allow_overlap": False, "sites": []}
     assert main(["-q", "validate", str(bundle), str(val_raw), "--out", str(again),
                  "--config", str(first / "config.yaml")]) == 0
     assert (again / "config.yaml").read_text() == (first / "config.yaml").read_text()
@@ -169,7 +169,7 @@ def test_validate_print_config(trained: tuple[Path, Path], tmp_path: Path, capsy
     assert main(["validate", str(bundle), str(tmp_path / "d"), "--out", str(tmp_path / "o"), "--seed", "4",
                  "--skip-bad", "--print-config"]) == 0
     shown = yaml.safe_load(capsys.readouterr().out)
-    assert shown == {"validate": dataclasses.asdict(ValidateCfg(seed=4, skip_bad=True))}
+    assert shown == {"validate": {**dataclasses.asdict(ValidateCfg(seed=4, skip_bad=True)), "sites": []}}
     assert not (tmp_path / "o").exists()
 
 
@@ -191,7 +191,7 @@ def test_own_sections_belong_to_their_command() -> None:
     assert resolve("predict", config={"predict": {"keep_ids": True}}).predict.keep_ids
     assert resolve("validate", overrides={"validate": {"seed": 2}}).validate == ValidateCfg(seed=2)
     with pytest.raises(InputError, match=r"^config: predict: the settings of `gliograde predict`, which train does not "
-                                         r"read; allowed: augment, cv, ingest, kind, preset, train$"):
+                                         r"read; allowed: augment, cv, ingest, kind, preset, subset, train$"):
         resolve("train", config={"predict": {"keep_ids": True}})
     with pytest.raises(InputError, match="ingest.chanels: unknown key"):  # shared sections are checked as ever
         resolve("validate", config={"ingest": {"chanels": ["t1ce"]}})

@@ -194,7 +194,7 @@ def test_skip_bad_leaves_out_a_broken_patient_and_lists_it(rad_bundle: Path, val
     assert main(["-q", "validate", str(rad_bundle), str(raw), "--out", str(tmp_path / "a"), "--bootstrap", "0"]) == 2
     assert "--skip-bad" in capsys.readouterr().err
     assert main(["-q", "validate", str(rad_bundle), str(raw), "--out", str(tmp_path / "b"), "--bootstrap", "0",
-                 "--min-per-grade", "3", "--skip-bad"]) == 0
+                 "--min-per-grade", "3", "--skip-bad"]) == 1  # written, but a patient was left out (issue 19)
     m = json.loads((tmp_path / "b" / "metrics.json").read_text())
     from gliograde.prediction.cases import case_alias
 

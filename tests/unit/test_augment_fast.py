@@ -42,6 +42,39 @@ def test_colour_kernels_match_torchvision(path: str, c: int) -> None:
         assert torch.equal(ops._colour(x, "Posterize", float(bits)), F.posterize(x, bits=bits))
     for m in (-0.9, -0.3, 0.0, 0.5, 0.9):
         assert torch.equal(ops._colour(x, "Brightness", m), F.adjust_brightness(x, brightness_factor=1 + m))
+        assert torch.equal(ops._colour(x, "Contrast", m), F.adjust_contrast(x, contrast_factor=1 + m)), m
+
+
+def test_contrast_falls_back_to_torchvision_where_its_table_may_round_differently(
+        path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image whose vectorised and scalar tables disagree gets torchvision's own call: forced here."""
+    x = _images(1)
+    tables = ops._contrast_luts
+
+    def disagree(x: torch.Tensor, factor: float) -> tuple[torch.Tensor, torch.Tensor]:
+        luts, exact = tables(x, factor)
+        luts[::2] = 0  # wrong tables, flagged as not exact: they must not be used
+        exact[::2] = False
+        return luts, exact
+
+    monkeypatch.setattr(ops, "_contrast_luts", disagree)
+    assert torch.equal(ops._colour(x, "Contrast", 0.6), F.adjust_contrast(x, contrast_factor=1.6)), path
+
+
+def test_kernels_write_into_a_strided_slot(path: str) -> None:
+    """Ops write straight into ``out[:, t]`` of an (N, T, C, H, W) expansion: same bytes as a new tensor."""
+    x = _images(3, size=19)
+    out = torch.zeros(len(x), 4, 3, 19, 19, dtype=torch.uint8)
+    for op, m in (("Equalize", None), ("AutoContrast", None), ("Invert", None), ("Solarize", 0.4),
+                  ("Contrast", 0.5), ("Posterize", 4.0)):
+        assert torch.equal(ops._colour(x, op, m, out[:, 2]), ops._colour(x, op, m)), op
+        assert torch.equal(out[:, 2], ops._colour(x, op, m)), op
+    for op in sorted(ops.GEOMETRIC):
+        m = ops.magnitude(op, 6, -1, (19, 19))
+        assert m is not None
+        ops._geometric(x, op, m, out[:, 1])
+        assert torch.equal(out[:, 1], ops._warp(x, op, m, fill=0.0)), op
+    assert not out[:, [0, 3]].any()  # the neighbouring slots are untouched
 
 
 @pytest.mark.parametrize("op", sorted(ops.GEOMETRIC))
@@ -71,14 +104,15 @@ def test_device_kernels_give_the_cpu_bytes(monkeypatch: pytest.MonkeyPatch, c: i
     assert torch.equal(expand(x, masks, ts, roi_only=roi_only, chunk_size=2), cpu)
 
 
-def test_expansion_equals_torchvision_per_image() -> None:
+@pytest.mark.parametrize("c", [1, 3])
+def test_expansion_equals_torchvision_per_image(c: int) -> None:
     """The benchmark's claim (same images as torchvision's AutoAugment ops, image by image) on a small cohort."""
     from torchvision.transforms import v2
 
-    x = _images(1, n=3, size=41, seed=5)
+    x = _images(c, n=3, size=41, seed=5)
     aa = v2.AutoAugment(v2.AutoAugmentPolicy.SVHN, fill=0)
     ts = build_transforms()
-    out = expand(x, None, ts)
+    out = expand(x, None, ts, chunk_size=2)
     for i in range(len(x)):
         for k, t in enumerate(ts):
             ref = x[i:i + 1]
@@ -86,6 +120,20 @@ def test_expansion_equals_torchvision_per_image() -> None:
                 m = ops.magnitude(op, b, t.sign, (41, 41)) or 0.0
                 ref = aa._apply_image_or_video_transform(ref, op, m, interpolation=aa.interpolation, fill=aa._fill)
             assert torch.equal(out[i * len(ts) + k], ref[0]), t.name
+
+
+def test_threaded_chunks_give_the_same_bytes() -> None:
+    """On CPU the chunks run in torch's number of threads; the expansion does not depend on it."""
+    x = _images(1, n=5, size=21, seed=3)
+    ts = build_transforms()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = expand(x, None, ts, chunk_size=2)
+        torch.set_num_threads(2)
+        assert torch.equal(expand(x, None, ts, chunk_size=2), one)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_expand_training_on_a_device_keeps_everything_there() -> None:

@@ -20,7 +20,7 @@ from gliograde.baselines.features import discretise
 from gliograde.errors import InputError, MaskMismatchError
 
 needs_pyradiomics = pytest.mark.skipif(not pyradiomics_available(),
-                                       reason="PyRadiomics not installed (bash requirements-radiomics.sh)")
+                                       reason="PyRadiomics not installed (pip install 'gliograde[radiomics]')")
 BACKENDS = ["skimage", pytest.param("pyradiomics", marks=needs_pyradiomics)]
 
 

@@ -13,9 +13,10 @@ from PIL import Image
 
 from gliograde.config import IngestCfg
 from gliograde.data.cohort import is_ingested
-from gliograde.data.ingest import ingest
+from gliograde.data.ingest import ingest, load_case
 from gliograde.data.layouts import find_cases as find_patients
 from gliograde.data.source import CaseSource
+from gliograde.errors import InputError
 from gliograde.prediction.cases import find_cases
 
 PATIENTS = [("P-01", 2), ("P-02", 3)]
@@ -97,15 +98,20 @@ def test_dicom_series_in_a_sub_folder_is_one_case_for_ingest_and_predict(tmp_pat
 
 
 def test_two_series_in_one_folder_are_named_not_guessed(tmp_path: Path) -> None:
+    """A folder per series: the patient folder is the case (its series are told apart by their headers when read,
+    as channels: tests/unit/test_dicom_multiseries.py); read as one channel, the choice is refused, not guessed."""
     root = _dicom_cohort(tmp_path / "cohort", "series", "<case>_mask.nii.gz")
     vol, _ = volume((20, 24, 8))
     write_dicom_series(root / "P-01" / "other", vol)
-    _, problems = find_patients(root)
-    assert len(problems) == 1 and "2 DICOM series (other, series)" in problems[0]
+    found, problems = find_patients(root)
+    assert not problems and found[0].images == {"series": root / "P-01"}
     cases, batch = find_cases([root / "P-01"])
-    error = cases[0].error or ""
-    assert not batch and cases[0].source is None and "keep one series" in error
-    assert "(other" not in error  # predict names no sub-folder: a DICOM export's names can carry identifiers
+    assert not batch and cases[0].source is not None
+    with pytest.raises(InputError) as exc:
+        load_case(cases[0].source, IngestCfg())
+    assert "2 DICOM series in one folder" in str(exc.value)
+    # names no sub-folder: a DICOM export's names can carry identifiers
+    assert "/other" not in str(exc.value) and "(other" not in str(exc.value)
 
 
 def test_ingested_is_one_definition(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_cv_rerun_recomputes_units_whose_settings_changed_and_reuses_the_rest(co
 
     # the model-selection grid: only the radiomics units use it
     changed = replace(FAST_CV, cv=replace(FAST_CV.cv, selection=replace(FAST_CV.cv.selection, select_k=(2,))))
-    with caplog.at_level(logging.INFO, logger="gliograde.experiment.core"):
+    with caplog.at_level(logging.DEBUG, logger="gliograde.experiment.core"):  # each reused unit: a DEBUG line
         run_cv(cohort, out, changed, progress=False)
     again = pd.read_csv(out / "predictions.csv")
     sel = again["config"] == "radiomics"

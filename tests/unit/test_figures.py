@@ -110,8 +110,9 @@ FIGURES: dict[str, Callable[[Path], list[Path]]] = {
     "training curves": _history,
 }
 NAMES = {  # the file names the pages and the CLI's messages promise
-    "cv report": {"roc_all.png", "roc_full.png", "reliability_full.png", "confusion_full.png", "training_full.png"},
-    "validation": {"roc.png", "reliability.png", "confusion.png"},
+    "cv report": {"roc_all.png", "roc_full.png", "reliability_full.png", "confusion_full.png", "training_full.png",
+                  "calibration_full.png"},
+    "validation": {"roc.png", "reliability.png", "confusion.png", "calibration.png"},
     "ingest": {"examples_per_grade.png", "tumour_areas.png"}, "synth montage": {"montage.png"},
     "augment montage": {"montage.png"}, "training curves": {"history.png"},
 }

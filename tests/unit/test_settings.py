@@ -122,7 +122,8 @@ def test_record_keys_of_written_configs_are_accepted() -> None:
     ("train", {"config": {"train": {"epochs": "ten"}}}, "^config: train.epochs: got 'ten'; expected a whole number$"),
     ("train", {"config": {"train": {"optimizer": "adamm"}}}, r"expected one of 'sgd', 'adamw' \(did you mean 'adamw'"),
     ("train", {"config": {"trian": {"epochs": 3}}},
-     r"^config: trian: unknown section \(did you mean 'train'\?\); allowed: augment, cv, ingest, kind, preset, train$"),
+     r"^config: trian: unknown section \(did you mean 'train'\?\); allowed: augment, cv, ingest, kind, preset, subset, "
+     r"train$"),
     ("cv", {"config": {"cv": {"fold": 3}}}, r"^config: cv.fold: unknown key \(did you mean 'folds'\?\); allowed: "),
     ("cv", {"config": {"cv": {"selection": {"inner_fold": 3}}}}, r"cv.selection.inner_fold: unknown key"),
     ("train", {"config": {"train": 5}}, "^config: train: got 5; expected a mapping of train options$"),

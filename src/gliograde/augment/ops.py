@@ -82,6 +82,7 @@ _COLOUR_OPS: dict[str, _ColourOp] = {
 }
 
 
+@lru_cache(maxsize=1024)  # called for every op of every chunk; torchvision's mapping builds a tensor each time
 def magnitude(op: str, bin_: int | None, sign: int, size: tuple[int, int]) -> float | None:
     """torchvision's magnitude for ``op`` at ``bin_`` (0..9) on an (H, W) image, signed if the op is.
 
@@ -120,9 +121,54 @@ def _gather_index(op: str, m: float, h: int, w: int) -> tuple[torch.Tensor, torc
 
 
 def _numpy_path(x: torch.Tensor) -> bool:
-    """CPU tensors take numpy's kernels (faster there); others torch's, which give the same bytes on CPU too
-    (the tests run both on CPU)."""
+    """CPU tensors take numpy's and OpenCV's kernels (faster there); others torch's, which give the same bytes
+    on CPU too (the tests run both on CPU)."""
     return x.device.type == "cpu"
+
+
+def _cv2() -> Any:
+    """OpenCV (a dependency through grad-cam), imported on first use: its import takes 0.2 s."""
+    import cv2  # function-level: `import gliograde.augment` (CLI start-up) stays fast; only CPU kernels need it
+
+    return cv2
+
+
+def _rows(x: torch.Tensor, write: bool = False) -> npt.NDArray[Any]:
+    """(N, [C,] H, W) as (N, C, H*W) numpy (an expansion slot, ``out[:, t]``, is strided per image, so it cannot
+    be flattened to rows; its H and W can be merged). A copy if the planes are not stored row by row, unless the
+    caller writes into it (``write``; the kernels only write tensors they or the expansion allocated)."""
+    a = x.numpy()
+    v = a.reshape(a.shape[0], -1, a.shape[-2] * a.shape[-1])
+    if write and not np.may_share_memory(v, a):
+        raise ValueError("augment: cannot write into (H, W) planes that are not stored row by row")
+    return v
+
+
+def _result(x: torch.Tensor, out: torch.Tensor | None) -> tuple[torch.Tensor, npt.NDArray[Any]]:
+    """The tensor a CPU kernel writes (``out``, or a new one shaped like ``x``) and its (N, C, H*W) view."""
+    dst = torch.empty_like(x, memory_format=torch.contiguous_format) if out is None else out
+    return dst, _rows(dst, write=True)
+
+
+def _store(y: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    """``y``, or ``out`` holding a copy of it when one is given (numpy on CPU: torch's copy into a strided slot
+    is 20x slower there, and far worse when its threads wait for a busy core)."""
+    if out is None:
+        return y
+    if _numpy_path(out):
+        np.copyto(_rows(out, write=True), _rows(y))
+        return out
+    return out.copy_(y)
+
+
+def _zero_outside(y: torch.Tensor, mk: torch.Tensor) -> torch.Tensor:
+    """Zero (N, C, H, W) ``y`` in place where the (N, H, W) bool mask is False (numpy on CPU, as in
+    :func:`_store`)."""
+    if not _numpy_path(y):
+        return y.masked_fill_(~mk[:, None], 0)
+    d = _rows(y, write=True)
+    np.multiply(d, _rows(mk), out=d)
+    return y
 
 
 @dataclass(frozen=True)
@@ -133,11 +179,13 @@ class _WarpPlan:
         src: (H*W,) int64 source pixel of each output pixel; H*W (the appended zero) where the fill goes.
         src_np: the same as a numpy array (CPU path).
         runs: (output start, source start, length) of contiguous runs when there are few (None: gather).
+        gaps: (output start, length) of the fill between the runs (with ``runs``).
     """
 
     src: torch.Tensor
     src_np: npt.NDArray[np.int64]
     runs: tuple[tuple[int, int, int], ...] | None
+    gaps: tuple[tuple[int, int], ...] = ()
 
 
 @lru_cache(maxsize=512)
@@ -151,12 +199,14 @@ def _warp_plan(op: str, m: float, h: int, w: int) -> _WarpPlan:
     cont = np.zeros(len(a), dtype=bool)
     cont[1:] = inside[1:] & inside[:-1] & (a[1:] == a[:-1] + 1)
     starts = np.flatnonzero(inside & ~cont)
-    runs = None
-    if len(starts) <= 2 * h:  # slice copies beat a gather when each one moves a whole row or more
-        ends = np.r_[starts[1:], len(a)]
-        lengths = [int(np.argmin(np.r_[cont[s + 1:e], False])) + 1 for s, e in zip(starts, ends, strict=True)]
-        runs = tuple((int(s), int(a[s]), n) for s, n in zip(starts, lengths, strict=True))
-    return _WarpPlan(src, a, runs)
+    if len(starts) > 2 * h:  # slice copies beat a gather only when each one moves a whole row or more
+        return _WarpPlan(src, a, None)
+    ends = np.flatnonzero(inside & ~np.r_[cont[1:], False]) + 1  # one past each run's last pixel
+    runs = tuple(zip(starts.tolist(), a[starts].tolist(), (ends - starts).tolist(), strict=True))
+    gap_starts, gap_ends = np.r_[0, ends], np.r_[starts, len(a)]  # the fill lies before, between, after runs
+    keep = gap_ends > gap_starts
+    gaps = tuple(zip(gap_starts[keep].tolist(), (gap_ends - gap_starts)[keep].tolist(), strict=True))
+    return _WarpPlan(src, a, runs, gaps)
 
 
 @lru_cache(maxsize=512)
@@ -165,24 +215,40 @@ def _src_on(op: str, m: float, h: int, w: int, device: str) -> torch.Tensor:
     return _warp_plan(op, m, h, w).src.to(device)
 
 
-def _geometric(x: torch.Tensor, op: str, m: float) -> torch.Tensor:
-    """Warp (..., H, W) uint8/bool by one geometric op, background filled with 0 (a new tensor)."""
+def _geometric(x: torch.Tensor, op: str, m: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Warp (N, [C,] H, W) uint8/bool by one geometric op, background filled with 0, into ``out`` (same shape)
+    or a new tensor; returns it."""
     h, w = x.shape[-2:]
     plan = _warp_plan(op, m, h, w)
-    flat = x.reshape(-1, h * w)
     if not _numpy_path(x):  # batched gather on the device (the GPU-resident path)
+        flat = x.reshape(-1, h * w)
         padded = torch.cat([flat, flat.new_zeros(flat.shape[0], 1)], dim=1)
-        return padded.index_select(1, _src_on(op, m, h, w, str(x.device))).reshape(x.shape)
-    a = flat.numpy()
-    if plan.runs is not None:
-        out = np.zeros_like(a)
-        for dst, src, n in plan.runs:
-            out[:, dst:dst + n] = a[:, src:src + n]
-    else:
-        padded_np = np.zeros((a.shape[0], h * w + 1), dtype=a.dtype)
-        padded_np[:, :-1] = a
-        out = padded_np.take(plan.src_np, axis=1, mode="wrap")  # every index is valid: skip the checks
-    return torch.from_numpy(out).reshape(x.shape)
+        return _store(padded.index_select(1, _src_on(op, m, h, w, str(x.device))).reshape(x.shape), out)
+    a = _rows(x)
+    dst, d = _result(x, out)
+    if plan.runs is not None:  # a few slice copies over the whole batch, and zeros between them
+        for o, s, n in plan.runs:
+            d[:, :, o:o + n] = a[:, :, s:s + n]
+        for o, n in plan.gaps:
+            d[:, :, o:o + n] = 0
+        return dst
+    plane = np.zeros(h * w + 1, dtype=a.dtype)  # one plane plus the fill pixel, reused: it stays in cache
+    for i in range(a.shape[0]):
+        for c in range(a.shape[1]):
+            plane[:-1] = a[i, c]
+            plane.take(plan.src_np, out=d[i, c], mode="wrap")  # every index is valid: skip the checks
+    return dst
+
+
+def _lut_planes(a: npt.NDArray[np.uint8], tables: npt.NDArray[np.uint8], d: npt.NDArray[np.uint8]) -> None:
+    """d[i, c] = tables[k][a[i, c]] (k = i*C + c), or one table (256,) for all, for (N, C, H*W) views.
+
+    OpenCV's ``LUT``: 4-6x faster than ``numpy.take`` on uint8 (which first converts the values to int64)."""
+    cv2 = _cv2()
+    for i in range(a.shape[0]):
+        for c in range(a.shape[1]):
+            t = tables if tables.ndim == 1 else tables[i * a.shape[1] + c]
+            cv2.LUT(a[i, c], t, dst=d[i, c])  # writes in place: dst has the source's shape and dtype
 
 
 #: Colour ops that map each value on its own, so a 256-entry table computed by torchvision is exact.
@@ -205,92 +271,129 @@ def _lut(op: str, m: float) -> tuple[str, int, npt.NDArray[np.uint8]]:
     return "table", 0, table
 
 
-def _apply_lut(x: torch.Tensor, op: str, m: float) -> torch.Tensor:
+def _apply_lut(x: torch.Tensor, op: str, m: float, out: torch.Tensor | None) -> torch.Tensor:
     form, k, table = _lut(op, m)
     if form == "identity":
-        return x
-    if form == "invert":
-        return x.bitwise_not()
+        return _store(x, out)
     if not _numpy_path(x):
+        if form == "invert":
+            return _store(x.bitwise_not(), out)
         if form == "threshold":
-            return torch.where(x >= k, x.bitwise_not(), x)
-        return torch.from_numpy(table).to(x.device)[x.long()]
-    a = x.numpy()
-    if form == "threshold":  # flip the values >= k: xor with 255 there (numpy: torch.where on uint8 is slow)
-        return torch.from_numpy(np.bitwise_xor(a, np.negative((a >= k).view(np.uint8))))
-    return torch.from_numpy(np.take(table, a, mode="wrap"))  # "wrap": no bounds-check buffering (uint8 < 256)
-
-
-def _equalize_luts(flat: torch.Tensor) -> torch.Tensor:
-    """torchvision's ``equalize_image`` tables, one per row of (R, P) uint8: (R, 256) uint8 (identity
-    where torchvision leaves the row unchanged). Same integer arithmetic as torchvision (PIL's scheme)."""
-    rows, pixels = flat.shape
-    if _numpy_path(flat):  # row by row on the uint8 values: no int64 copy of the image
-        hist = torch.stack([torch.bincount(r, minlength=256) for r in flat])
+            return _store(torch.where(x >= k, x.bitwise_not(), x), out)
+        return _store(torch.from_numpy(table).to(x.device)[x.long()], out)
+    dst, d = _result(x, out)
+    a = _rows(x)
+    if form == "invert":
+        np.bitwise_not(a, out=d)
+    elif form == "threshold":  # flip the values >= k: an xor with 255 there, plane by plane (2x faster than a LUT)
+        flip = np.empty(a.shape[-1], dtype=np.uint8)
+        for i in range(a.shape[0]):
+            for c in range(a.shape[1]):
+                np.greater_equal(a[i, c], k, out=flip.view(np.bool_))
+                np.bitwise_xor(a[i, c], np.negative(flip, out=flip), out=d[i, c])
     else:
-        offsets = (torch.arange(rows, device=flat.device) * 256).view(-1, 1)
-        hist = torch.bincount((flat.long() + offsets).view(-1), minlength=rows * 256).view(rows, 256)
+        _lut_planes(a, table, d)
+    return dst
+
+
+def _equalize_luts(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``equalize_image`` tables, one per channel of each image of (N, C, H, W) uint8:
+    (N*C, 256) uint8 (identity where torchvision leaves the channel unchanged). Same integer arithmetic as
+    torchvision (PIL's scheme)."""
+    n, c, h, w = x.shape
+    rows, pixels = n * c, h * w
+    if _numpy_path(x):  # OpenCV's histogram of each uint8 plane (float32 counts: exact below 2**24)
+        cv2, a = _cv2(), _rows(x)
+        counts = [cv2.calcHist([a[i, j]], [0], None, [256], [0, 256]).reshape(256) for i in range(n) for j in range(c)]
+        hist = torch.from_numpy(np.stack(counts).astype(np.int64))
+    else:
+        offsets = (torch.arange(rows, device=x.device) * 256).view(-1, 1)
+        flat = x.reshape(rows, pixels).long()
+        hist = torch.bincount((flat + offsets).view(-1), minlength=rows * 256).view(rows, 256)
     cum = hist.cumsum(dim=1)
     top = cum.argmax(dim=1, keepdim=True)  # the largest value present
     step = (pixels - hist.gather(1, top)).div(255, rounding_mode="floor")
     lut = (cum[:, :-1] + step // 2).div(step.clamp(min=1), rounding_mode="floor").clamp(0, 255)
     lut = torch.cat([lut.new_zeros(rows, 1), lut], dim=1).to(torch.uint8)
-    identity = torch.arange(256, device=flat.device, dtype=torch.uint8).expand(rows, 256)
+    identity = torch.arange(256, device=x.device, dtype=torch.uint8).expand(rows, 256)
     return torch.where(step != 0, lut, identity)
 
 
-def _autocontrast_luts(flat: torch.Tensor) -> torch.Tensor:
-    """torchvision's ``autocontrast_image`` as one table per row of (R, P) uint8: (R, 256) uint8.
+def _autocontrast_luts(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``autocontrast_image`` as one table per channel of (N, C, H, W) uint8: (N*C, 256) uint8.
 
-    The same float32 operations as torchvision on the values 0..255 with each row's minimum and maximum, so
-    looking a pixel up gives torchvision's byte."""
-    minimum = flat.amin(dim=1, keepdim=True).to(torch.float32)
-    maximum = flat.amax(dim=1, keepdim=True).to(torch.float32)
+    The same float32 operations as torchvision on the values 0..255 with each channel's minimum and maximum (one
+    IEEE operation each, so no kernel path can round differently): looking a pixel up gives torchvision's byte."""
+    minimum = x.amin(dim=(-2, -1)).reshape(-1, 1).to(torch.float32)
+    maximum = x.amax(dim=(-2, -1)).reshape(-1, 1).to(torch.float32)
     eq_idxs = maximum == minimum
     inv_scale = maximum.sub_(minimum).mul_(1.0 / 255)
     minimum[eq_idxs] = 0.0
     inv_scale[eq_idxs] = 1.0
-    values = torch.arange(256, dtype=torch.float32, device=flat.device).expand(flat.shape[0], 256)
+    values = torch.arange(256, dtype=torch.float32, device=x.device).expand(minimum.shape[0], 256)
     return values.sub(minimum).div_(inv_scale).clamp_(0, 255).to(torch.uint8)
 
 
-def _per_row_lut(x: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
+def _contrast_luts(x: torch.Tensor, factor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision's ``adjust_contrast_image`` as one table per image of (N, C, H, W) uint8, on the CPU:
+    ((N, 256) uint8, (N,) bool: whether the table is exact).
+
+    torchvision blends ``x * factor + mean * (1 - factor)`` in float32 with each image's mean. The mean here is
+    torchvision's: a float32 sum of integers below 2**24 is exact in any order, then the same division. The blend
+    is torch's ``add_`` with ``alpha``, which on CPU may round differently in its vectorised body (a fused
+    multiply-add) and its scalar tail; the table is made both ways (contiguous, and strided so that only the
+    scalar loop runs) and is exact for an image where both agree: then no pixel can depend on where it lies."""
+    grey = x if x.shape[1] == 1 else F.rgb_to_grayscale(x)  # uint8 grey = torchvision's floor of the float grey
+    mean = torch.mean(grey.to(torch.float32), dim=(-3, -2, -1)).cpu().view(-1, 1)
+    scaled = torch.from_numpy(_VALUES).expand(len(mean), 256).mul(factor)
+    vector = scaled.clone().add_(mean, alpha=1.0 - factor).clamp_(0, 255).to(torch.uint8)  # as torchvision
+    strided = torch.empty(len(mean), 256, 2)[..., 0]
+    scalar = strided.copy_(scaled).add_(mean, alpha=1.0 - factor).clamp_(0, 255).to(torch.uint8)
+    return vector, (vector == scalar).all(dim=1)
+
+
+def _contrast(x: torch.Tensor, m: float, out: torch.Tensor | None) -> torch.Tensor:
+    """Contrast on (N, C, H, W) uint8 (C in {1, 3}) through per-image tables; torchvision's own call for an image
+    whose table is not exact (see :func:`_contrast_luts`)."""
+    n, c = x.shape[:2]
+    luts, exact = _contrast_luts(x, 1.0 + m)
+    luts = luts.to(x.device).repeat_interleave(c, dim=0)  # one table per plane
+    y = _per_row_lut(x, luts, out)
+    for i in torch.nonzero(~exact).view(-1).tolist():
+        y[i] = _COLOUR_OPS["Contrast"](x[i:i + 1], m)[0]
+    return y
+
+
+def _per_row_lut(x: torch.Tensor, luts: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Look each channel of each image of (N, C, H, W) uint8 up in its own table (N*C, 256) uint8."""
-    n, c, h, w = x.shape
-    flat = x.reshape(n * c, h * w)
     if not _numpy_path(x):
-        return luts.gather(1, flat.long()).reshape(x.shape)
-    a, t = flat.numpy(), luts.numpy()
-    out = np.empty_like(a)
-    for r in range(n * c):
-        np.take(t[r], a[r], out=out[r], mode="wrap")  # "wrap": no bounds-check buffering (uint8 < 256)
-    return torch.from_numpy(out).reshape(x.shape)
+        n, c, h, w = x.shape
+        return _store(luts.gather(1, x.reshape(n * c, h * w).long()).reshape(x.shape), out)
+    dst, d = _result(x, out)
+    _lut_planes(_rows(x), luts.numpy(), d)
+    return dst
 
 
-def _equalize(x: torch.Tensor) -> torch.Tensor:
-    """Equalize each channel of each image of (N, C, H, W) uint8, like ``F.equalize``."""
-    n, c, h, w = x.shape
-    return _per_row_lut(x, _equalize_luts(x.reshape(n * c, h * w)))
+def _colour(x: torch.Tensor, op: str, m: float | None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Colour op on (N, C, H, W) uint8 into ``out`` (same shape) or a new tensor; C not in {1, 3} is processed
+    one channel at a time.
 
-
-def _colour(x: torch.Tensor, op: str, m: float | None) -> torch.Tensor:
-    """Colour op on (N, C, H, W) uint8; C not in {1, 3} is processed one channel at a time.
-
-    May return ``x`` itself when the op changes nothing (e.g. Solarize at threshold 255 on dark images).
+    Without ``out`` it may return ``x`` itself when the op changes nothing (e.g. Solarize at threshold 255).
     """
     mag = 0.0 if m is None else m  # m is None only for the magnitude-free ops
     if op in _ELEMENTWISE:
-        return _apply_lut(x, op, mag)
+        return _apply_lut(x, op, mag, out)
     if op == "Equalize":
-        return _equalize(x)
+        return _per_row_lut(x, _equalize_luts(x), out)
     if op == "AutoContrast":
-        n, c, h, w = x.shape
-        return _per_row_lut(x, _autocontrast_luts(x.reshape(n * c, h * w)))
-    fn = _COLOUR_OPS[op]
+        return _per_row_lut(x, _autocontrast_luts(x), out)
     n, c, h, w = x.shape
-    if c in (1, 3):
-        return fn(x, mag)
-    return fn(x.reshape(n * c, 1, h, w), mag).reshape(n, c, h, w)
+    if c not in (1, 3):  # torchvision takes 1 or 3 channels: the others as grey images, one per channel
+        y = _colour(x.reshape(n * c, 1, h, w), op, m)
+        return _store(y.reshape(n, c, h, w), out)
+    if op == "Contrast":
+        return _contrast(x, mag, out)
+    return _store(_COLOUR_OPS[op](x, mag), out)
 
 
 @dataclass(frozen=True)
@@ -351,21 +454,24 @@ class AugTransform:
         return self.run_zeroed(x, masks, roi_only)
 
     def run_zeroed(
-        self, x: torch.Tensor, mk: torch.Tensor | None, roi_only: bool
+        self, x: torch.Tensor, mk: torch.Tensor | None, roi_only: bool, out: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """:meth:`apply` on images whose background is already zeroed when ``roi_only`` (same shapes)."""
+        """:meth:`apply` on images whose background is already zeroed when ``roi_only`` (same shapes); the last
+        op writes into ``out`` when given (an expansion slot: no temporary image and no copy)."""
         size = (x.shape[-2], x.shape[-1])
-        for op, b in self.ops:
+        if not self.ops:
+            return _store(x, out), mk
+        for k, (op, b) in enumerate(self.ops):
             m = magnitude(op, b, self.sign, size)
+            dst = out if k == len(self.ops) - 1 else None
             if op in GEOMETRIC:
                 assert m is not None  # checked in __post_init__: geometric ops carry a bin
                 # a nearest warp with fill 0 of a masked image is the masked warp: no re-zeroing needed
-                x = _geometric(x, op, m)
-                mk = None if mk is None else _geometric(mk, op, m)
+                x, mk = _geometric(x, op, m, dst), None if mk is None else _geometric(mk, op, m)
             else:
-                y = _colour(x, op, m)
+                y = _colour(x, op, m, dst)
                 if roi_only and mk is not None and y is not x:  # ops that return their input changed nothing
-                    y = y.masked_fill_(~mk[:, None], 0)
+                    y = _zero_outside(y, mk)
                 x = y
         return x, mk
 

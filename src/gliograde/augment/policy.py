@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,8 @@ from gliograde.augment.ops import (
     AugTransform,
     OpChain,
     _gather_index,
+    _store,
+    _zero_outside,
     check_batch,
     magnitude,
 )
@@ -86,25 +89,29 @@ def _effect(ops: OpChain, sign: int) -> tuple[OpChain, int]:
 
 def _expand_into(out: torch.Tensor, x: torch.Tensor, m: torch.Tensor | None,
                  transforms: Sequence[AugTransform], roi_only: bool) -> None:
-    """Fill out (n, T, C, H, W). Chains sharing a first op reuse its result, and chains with the
-    same effect (e.g. Equalize[3] and Equalize[5]) are computed once and copied."""
+    """Fill out (n, T, C, H, W). Each transform's last op writes straight into its slot ``out[:, t]``; chains
+    sharing a first op read its result from the slot of the transform that is that op alone (when there is one),
+    and chains with the same effect (e.g. Equalize[3] and Equalize[5]) are computed once and copied."""
     groups: dict[tuple[OpChain, int], list[int]] = {}
     for t, tr in enumerate(transforms):
         groups.setdefault(_effect(tr.ops[:1], tr.sign), []).append(t)
     if roi_only:
         if m is None:
             raise MaskMismatchError("roi_only needs the ROI masks; pass masks or set roi_only=False")
-        x = x.masked_fill(~m[:, None], 0)
+        x = _zero_outside(x.clone(), m)
     for (first, sign), members in groups.items():
-        y, ym = AugTransform(ops=first, sign=sign).run_zeroed(x, m, roi_only)
-        done: dict[tuple[OpChain, int], int] = {}
+        done: dict[tuple[OpChain, int], int] = {}  # effect -> the slot that holds it
+        head = next((t for t in members if _effect(transforms[t].ops, sign) == (first, sign)), None)
+        y, ym = AugTransform(ops=first, sign=sign).run_zeroed(x, m, roi_only, None if head is None else out[:, head])
+        if head is not None:
+            done[(first, sign)] = head
         for t in members:
             key = _effect(transforms[t].ops, sign)
             if key in done:
-                out[:, t] = out[:, done[key]]
+                if done[key] != t:
+                    _store(out[:, done[key]], out[:, t])
                 continue
-            rest = AugTransform(ops=transforms[t].ops[1:], sign=sign)
-            out[:, t] = rest.run_zeroed(y, ym, roi_only)[0] if rest.ops else y
+            AugTransform(ops=transforms[t].ops[1:], sign=sign).run_zeroed(y, ym, roi_only, out[:, t])
             done[key] = t
 
 
@@ -151,10 +158,22 @@ def expand(images: torch.Tensor, masks: torch.Tensor | None, transforms: Sequenc
         raise InputError("augment: no transforms given; use build_transforms(cfg)")
     n, c, h, w = images.shape
     out = _empty_uint8((n, len(transforms), c, h, w), images.device)
-    step = max(1, chunk_size)
-    for s in range(0, n, step):
+    # On CPU, chunks run in torch's number of threads (numpy and OpenCV release the GIL; each chunk writes its
+    # own rows of ``out``, so the bytes do not depend on it); on a device its kernels are already parallel.
+    workers = torch.get_num_threads() if images.device.type == "cpu" else 1
+    step = max(1, min(chunk_size, -(-n // workers)))
+
+    def chunk(s: int) -> None:
         m = None if masks is None else masks[s:s + step]
         _expand_into(out[s:s + step], images[s:s + step], m, transforms, roi_only)
+
+    starts = range(0, n, step)
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            list(pool.map(chunk, starts))  # list(): re-raises a chunk's error here
+    else:
+        for s in starts:
+            chunk(s)
     return out.view(n * len(transforms), c, h, w)
 
 

@@ -3,8 +3,8 @@
 Two backends compute the same feature families (first-order, GLCM, GLRLM, GLSZM, 2D shape)
 on each channel of a 2D slice, using only the pixels inside the mask:
 
-* ``"pyradiomics"``: PyRadiomics 3.0.1 (``force2D``), the reference implementation (IBSI-aligned).
-  Optional: install with ``bash requirements-radiomics.sh`` (see docs/baselines.md for why).
+* ``"pyradiomics"``: PyRadiomics (``force2D``), the reference implementation (IBSI-aligned).
+  Optional: the pip extra ``gliograde[radiomics]`` (pyradiomics-bhklab 3.1.4; see docs/baselines.md).
 * ``"skimage"``: scikit-image GLCM / regionprops / connected zones plus numpy, always available
   (:mod:`gliograde.baselines.features_skimage`).
   The intensity discretisation, GLCM angles and first-order definitions follow PyRadiomics, so
@@ -138,7 +138,7 @@ def pyradiomics_available() -> bool:
 
 
 def _make_pyradiomics(bin_width: float, classes: Sequence[str]) -> Any:
-    import radiomics  # optional (requirements-radiomics.sh) and slow to import: only for this backend
+    import radiomics  # optional (gliograde[radiomics]) and slow to import: only for this backend
     from radiomics import featureextractor, getFeatureClasses
 
     radiomics.setVerbosity(logging.WARNING)  # it logs every feature class of every ROI at INFO
@@ -172,7 +172,7 @@ def resolve_backend(backend: Backend) -> Literal["pyradiomics", "skimage"]:
         return "pyradiomics" if pyradiomics_available() else "skimage"
     if backend == "pyradiomics" and not pyradiomics_available():
         raise InputError("backend='pyradiomics' but PyRadiomics is not installed; run "
-                         "`bash requirements-radiomics.sh` or use backend='skimage'")
+                         "`pip install 'gliograde[radiomics]'` or use backend='skimage'")
     if backend not in ("pyradiomics", "skimage"):
         raise ValueError(f"backend must be 'pyradiomics', 'skimage' or 'auto', got {backend!r}")
     return backend

@@ -43,6 +43,7 @@ from gliograde.config import IngestCfg
 from gliograde.data.ingest import load_case
 from gliograde.errors import InputError
 from gliograde.preprocess import Preprocess
+from gliograde.runinfo import to_plain
 
 if TYPE_CHECKING:
     from gliograde.config import RunConfig
@@ -56,6 +57,9 @@ FitT = TypeVar("FitT")
 #: A case whose ``max_abs_z`` exceeds this many training SDs is ``unlike_training``, for every kind (a radiomics
 #: bundle's selected features, a CNN bundle's embedding, :mod:`gliograde.bundles.embedding`).
 FAR_Z = 4.0
+#: Settings that change where, how fast or under which label a model trains, not the model (left out of
+#: :meth:`ModelKind.defining_settings`).
+RUNTIME_ONLY = frozenset({"preset", "seed", "device", "amp", "num_threads", "resident", "compile", "allow_download"})
 
 @dataclass
 class CasePrediction:
@@ -78,6 +82,8 @@ class CasePrediction:
             feature_z_max: the largest |z| against the training data (radiomics: of the selected features;
             CNN: of the penultimate-layer embedding over its top principal components, see
             :mod:`gliograde.bundles.embedding`); None when the bundle has no such measure.
+        unlike_training: the case lies outside the training data (:meth:`ModelKind.unlike_training`), set by
+            prediction beside the grade; None when the bundle cannot tell.
     """
 
     case: str
@@ -97,6 +103,7 @@ class CasePrediction:
     display_masked: bool = True
     features: list[dict[str, Any]] | None = None
     feature_z_max: float | None = None
+    unlike_training: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,8 @@ def check_channels(ingest: IngestCfg, source: CaseSource) -> None:
             expected = some.name.replace(f"_{key}.", f"_{missing[0]}.")
             raise InputError(f"{some.parent}: case has sequences {have} but the model was trained on {'+'.join(need)} "
                              f"(no {expected}); {fix}")
+        return
+    if source.kind == "dicom" and len(need) > 1:  # several series: matched to sequences when read (data.io)
         return
     n_have = 1
     where: Path | None = source.images.get("image") or source.images.get("series")
@@ -207,6 +216,31 @@ class ModelKind(ABC, Generic[FitT]):
     def settings_summary(cls, cfg: RunConfig) -> str:
         """The resolved settings this kind trains with, in a few words (for a command's header); "" = none."""
         return ""
+
+    @classmethod
+    def check_settings(cls, cfg: RunConfig, *, allow_random_frozen: bool = False) -> None:
+        """Refuse, before any work, settings that would train a meaningless model (default: none are).
+
+        Raises:
+            InputError: one line naming the setting(s) and the fix.
+        """
+
+    @classmethod
+    def cv_configuration(cls, cfg: RunConfig) -> str:
+        """The ``gliograde cv`` configuration (:data:`gliograde.experiment.configs.CONFIGS`) that trains the model
+        ``cfg`` gives this kind, whose CV metrics estimate it (default: the kind's name)."""
+        return cls.name
+
+    @classmethod
+    def defining_settings(cls, cfg: RunConfig) -> dict[str, Any]:
+        """The settings that define the model ``cfg`` trains, as plain data: what a cited CV run must share
+        (:mod:`gliograde.bundles.cv_run`). Default: the sections in :attr:`uses` without the settings that only
+        say where or how fast it runs (:data:`RUNTIME_ONLY`) or label it (``preset``), and without ``seed``: CV
+        trains each fold with its own seed, so it estimates the procedure, not one seed's model. The
+        preprocessing is not here: the cohort fingerprint covers it."""
+        sections = {"train": cfg.train, "augment": cfg.augment, "selection": cfg.cv.selection}
+        return {name: {k: v for k, v in to_plain(sections[name]).items() if k not in RUNTIME_ONLY}
+                for name in sorted(cls.uses)}
 
     @classmethod
     @abstractmethod
@@ -287,6 +321,11 @@ class ModelKind(ABC, Generic[FitT]):
         return (time.perf_counter() - t0) * 1e3
 
     # ---- what a reader sees --------------------------------------------------------------------------------
+    def unlike_training(self, pred: CasePrediction) -> bool | None:
+        """Whether the case lies outside the training data: ``feature_z_max`` beyond :data:`FAR_Z` (default;
+        None when the case has no such measure)."""
+        return None if pred.feature_z_max is None else bool(pred.feature_z_max > FAR_Z)
+
     @abstractmethod
     def evidence(self, pred: CasePrediction) -> dict[str, Any] | None:
         """The ``evidence`` block of prediction.json (None when the case was not explained)."""

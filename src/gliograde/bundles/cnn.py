@@ -48,7 +48,10 @@ from gliograde.bundles.embedding import (
 from gliograde.bundles.meta import (
     MODEL_JSON,
     RESEARCH_ONLY,
-    metrics_lines,
+    accuracy_at_chance,
+    card_metrics,
+    chance_warning,
+    labels_lines,
     rows_per_grade,
     shared_meta,
     write_meta,
@@ -117,6 +120,22 @@ class CnnBundle(ModelKind["FitResult"]):
         return f"{t.model} ({t.weights} weights, {how}, <= {t.epochs} epochs, augment {cfg.augment.mode})"
 
     @classmethod
+    def check_settings(cls, cfg: RunConfig, *, allow_random_frozen: bool = False) -> None:
+        """Refuse a frozen backbone with random weights (``train.freeze_backbone`` with ``train.weights none``):
+        only the head would train, on features of a network that never learned anything."""
+        t = cfg.train
+        if t.freeze_backbone and t.weights == "none" and not allow_random_frozen:
+            raise InputError(f"train.weights none with train.freeze_backbone true (preset {t.preset} freezes the "
+                             f"backbone): only the head would train, on features of a random, untrained {t.model}; "
+                             "give --weights imagenet (or a weights file), a preset that fine-tunes (e.g. modern), or "
+                             "--allow-random-frozen to train it anyway")
+
+    @classmethod
+    def cv_configuration(cls, cfg: RunConfig) -> str:
+        """``no-pretrain`` for a random start, ``no-aug`` without augmentation, else ``full``."""
+        return "no-pretrain" if cfg.train.weights == "none" else "no-aug" if cfg.augment.mode == "none" else "full"
+
+    @classmethod
     def train(cls, cohort: Cohort, out: Path, cfg: RunConfig, *, cv_metrics: dict[str, Any] | None = None,
               progress: bool = True) -> TrainReport:
         """:func:`~gliograde.training.cnn.train_on_cohort` with ``cfg.train`` and ``cfg.augment`` (rerunning on
@@ -126,9 +145,10 @@ class CnnBundle(ModelKind["FitResult"]):
         res = train_on_cohort(cohort, cfg.train, cfg.augment, out, progress=progress, run=cfg)
         cls.write(out, cohort, res, cfg, cv_metrics=cv_metrics)
         last = res.history[res.best_epoch - 1] if res.history else {}
+        inner = json.loads((Path(out) / MODEL_JSON).read_text())["inner_validation"]
         return TrainReport(bundle=Path(out), lines=[
             f"best epoch {res.best_epoch} of {res.stopped_epoch}: val loss {last.get('val_loss', float('nan')):.4f}, "
-            f"val acc {last.get('val_acc', float('nan')):.3f}",
+            f"val acc {last.get('val_acc', float('nan')):.3f}", *chance_warning(inner),
             f"wrote the model bundle {out}: {WEIGHTS}, model.json, MODEL_CARD.md, history.csv, history.png"])
 
     @classmethod
@@ -165,10 +185,11 @@ class CnnBundle(ModelKind["FitResult"]):
                          "stopped_epoch": fit.stopped_epoch, "n_rows": len(cohort),
                          "n_patients": len(set(cohort.patient_ids.tolist())), "rows_per_grade": rows_per_grade(cohort)},
             **shared_meta(out, cohort, ingest, cv_metrics),
+            "inner_validation": _inner_validation(cohort, fit, cfg),
             "unlike_training_check": _write_embedding_stats(out, fit.model, spec, input_size, cohort.images),
         }
         write_meta(out, meta, render_card(meta))
-        logger.info("wrote bundle %s (%s, classes %s)", out, cfg.train.model, meta["classes"])
+        logger.debug("wrote bundle %s (%s, classes %s)", out, cfg.train.model, meta["classes"])
         return out
 
     @classmethod
@@ -336,6 +357,19 @@ class CnnBundle(ModelKind["FitResult"]):
                          info={"backbone": self.meta["backbone"]})
 
 
+def _inner_validation(cohort: Cohort, fit: FitResult, cfg: RunConfig) -> dict[str, Any]:
+    """The inner validation's chance check (:func:`~gliograde.bundles.meta.accuracy_at_chance`): the best epoch's
+    validation accuracy against the majority-grade share of the validation rows (the same inner split
+    :func:`~gliograde.training.cnn.train_on_cohort` held out)."""
+    from gliograde.splits import inner_split  # scikit-learn (heavy): on first use
+
+    if not fit.history or cfg.train.val_fraction <= 0:
+        return accuracy_at_chance(None, [])
+    _, va = inner_split(cohort.patient_ids, cohort.labels, cfg.train.val_fraction, cfg.train.seed)
+    acc = fit.history[fit.best_epoch - 1].get("val_acc")
+    return accuracy_at_chance(None if acc is None else float(acc), cohort.labels[va].tolist())
+
+
 def _write_embedding_stats(out: Path, model: nn.Module, spec: ModelSpec, input_size: int,
                            images: npt.NDArray[np.uint8], batch_size: int = 32) -> dict[str, Any] | None:
     """Embed every training crop (eval mode, unaugmented, prediction's normalisation), write their statistics to
@@ -400,6 +434,7 @@ def card_section_lines(meta: dict[str, Any]) -> list[str]:
         f"crop size {pre['preprocess']['size']}",
         f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
         f"- training-input fingerprint: `{fp.get('train_input_sha256')}`",
+        *labels_lines(meta),
         _unlike_line(meta.get("unlike_training_check")), "",
     ]
 
@@ -426,7 +461,7 @@ def render_card(meta: dict[str, Any]) -> str:
         "glioma from one masked contrast-enhanced T1 slice, with a Grad-CAM map of the evidence, to support "
         "research on computer-aided grading.", "",
         *card_section_lines(meta),
-        "## Metrics", *metrics_lines(meta.get("cv_metrics")), "",
+        "## Metrics", *card_metrics(meta), "",
         "## Limitations",
         "- Single slice: only the largest tumour cross-section is seen; "
         "heterogeneity elsewhere in the tumour is missed.",

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from gliograde.config import IngestCfg
+from gliograde.data.who_edition import UNSTATED, cohort_statement
 from gliograde.errors import InputError
 from gliograde.fsio import atomic_write_json, atomic_write_text
 from gliograde.runinfo import package_versions, sha256_file, to_plain
@@ -138,9 +142,141 @@ def shared_meta(out: Path, cohort: Cohort, ingest: IngestCfg, cv_metrics: dict[s
         "data_fingerprint": {"cohort_input_sha256": json_sha(cohort.root / "run.json"),
                              "train_input_sha256": json_sha(out / "run.json")},
         "training_patients": training_patients(cohort.patient_ids.tolist()),
-        "cv_metrics": cv_metrics,
+        "labels": labels_meta(cohort),
+        **cv_entries(cv_metrics),
         "versions": package_versions(),
     }
+
+
+#: Every WHO grade of a diffuse glioma a cohort may carry.
+ALL_GRADES = (2, 3, 4)
+#: model.json's key for CV metrics of a leaky (paper-protocol) run: cited, never the model's estimate.
+LEAKY_KEY = "cv_metrics_leaky"
+
+
+def grade_caveat(classes: Sequence[int]) -> str | None:
+    """What a model of ``classes`` cannot say: None when it knows every grade.
+
+    >>> grade_caveat((2, 3))
+    'grades 2, 3 only: cannot recognise grade 4 (glioblastoma); a grade 4 tumour is given one of 2, 3'
+    >>> grade_caveat((2, 3, 4)) is None
+    True
+    """
+    missing = [g for g in ALL_GRADES if g not in set(classes)]
+    if not missing:
+        return None
+    known = ", ".join(map(str, classes))
+    what = ", ".join(map(str, missing)) + (" (glioblastoma)" if missing == [4] else "")
+    return (f"grades {known} only: cannot recognise grade {what}; a grade {'/'.join(map(str, missing))} tumour is "
+            f"given one of {known}")
+
+
+def labels_meta(cohort: Cohort) -> dict[str, Any]:
+    """model.json's ``labels``: the grades the model can output, those it cannot recognise, and the WHO edition its
+    training labels follow (:mod:`gliograde.data.who_edition`; ``who_edition`` None = not stated)."""
+    code, text = cohort_statement(cohort.manifest)
+    classes = [int(c) for c in cohort.classes]
+    return {"grades": classes, "cannot_recognise": [g for g in ALL_GRADES if g not in classes],
+            "who_edition": code, "who_grading": text}
+
+
+def labels_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """A bundle's ``labels`` block; bundles written before it existed get it from their ``classes``."""
+    classes = [int(c) for c in meta.get("classes", [])]
+    got = meta.get("labels") or {}
+    return {"grades": got.get("grades", classes),
+            "cannot_recognise": got.get("cannot_recognise", [g for g in ALL_GRADES if g not in classes]),
+            "who_edition": got.get("who_edition"), "who_grading": got.get("who_grading") or UNSTATED}
+
+
+def labels_lines(meta: dict[str, Any]) -> list[str]:
+    """The model card's lines on what the model can output and which WHO grading its labels follow."""
+    lab = labels_of(meta)
+    caveat = grade_caveat(lab["grades"])
+    return [f"- grades it can output: {', '.join(map(str, lab['grades']))}"
+            + (f"; **{caveat}**" if caveat else ""),
+            f"- WHO grading of the training labels: {lab['who_grading']}"]
+
+
+def cv_entries(cv_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """model.json's CV entries: ``cv_metrics`` (the model's estimate), or, for metrics cited from a leaky
+    (paper-protocol) run (``cv_metrics["leaky"]``), ``cv_metrics`` None and the run under :data:`LEAKY_KEY`."""
+    if cv_metrics and cv_metrics.get("leaky"):
+        return {"cv_metrics": None, LEAKY_KEY: cv_metrics}
+    return {"cv_metrics": cv_metrics}
+
+
+def card_metrics(meta: dict[str, Any]) -> list[str]:
+    """The model card's "Metrics" lines: the attached CV metrics, a cited leaky run (labelled so) and the inner
+    validation's chance-level warning."""
+    lines = metrics_lines(meta.get("cv_metrics"))
+    if leaky := meta.get(LEAKY_KEY):
+        lines += ["", "**LEAKY, not an estimate of this model's performance**: cited with --cite-leaky-cv, from a "
+                  f"{leaky.get('protocol')}-protocol run ({leaky.get('source')}), whose folds split one patient's "
+                  "augmented images between training and test:", "",
+                  *metrics_lines(leaky)[2:]]
+    inner = meta.get("inner_validation") or {}
+    if inner.get("at_chance"):
+        lines += ["", f"**Warning: the inner validation is at chance level** ({inner['line']}); this model may "
+                  "have learned nothing that separates the grades."]
+    elif inner.get("line"):
+        lines += ["", f"Inner validation: {inner['line']}."]
+    return lines
+
+
+def chance_warning(inner: dict[str, Any] | None) -> list[str]:
+    """The line ``train`` prints (and logs) when the inner validation is at chance level; none otherwise."""
+    if not inner or not inner.get("at_chance"):
+        return []
+    line = (f"WARNING: inner validation at chance level: {inner['line']}; this model may have learned nothing that "
+            "separates the grades (recorded in model.json and MODEL_CARD.md)")
+    return [line]  # printed by `train` (the CLI prints TrainReport.lines); not logged as well: once only
+
+
+def accuracy_at_chance(accuracy: float | None, val_labels: Sequence[int]) -> dict[str, Any]:
+    """The inner-validation check of a model judged by accuracy: at chance when its accuracy is not above the
+    majority-class share of the validation rows (what always answering the commonest grade scores; on two balanced
+    grades 0.500). Why not a significance test: the validation rows are slices, several per patient, so a binomial
+    test over rows would count correlated rows as independent; the majority share is the floor any model must beat.
+
+    >>> accuracy_at_chance(0.5, [0, 1, 0, 1])["at_chance"], accuracy_at_chance(0.75, [0, 1, 0, 1])["at_chance"]
+    (True, False)
+    """
+    if accuracy is None or accuracy != accuracy or len(val_labels) == 0:
+        return {"metric": "accuracy", "at_chance": None, "line": "not measured (no inner validation rows)"}
+    counts = np.bincount(np.asarray(val_labels, dtype=np.int64))
+    chance = float(counts.max() / counts.sum())
+    at = bool(accuracy <= chance + 1e-9)
+    return {"metric": "accuracy", "value": round(float(accuracy), 4), "chance": round(chance, 4), "at_chance": at,
+            "n_rows": len(val_labels),
+            "line": f"inner-validation accuracy {accuracy:.3f} on {len(val_labels)} rows, "
+                    f"{'not above' if at else 'above'} the majority-grade share {chance:.3f}"}
+
+
+def auc_at_chance(auc: float | None, grade_counts: Sequence[int], label: str = "inner-CV AUC") -> dict[str, Any]:
+    """The inner-validation check of a model judged by AUC: at chance when the 95 % CI of its AUC includes 0.5.
+
+    The CI is AUC +- 1.96 SE with the Hanley & McNeil (1982) SE from the patient counts alone (the inner folds'
+    per-patient scores are not kept); with three grades, the smallest grade against the rest, the widest of the
+    one-vs-rest CIs. The AUC checked is the chosen candidate's, the maximum over the grid, so it is if anything
+    optimistic: a CI that still includes 0.5 is a real warning.
+
+    >>> auc_at_chance(0.52, [35, 35])["at_chance"], auc_at_chance(0.80, [35, 35])["at_chance"]
+    (True, False)
+    """
+    counts = [int(c) for c in grade_counts if c > 0]
+    if auc is None or auc != auc or len(counts) < 2:
+        return {"metric": "auc", "at_chance": None, "line": f"{label} not measured"}
+    n1 = min(counts)
+    n2 = sum(counts) - n1
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = float(np.sqrt((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a)) / (n1 * n2)))
+    lo, hi = a - 1.96 * se, a + 1.96 * se
+    at = bool(lo <= 0.5)  # the CI includes 0.5, or lies below it (a model that inverts the grades)
+    where = "includes 0.5" if lo <= 0.5 <= hi else "lies below 0.5" if hi < 0.5 else "excludes 0.5"
+    return {"metric": "auc", "value": round(a, 4), "ci": [round(lo, 4), round(hi, 4)], "at_chance": at,
+            "line": f"{label} {a:.3f} (95 % CI {lo:.2f}-{hi:.2f}, Hanley-McNeil, {sum(counts)} patients), {where}"}
 
 
 def read_cv_metrics(metrics_json: Path) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from gliograde.config import IngestCfg, RunConfig, from_dict
 from gliograde.data.cohort import read_ingest_cfg
 from gliograde.data.origin import case_files, case_sources
 from gliograde.errors import InputError
-from gliograde.explain import ROI_COLOUR, draw_outline, to_display
+from gliograde.explain import ROI_COLOUR, draw_outline, label, to_display
 from gliograde.fsio import atomic_write_json
 from gliograde.runinfo import fingerprint_files, names_withheld, sha256_file, write_run_info
 from gliograde.signs.cohort import cohort_signs, grey_sequence
@@ -125,6 +125,16 @@ class PriorBundle(ModelKind[PriorFit]):
                                                            else "")
 
     @classmethod
+    def cv_configuration(cls, cfg: RunConfig) -> str:
+        """``prior`` (the fixed rule) or ``prior-monotone``."""
+        return "prior" if cfg.cv.prior.combine == "fixed" else "prior-monotone"
+
+    @classmethod
+    def defining_settings(cls, cfg: RunConfig) -> dict[str, Any]:
+        """The ``cv.prior`` section (the rule, its shrinkage and calibration): all a prior model is made of."""
+        return {"prior": dataclasses.asdict(cfg.cv.prior)}
+
+    @classmethod
     def train(cls, cohort: Cohort, out: Path, cfg: RunConfig, *, cv_metrics: dict[str, Any] | None = None,
               progress: bool = True) -> TrainReport:
         """Measure every patient's signs on the files the cohort was ingested from, fit each reachable set's
@@ -176,7 +186,7 @@ class PriorBundle(ModelKind[PriorFit]):
             **shared_meta(out, cohort, ingest, cv_metrics),
         }
         write_meta(out, meta, render_card(meta))
-        logger.info("wrote prior bundle %s (%s rule, signs %s)", out, meta["combine"], meta["signs"])
+        logger.debug("wrote prior bundle %s (%s rule, signs %s)", out, meta["combine"], meta["signs"])
         return out
 
     @classmethod
@@ -362,15 +372,15 @@ class PriorBundle(ModelKind[PriorFit]):
         for i, a in enumerate((draw_outline(first, mask), draw_outline(second, mask))):
             canvas.paste(ImageOps.pad(Image.fromarray(a), (side, side), Image.Resampling.NEAREST), (i * side, 20))
         draw = ImageDraw.Draw(canvas)
-        draw.text((4, 4), f"{title}   prior ({', '.join(pred.used)})", fill=(255, 255, 255))
+        label(draw, (4, 4), f"{title}   prior ({', '.join(pred.used)})", (255, 255, 255))
         shown = _shown(s.sequences)
-        draw.text((4, side + 22), f"a: {shown[0]}; red enhancing, blue necrotic", fill=ROI_COLOUR)
-        draw.text((side + 4, side + 22), f"b: {shown[1]}, ROI outline", fill=ROI_COLOUR)
+        label(draw, (4, side + 22), f"a: {shown[0]}; red enhancing, blue necrotic", ROI_COLOUR)
+        label(draw, (side + 4, side + 22), f"b: {shown[1]}, ROI outline", ROI_COLOUR)
         for k, r in enumerate(rows):
             ref = "" if r.get("reference_tissue") is None else f" (normal tissue {r['reference_tissue']:.3f})"
             text = (f"{r['contribution']:+.3f}  {r['sign']} {r['value']:.3f}{ref}" if r["used"]
                     else f"  not scored: {r['sign']} {r['value']:.3f}")
-            draw.text((4, side + 36 + 14 * k), text, fill=(255, 120, 80) if r["used"] else (160, 160, 160))
+            label(draw, (4, side + 36 + 14 * k), text, (255, 120, 80) if r["used"] else (160, 160, 160))
         return np.asarray(canvas, dtype=np.uint8)
 
     def card_section(self) -> str:

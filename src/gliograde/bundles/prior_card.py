@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gliograde.bundles.meta import RESEARCH_ONLY, metrics_lines
+from gliograde.bundles.meta import RESEARCH_ONLY, card_metrics, labels_lines
 from gliograde.signs.measure import BY_NAME
 
 
@@ -24,7 +24,7 @@ def card_section_lines(meta: dict[str, Any]) -> list[str]:
         f"- {tr['n_patients']} patients ({grades})",
         f"- ROI labels {pre['roi_labels'] or 'all non-zero'}; the signs read the original files, not the crops",
         f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
-        f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",
+        f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", *labels_lines(meta), "",
     ]
 
 
@@ -37,7 +37,7 @@ def render_card(meta: dict[str, Any]) -> str:
         "(enhancement, necrosis, FLAIR hyperintensity, size, margin) measured inside a tumour outline, and shows "
         "each sign's value, its reference and its contribution.", "",
         *card_section_lines(meta),
-        "## Metrics", *metrics_lines(meta.get("cv_metrics")),
+        "## Metrics", *card_metrics(meta),
         "docs/real-data.md gives the prior model's honest cross-validated AUC on TCGA-LGG beside the recommended "
         "preset's, over repeated splits and with a whole site held out.", "",
         "## Limitations",

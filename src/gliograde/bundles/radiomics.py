@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from gliograde.bundles.base import FAR_Z, CasePrediction, CropScores, ModelKind, TrainReport
-from gliograde.bundles.meta import MODEL_JSON, shared_meta, write_meta
+from gliograde.bundles.base import FAR_Z, CasePrediction, CropScores, ModelKind, TrainReport, blank_case
+from gliograde.bundles.meta import MODEL_JSON, auc_at_chance, chance_warning, shared_meta, write_meta
 from gliograde.bundles.radiomics_card import card_section_lines, render_card
 from gliograde.bundles.radiomics_evidence import METHOD, NOTE, contributions, name_sequence, radiomics_panel
 from gliograde.bundles.skops_file import canonical_skops
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from gliograde.data.dataset import Cohort
+    from gliograde.data.source import CaseSource
     from gliograde.training.radiomics import RadiomicsFit
 
 __all__ = ["FORMAT_VERSION", "MODEL_FILE", "TRUSTED_TYPES", "RadiomicsBundle"]
@@ -109,8 +110,10 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
         fit = train_on_cohort(cohort, out, ingest, cfg.cv.selection, seed=cfg.train.seed, run=cfg)
         cls.write(out, cohort, fit, cfg, cv_metrics=cv_metrics, ingest=ingest)
         scores = ", ".join(f"{k} {v:.3f}" for k, v in fit.selection.scores.items())
+        inner = inner_validation(cohort, fit)
         return TrainReport(bundle=Path(out), lines=[
             f"chose {fit.selection.chosen.label} by {fit.selection.method} (inner AUC: {scores or 'n/a'})",
+            *chance_warning(inner),
             f"{len(fit.feature_names)} features {fit.seconds['features']:.1f} s, selection + fit "
             f"{fit.seconds['selection_and_fit']:.1f} s",
             f"wrote the model bundle {out}: {MODEL_FILE}, model.json, MODEL_CARD.md"])
@@ -146,9 +149,10 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
                          "ingest_slices": int(ingest.slices), "seed": fit.seed,
                          "seconds": {k: round(v, 2) for k, v in fit.seconds.items()}},
             **shared_meta(out, cohort, ingest, cv_metrics),
+            "inner_validation": inner_validation(cohort, fit),
         }
         write_meta(out, meta, render_card(meta))
-        logger.info("wrote radiomics bundle %s (%s, classes %s)", out, fit.selection.chosen.label, meta["classes"])
+        logger.debug("wrote radiomics bundle %s (%s, classes %s)", out, fit.selection.chosen.label, meta["classes"])
         return out
 
     @classmethod
@@ -189,10 +193,44 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
         if int(getattr(pipeline, "n_features_in_", len(names))) != len(names):
             raise InputError(f"{path / MODEL_FILE}: model expects {pipeline.n_features_in_} features but model.json "
                              f"names {len(names)}; the bundle is inconsistent, re-train it")
-        return cls(path=path, pipeline=pipeline, classes=classes, feature_names=names, bin_width=bin_width,
-                   ingest=ingest, fingerprint=sha, meta=meta)
+        bundle = cls(path=path, pipeline=pipeline, classes=classes, feature_names=names, bin_width=bin_width,
+                     ingest=ingest, fingerprint=sha, meta=meta)
+        if "native" in meta.get("feature_families", ()):  # its features read each case's original files (validate)
+            object.__setattr__(bundle, "reads", "case")  # frozen: this bundle's own value of the class default
+        return bundle
 
     # ---- inference -----------------------------------------------------------------------------------------
+    def predict_case(self, source: CaseSource, *, explain: bool = True,
+                     slice_index: int | None = None) -> CasePrediction:
+        """:meth:`ModelKind.predict_case`; a bundle with the ``native`` family also reads the case on its native
+        grid first (:func:`gliograde.baselines.native.predicting`: its features join the crop's in model_input)."""
+        if "native" not in self.meta.get("feature_families", ()):
+            return super().predict_case(source, explain=explain, slice_index=slice_index)
+        from gliograde.baselines import native  # PyRadiomics on the original files: only for such a bundle
+        from gliograde.config import SelectionCfg
+
+        sel = from_dict(SelectionCfg, self.meta.get("selection", {}).get("config", {}))
+        params = self.path / native.PARAMS_FILE
+        settings = native.settings_for(sel, self.ingest.preprocess, params if params.is_file() else None)
+        with native.predicting(native.pending_case(source, self.ingest, settings, slice_index)):
+            return super().predict_case(source, explain=explain, slice_index=slice_index)
+
+    def warm_up(self, explain: bool = True) -> float:
+        """:meth:`ModelKind.warm_up`; the ``native`` columns of a synthetic case are 0 (it has no original files)."""
+        families = list(self.meta.get("feature_families", ["radiomics"]))
+        if "native" not in families:
+            return super().warm_up(explain)
+        from gliograde.baselines import native  # only for a bundle with native features
+        from gliograde.baselines.feature_sets import feature_matrix
+
+        others = [f for f in families if f != "native"]
+        crop, mask = blank_case(self.ingest.preprocess.size, len(self.ingest.channels))
+        image = crop[None, None] if crop.ndim == 2 else np.moveaxis(crop, -1, 0)[None]
+        names = feature_matrix(np.ascontiguousarray(image), mask[None], [float(mask.sum())], others,
+                               bin_width=self.bin_width, channels=self.ingest.channels)[1] if others else []
+        with native.predicting(native.warm_up_case(self.feature_names, names)):
+            return super().warm_up(explain)
+
     def model_input(self, crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_], area_px: float,
                     where: str = "case") -> npt.NDArray[np.float64]:
         """(1, F) features of one preprocessed crop, in the bundle's column order.
@@ -264,3 +302,12 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
         return {"kind": self.kind, "classifier": self.meta.get("selection", {}).get("chosen"),
                 "n_features": len(self.feature_names), "classes": list(self.classes),
                 "channels": list(self.ingest.channels), "crop_size": self.ingest.preprocess.size}
+
+
+def inner_validation(cohort: Cohort, fit: RadiomicsFit) -> dict[str, Any]:
+    """The inner validation's chance check (:func:`~gliograde.bundles.meta.auc_at_chance`): the chosen candidate's
+    out-of-fold inner AUC with a CI from the training patients' grade counts."""
+    first = dict(zip(cohort.patient_ids.tolist(), cohort.labels.tolist(), strict=True))
+    counts = np.bincount(np.asarray(list(first.values()), dtype=np.int64), minlength=len(cohort.classes))
+    auc = fit.selection.scores.get(fit.selection.chosen.label)
+    return auc_at_chance(auc, counts.tolist(), label=f"inner-CV AUC of {fit.selection.chosen.label}")

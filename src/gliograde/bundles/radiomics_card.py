@@ -3,15 +3,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from gliograde.bundles.meta import RESEARCH_ONLY, metrics_lines
+from gliograde.bundles.meta import RESEARCH_ONLY, card_metrics, labels_lines
 
 
 def family_text(meta: dict[str, Any]) -> str:
     """The model card's description of the bundle's feature families."""
     text = {"radiomics": f"PyRadiomics ({meta['feature_backend']}; first order, GLCM, GLRLM, GLSZM, 2D shape; bin "
                          f"width {meta['bin_width']:g})",
-            "semantic": "semantic (size, outline shape, intensity in units of the reference tissue's IQR)"}
+            "semantic": "semantic (size, outline shape, intensity in units of the reference tissue's IQR)",
+            "enhancement": "contrast enhancement (T1c - T1 in reference-tissue units)",
+            "native": _native_text(meta)}
     return " + ".join(text[f] for f in meta.get("feature_families", ["radiomics"])) + " of each channel in the ROI"
+
+
+def _native_text(meta: dict[str, Any]) -> str:
+    spacing = (meta.get("selection", {}).get("config", {}) or {}).get("spacing") or []
+    where = f"{' x '.join(f'{v:g}' for v in spacing)} mm pixels" if spacing else "pixel size unknown: 2D shape in px"
+    return (f"PyRadiomics on each case's original grid (volumes in 3D in mm from the affine; 2D slices: {where}; "
+            "gliograde.baselines.native)")
 
 
 def card_section_lines(meta: dict[str, Any]) -> list[str]:
@@ -34,7 +43,7 @@ def card_section_lines(meta: dict[str, Any]) -> list[str]:
         f"ROI labels {pre['roi_labels'] or 'all non-zero'}, "
         f"rim {pp['rim']}, crop size {pp['size']}; the largest tumour cross-section",
         f"- cohort fingerprint (sha256 of the ingested files): `{fp.get('cohort_input_sha256')}`",
-        f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", "",
+        f"- training-input fingerprint: `{fp.get('train_input_sha256')}`", *labels_lines(meta), "",
     ]
 
 
@@ -47,7 +56,7 @@ def render_card(meta: dict[str, Any]) -> str:
         RESEARCH_ONLY + "It suggests a WHO grade of a diffuse glioma from features of one masked slice (channels "
         f"{'+'.join(pre['channels'])}), and lists the features that moved the prediction most.", "",
         *card_section_lines(meta),
-        "## Metrics", *metrics_lines(meta.get("cv_metrics")),
+        "## Metrics", *card_metrics(meta),
         "For the `recommended` preset on TCGA-LGG (70 patients, grade 2 vs 3), docs/real-data.md gives the "
         "honest cross-validated AUC over repeated splits and with a whole site held out; it is modest.", "",
         "## Limitations",

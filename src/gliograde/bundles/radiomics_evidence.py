@@ -17,7 +17,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageOps
 
 from gliograde.bundles.base import FAR_Z
-from gliograde.explain import ROI_COLOUR, draw_outline, to_display
+from gliograde.explain import ROI_COLOUR, draw_outline, label, to_display
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -84,12 +84,11 @@ def radiomics_panel(pred: CasePrediction, title: str, side: int = 256) -> npt.ND
     for i, a in enumerate((left, right)):
         canvas.paste(ImageOps.pad(Image.fromarray(a), (side, side), Image.Resampling.BILINEAR), (i * side, 20))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 4), title, fill=(255, 255, 255))
-    draw.text((4, side + 22), "a: slice, ROI outline", fill=ROI_COLOUR)
-    draw.text((side + 4, side + 22), "b: model input (features measured in the ROI)", fill=ROI_COLOUR)
+    label(draw, (4, 4), title, (255, 255, 255))
+    label(draw, (4, side + 22), "a: slice, ROI outline", ROI_COLOUR)
+    label(draw, (side + 4, side + 22), "b: model input (features measured in the ROI)", ROI_COLOUR)
     for k, f in enumerate(feats):
         colour = (255, 120, 80) if f["contribution"] > 0 else (120, 170, 255)
-        draw.text((4, side + 36 + 14 * k),
-                  f"{f['contribution']:+.3f}  {f['sequence']}: {f['feature'].split('_', 1)[1]}  (z {f['z']:+.2f})",
-                  fill=colour)
+        label(draw, (4, side + 36 + 14 * k),
+              f"{f['contribution']:+.3f}  {f['sequence']}: {f['feature'].split('_', 1)[1]}  (z {f['z']:+.2f})", colour)
     return np.asarray(canvas, dtype=np.uint8)

@@ -9,19 +9,21 @@ with settings turns its flags into a plain overrides dict and resolves them once
 
 User errors (:class:`gliograde.errors.GliogradeError`) print one line per problem and exit 2 (1 when some of a
 run's tasks failed: :class:`gliograde.errors.TasksFailed`);
-``--debug`` shows the traceback instead. ``-q`` and ``--debug`` may come before or after the subcommand.
+``--debug`` shows the traceback instead. ``-q``, ``-v`` and ``--debug`` may come before or after the subcommand.
+Logging and progress (:mod:`gliograde.progress`): one progress line per run; ``-v`` adds the detail (every epoch,
+every CV unit's own lines), ``-q`` keeps warnings only.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
 
 from gliograde import __version__
 from gliograde.errors import GliogradeError
+from gliograde.progress import configure_logging, reset_logging
 
 # Order shown in --help; modules not listed here come after, alphabetically.
 _ORDER = ("synth", "ingest", "augment", "train", "cv", "predict", "export", "report", "serve")
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gliograde {__version__}")
     _add_global_flags(parser)
-    parser.set_defaults(debug=False, quiet=False)
+    parser.set_defaults(debug=False, quiet=False, verbose=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _subcommand_modules():
@@ -56,18 +58,15 @@ def _add_global_flags(p: argparse.ArgumentParser) -> None:
                    help="show tracebacks for errors (default: off)")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                    help="less logging, no progress bars (default: off)")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="more logging: every epoch, each CV unit's own lines, model selection per fold "
+                        "(default: off)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
-    # PyRadiomics logs every feature class at INFO; keep its warnings only.
-    logging.getLogger("radiomics").setLevel(logging.WARNING)
+    configure_logging(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.func(args) or 0)
     except (GliogradeError, FileNotFoundError) as err:
@@ -86,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gliograde {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        reset_logging()
 
 
 if __name__ == "__main__":  # pragma: no cover

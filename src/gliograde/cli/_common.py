@@ -19,7 +19,9 @@ TRAIN_FLAGS: dict[str, tuple[str, ...]] = {
     **{name: (f"train.{name}",) for name in ("model", "weights", "allow_download", "epochs", "lr", "batch_size",
                                              "image_size", "patience", "val_fraction", "device")},
     "seed": ("train.seed", "cv.seed"), "augment": ("augment.mode",), "augment_subset": ("augment.subset",),
-    "features": ("cv.selection.features",)}
+    "features": ("cv.selection.features",), "spacing": ("cv.selection.spacing",),
+    "radiomics_params": ("cv.selection.radiomics_params",), "labels": ("subset.labels",),
+    "sites": ("subset.sites",)}
 
 #: Parsed-argument name -> RunConfig key, for the flags of :func:`add_executor`.
 EXECUTOR_FLAGS: dict[str, tuple[str, ...]] = {"executor": ("executor.name",), "ray_address": ("executor.address",),
@@ -100,8 +102,26 @@ def add_train_flags(p: argparse.ArgumentParser, *, default_preset: str) -> None:
     p.add_argument("--features", type=names, default=None, metavar="F[,F]",
                    help="ROI feature families of the radiomics/fusion model, comma-separated from radiomics "
                         "(PyRadiomics texture), semantic (size, outline shape, intensity in reference-tissue "
-                        "units) and enhancement (T1c - T1 inside the ROI; needs both) (default: the preset's)")
+                        "units), enhancement (T1c - T1 inside the ROI; needs both) and native (PyRadiomics on "
+                        "each case's original grid in mm, by sequence) (default: the preset's)")
+    p.add_argument("--spacing", type=numbers, default=None, metavar="ROW_MM,COL_MM",
+                   help="native features: pixel size of PNG/TIFF slices in mm (default: unknown, shape features in "
+                        "pixels, named _px; NIfTI volumes use their affine)")
+    p.add_argument("--radiomics-params", default=None, metavar="FILE",
+                   help="native features: a PyRadiomics params YAML used as given (default: first order, GLCM, "
+                        "GLRLM, GLSZM and shape on ingest's scaling)")
+    add_subset_flags(p)
     add_config(p)
+
+
+def add_subset_flags(p: argparse.ArgumentParser) -> None:
+    """``--labels CSV`` and ``--sites A,B`` of ``train`` and ``cv``: the patients used (gliograde.data.subset)."""
+    p.add_argument("--labels", default=None, metavar="CSV",
+                   help="use only the patients this CSV lists (a patient_id or case_id column; grades, if given, "
+                        "must agree with the cohort's) (default: every patient)")
+    p.add_argument("--sites", type=names, default=None, metavar="A[,B]",
+                   help="use only the patients of these acquisition sites (the labels' institution/site) "
+                        "(default: every site)")
 
 
 def names(text: str) -> tuple[str, ...]:

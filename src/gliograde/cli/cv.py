@@ -6,6 +6,11 @@
     gliograde cv runs/synth --out runs/cv --protocol both --folds 5     # honest + the study's leaky protocol
     gliograde cv runs/tcga --out runs/site --protocol site              # leave one hospital out
     gliograde cv ../shared/data/tcga-lgg --out runs/rep --preset recommended --repeats 5   # 5 x 10 folds
+    gliograde cv runs/tcga/manifest.csv --out runs/cv3 --sites CS,DU,FG  # three sites (--labels CSV: listed patients)
+
+``--labels CSV`` (a patient_id column; grades, if given, must agree) and ``--sites A,B`` pick the patients used
+(``subset:`` in config.yaml; gliograde.data.subset). Every split keeps a person on one side: a ``group`` column
+of the labels (or a BraTS case's ``tcga_id``) names the person when one patient appears twice.
 
 Precedence: preset < ``--config`` YAML (sections ``ingest:``, ``train:``, ``augment:``, ``cv:``) < flags.
 The default preset, ``recommended`` (shared with ``train``, about a minute on a 2-core CPU), ingests a raw
@@ -19,6 +24,10 @@ so a result is not one lucky split: the tables stay those of repeat 0 (the singl
 the printed table and report.html add each repeat's pooled AUC and accuracy with their mean, SD, min, max.
 
 Rerunning the same command resumes: finished (configuration, fold) units are skipped.
+
+``--permute-labels N`` adds the label-permutation check (gliograde.experiment.permute): each protocol rerun N
+times on grades shuffled between patients, in RUN/permute/; the report shows the chance distribution of the pooled
+AUC and accuracy and the real result's empirical p-value. Each shuffle costs about as much as the real run.
 
 A long run first logs an upper-bound time estimate of its CNN units, from rates measured there and then on the
 run's device with the run's network (a few seconds; docs/performance.md).
@@ -47,7 +56,8 @@ from gliograde.presets import DEFAULT_PRESET
 
 #: Parsed-argument name -> the RunConfig key(s) it sets.
 FLAGS = {**TRAIN_FLAGS, **{name: (f"cv.{name}",) for name in ("folds", "protocol", "configs",
-                                                               "handcrafted_classifier", "n_boot", "repeats")},
+                                                               "handcrafted_classifier", "n_boot", "repeats",
+                                                               "permute_labels", "recalibrate")},
          "selection": ("cv.selection.method",), **EXECUTOR_FLAGS}
 
 
@@ -75,6 +85,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
     p.add_argument("--repeats", type=int, default=None, metavar="R",
                    help="repeated CV: R splits with fold seeds SEED..SEED+R-1, reported as mean ± SD (min-max) "
                         "of the pooled AUC; not with --protocol site (default: 1)")
+    p.add_argument("--permute-labels", type=int, default=None, metavar="N",
+                   help="label-permutation check: rerun each protocol N times with grades shuffled between patients "
+                        "(within site for --protocol site) and report the chance AUC and accuracy and an empirical "
+                        "p-value of the real result (default: 0, no check)")
+    p.add_argument("--recalibrate", default=None, metavar="{none,platt}",
+                   help="platt: every configuration recalibrates its probabilities inside the training patients "
+                        "only: radiomics, fusion and handcrafted on inner cross-validated predictions, the CNNs on "
+                        "their early-stopping validation patients (not under --protocol paper, whose early stopping "
+                        "uses the test fold) (default: none)")
     add_train_flags(p, default_preset=DEFAULT_PRESET)
     add_executor(p)
     return p

@@ -10,8 +10,11 @@ The bundle folder is never changed, and no file an earlier export did not write 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from pathlib import Path
+
+from gliograde.errors import InputError
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -38,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         copied = copy_bundle(load_bundle(args.bundle), args.copy_to)
         print(f"wrote {copied}: {', '.join(sorted(p.name for p in copied.iterdir()))}")
         return 0
+    if importlib.util.find_spec("onnx") is None:  # torch.onnx writes the file with it: say so before any work
+        raise InputError("gliograde export --onnx needs the onnx package, which is not installed; "
+                         "pip install 'gliograde[export]' (onnx, and onnxruntime to run the file)")
     from gliograde.export import check_can_write, default_out, export_onnx, sidecar_path  # imports torch
 
     out = args.out or default_out(args.bundle)

@@ -24,7 +24,8 @@ from gliograde.settings import COMMAND_PRESET
 
 #: Parsed-argument name -> the RunConfig key it sets.
 FLAGS: dict[str, tuple[str, ...]] = {
-    **{name: (f"ingest.{name}",) for name in ("layout", "channels", "roi_labels", "slice_index", "slices", "skip_bad")},
+    **{name: (f"ingest.{name}",) for name in ("layout", "channels", "roi_labels", "slice_index", "slices", "skip_bad",
+                                                "series_map")},
     **{name: (f"ingest.preprocess.{name}",) for name in ("size", "margin", "rim", "intensity", "window", "region",
                                                          "ring_width")}}
 
@@ -41,6 +42,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
                    help="input layout (default: auto)")
     p.add_argument("--channels", type=names, default=None,
                    help="sequences as channels, comma-separated from t1, flair, t1ce, t2 (default: t1ce)")
+    p.add_argument("--series-map", type=names, default=None, metavar="SEQ=PATTERN[,SEQ=PATTERN]",
+                   help="DICOM: which series is which sequence, by SeriesDescription (* any text, | or), or a YAML/CSV "
+                        "file of such entries, tried before the built-in patterns, e.g. 't1ce=*T1*POST*' (default: "
+                        "built-in: *FLAIR*, *T1*POST*/*T1*GD*/..., *T2*, *T1*)")
     p.add_argument("--roi-labels", type=whole_numbers, default=None,
                    help="segmentation labels forming the ROI, e.g. 1,4 (default: every non-zero label)")
     p.add_argument("--slice-index", type=int, default=None,

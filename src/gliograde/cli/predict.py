@@ -15,6 +15,9 @@ DIR/config.yaml holds the settings (its ``predict:`` section);
 ``--config DIR/config.yaml`` replays them on the cases given (precedence: ``--config`` YAML < flags).
 ``--executor ray`` grades the cases in parallel Ray tasks (the bundle and each case's files reach the workers
 through Ray's object store; outputs are written here as cases finish; docs/distributed.md): the same files.
+The console, summary.csv, prediction.json and overlay.png say what the model cannot recognise (a grade 2 vs 3
+model: grade 4) and which WHO grading its labels follow, and flag a case unlike the training data beside its grade
+(``unlike_training``, ``max_abs_z``). The exit status is 1 when any case of a batch failed.
 Research use only: not a medical device.
 """
 from __future__ import annotations
@@ -73,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     from gliograde.bundles import load_bundle  # loads torch: only when the command runs
     from gliograde.errors import InputError
-    from gliograde.prediction.run import find_cases, run_predict
+    from gliograde.prediction.run import failures_line, find_cases, grade_line, model_lines, run_predict, unlike_text
 
     cfg = resolve_args("predict", args, FLAGS)
     if cfg.predict.threads is None:
@@ -87,18 +90,18 @@ def run(args: argparse.Namespace) -> int:
     if not cases:
         raise InputError(f"{args.cases[0]}: no case found; give image/mask files, case folders or a folder of them")
     results = run_predict(bundle, cases, args.out, cfg.predict, executor=cfg.executor, progress=not args.quiet)
+    for line in model_lines(bundle):
+        print(line)
     for r in results:
         if r.status == "ok":
-            probs = ", ".join(f"G{g} {p:.2f}" for g, p in r.probabilities.items())
-            print(f"{r.case}: grade {r.grade} ({probs}), slice {r.slice_index}")
+            print(f"{r.case}: {grade_line(r, unlike_text(r))}")
         else:
             print(f"{r.case}: error: {r.message}")
     n_bad = sum(r.status != "ok" for r in results)
     print(f"wrote {args.out / 'summary.csv'} ({len(results) - n_bad} ok, {n_bad} error)")
     if n_bad and not batch and len(results) == 1:
         raise InputError(results[0].message)
-    if n_bad:  # a batch with failed cases is not a success: the graded ones are written, the status says the rest
-        print(f"{n_bad} of {len(results)} case(s) failed (status error in summary.csv); exit status 1",
-              file=sys.stderr)
+    if failed := failures_line(n_bad, len(results), "case", "status error in summary.csv"):
+        print(failed, file=sys.stderr)  # a batch with failed cases is not a success: the graded ones are written
         return 1
     return 0

@@ -16,6 +16,13 @@ presets fine-tune a CNN; a CNN flag (``--model``, ``--epochs``, ...) under the r
 it would change nothing. A raw cohort is ingested with the preset's ingest settings into ``RUN.cohort``, beside
 the bundle (a bundle holds no patient id, file name or image; a rerun with the same data reuses it, one from
 other data is refused); rerunning a CNN on the same ``--out`` resumes from the last checkpoint.
+
+Guard-rails (exit 2, one line, before training): ``--cv-run RUN`` must be a CV run of this cohort (its run.json
+input fingerprint), these grades and the configuration that trains this model with the same settings; a
+paper-protocol (leaky) run is refused, or with ``--cite-leaky-cv`` kept as ``cv_metrics_leaky`` and labelled
+LEAKY in the card. A frozen backbone with random weights (``--weights none`` under a preset that freezes it,
+e.g. quick) is refused unless ``--allow-random-frozen``. An inner validation at chance level is printed as a
+WARNING and recorded in model.json (``inner_validation``) and MODEL_CARD.md.
 """
 from __future__ import annotations
 
@@ -43,7 +50,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         "(pre-specified radiological signs, docs/prior.md) "
                         "(default: the preset's; recommended -> radiomics, others -> cnn)")
     p.add_argument("--cv-run", type=Path, default=None,
-                   help="CV run folder whose metrics.json goes into model.json and the model card (default: none)")
+                   help="CV run folder whose metrics.json goes into model.json and the model card, once checked to "
+                        "be of this cohort, these grades and these model settings; a paper-protocol (leaky) run is "
+                        "refused (default: none)")
+    p.add_argument("--cite-leaky-cv", action="store_true",
+                   help="keep a paper-protocol --cv-run in model.json as cv_metrics_leaky, labelled LEAKY in the "
+                        "card, never as the model's metrics (default: refuse it)")
+    p.add_argument("--allow-random-frozen", action="store_true",
+                   help="train a frozen backbone with random weights (--weights none under a preset that freezes "
+                        "it, e.g. quick): only the head learns, on untrained features (default: refuse, exit 2)")
     return p
 
 
@@ -56,14 +71,20 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_args("train", args, FLAGS)
     if args.print_config:
         return print_config(cfg, "train")
+    get_kind(cfg.kind).check_settings(cfg, allow_random_frozen=args.allow_random_frozen)  # before any work
+    if args.cv_run is not None:
+        from gliograde.bundles.cv_run import precheck
+
+        precheck(args.cv_run, cite_leaky=args.cite_leaky_cv)  # unreadable or leaky: refused before ingest
     print(header("train", cfg))
     with run_folder(args.out, "train", inputs=[args.cohort, args.cv_run]):  # api.train takes the same lock again
         cohort = open_cohort(args.cohort, args.out, cfg.ingest, progress=not args.quiet,
-                             into=bundle_cohort_dir(args.out))
+                             into=bundle_cohort_dir(args.out), subset=cfg.subset)  # --labels, --sites
         if cohort.root == bundle_cohort_dir(args.out):
             print(f"ingested cohort: {cohort.root} (kept beside the bundle, not in it; reused by a rerun)")
         print(get_kind(cfg.kind).train_header(cohort, args.out, cfg))
-        report = api.train(cohort, args.out, cfg, cv_run=args.cv_run, progress=not args.quiet)
+        report = api.train(cohort, args.out, cfg, cv_run=args.cv_run, cite_leaky_cv=args.cite_leaky_cv,
+                           allow_random_frozen=args.allow_random_frozen, progress=not args.quiet)
     for line in report.lines:
         print(line)
     return 0

@@ -3,6 +3,7 @@
     gliograde validate runs/model ../hospital_b --out runs/val_b              # raw cohort, any ingest layout
     gliograde validate runs/model runs/hospital_b_cohort --out runs/val_b     # already ingested (same settings)
     gliograde validate runs/model scans/ --labels grades.csv --out runs/val_b --bootstrap 5000
+    gliograde validate runs/model ../shared/data/tcga-lgg --sites EZ --out runs/val_ez   # the site not trained on
 
 DATA is ingested with the model's own settings (those stored in BUNDLE/model.json), every patient is
 graded, and DIR gets predictions.csv, metrics.json (AUC with a bootstrap 95 % CI over patients, accuracy,
@@ -16,6 +17,7 @@ patients in Ray tasks (chunks of whole inference batches; ingest runs here; docs
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from gliograde.cli._common import (
     add_executor,
     add_out,
     add_write_aliases,
+    names,
     print_config,
     resolve_args,
 )
@@ -32,7 +35,7 @@ from gliograde.cli._common import (
 #: Parsed-argument name -> the RunConfig key it sets.
 FLAGS = {"bootstrap": ("validate.n_boot",),
          **{name: (f"validate.{name}",) for name in ("keep_ids", "min_per_grade", "seed", "skip_bad", "write_aliases",
-                                                    "allow_overlap")},
+                                                    "allow_overlap", "sites")},
          **EXECUTOR_FLAGS}
 
 
@@ -45,7 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         "a manifest CSV, or an ingested cohort folder")
     add_out(p, help_="folder for predictions.csv, metrics.json, figures/, report.html and run.json")
     p.add_argument("--labels", type=Path, default=None,
-                   help="labels CSV (patient_id, who_grade[, site]) used instead of DATA's own (default: DATA's)")
+                   help="labels CSV (patient_id, who_grade[, site]) used instead of DATA's own: its grades, and only "
+                        "the patients it lists (default: DATA's)")
+    p.add_argument("--sites", type=names, default=None, metavar="A[,B]",
+                   help="validate on the patients of these acquisition sites only, e.g. the one a model was not "
+                        "trained on (default: every site)")
     p.add_argument("--keep-ids", action="store_true", default=None,
                    help="write DICOM patients' ids as labelled (default: off, case-<sha256> for DICOM patients; "
                         "other patients keep the ids of your labels)")
@@ -73,6 +80,7 @@ def _row(cells: list[str], widths: list[int]) -> str:
 def _print_summary(res: Any) -> None:
     from gliograde.report.validation import (
         auc_reasons,
+        calibration_line,
         shift_line,
         summary_rows,
         training_lines,
@@ -94,7 +102,8 @@ def _print_summary(res: Any) -> None:
     if m.get("skipped"):
         print(f"left out {len(m['skipped'])} patient(s) that could not be ingested (--skip-bad): "
               f"{', '.join(m['skipped'][:10])}")
-    for line in [shift_line(m), *auc_reasons(m), *training_lines(m)]:  # left-out grades: the library's warning line
+    # left-out grades: the library's warning line
+    for line in [calibration_line(m), shift_line(m), *auc_reasons(m), *training_lines(m)]:
         if line:
             print(line)
     print(f"wrote {res.out / 'predictions.csv'}, metrics.json, report.html "
@@ -110,4 +119,11 @@ def run(args: argparse.Namespace) -> int:
     res = api.validate(args.bundle, args.data, args.out, cfg, labels=args.labels, progress=not args.quiet,
                        executor=cfg.executor)
     _print_summary(res)
+    from gliograde.prediction.run import failures_line  # G (issue 19): the exit status predict shares
+
+    n_skipped = len(res.metrics.get("skipped") or [])
+    if failed := failures_line(n_skipped, n_skipped + int(res.metrics["n"]), "patient",
+                               "could not be ingested, left out by --skip-bad; listed in metrics.json"):
+        print(failed, file=sys.stderr)
+        return 1
     return 0

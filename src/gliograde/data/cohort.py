@@ -4,9 +4,11 @@
 ``gliograde ingest`` (:func:`is_ingested`) or a raw cohort in any layout ingest reads
 (:mod:`gliograde.data.layouts`: slices, NIfTI, DICOM, a manifest CSV). A raw cohort is ingested into
 ``OUT/cohort`` (never into the data folder) and reused when the command runs again into the same ``OUT`` with the
-same data; ``OUT/cohort`` ingested from another folder is refused, never silently reused. ``train`` keeps the
-ingested copy *beside* its bundle, in ``OUT.cohort`` (:func:`bundle_cohort_dir`): a bundle holds no patient id,
-file name or image.
+same data; ``OUT/cohort`` ingested from another folder is refused, never silently reused. An ingested cohort's own
+``manifest.csv`` stands for that cohort (``gliograde cv runs/tcga/manifest.csv`` = ``gliograde cv runs/tcga``), and
+``subset`` (``--labels``, ``--sites``: :mod:`gliograde.data.subset`) picks the patients the command uses.
+``train`` keeps the ingested copy *beside* its bundle, in ``OUT.cohort`` (:func:`bundle_cohort_dir`): a bundle holds
+no patient id, file name or image.
 
 >>> # cohort = open_cohort(Path("../shared/data/tcga-lgg"), Path("runs/cv"), settings.resolve("cv").ingest)
 >>> # cohort.root -> runs/cv/cohort; cohort.images.shape -> (N, C, S, S) uint8
@@ -18,14 +20,15 @@ from pathlib import Path
 
 import yaml
 
-from gliograde.config import IngestCfg, from_dict
-from gliograde.data.dataset import Cohort, is_ingested, load_cohort
+from gliograde.config import IngestCfg, SubsetCfg, from_dict
+from gliograde.data.dataset import MANIFEST, Cohort, is_ingested, load_cohort
 from gliograde.data.ingest_run import run_ingest
+from gliograde.data.subset import apply_subset
 from gliograde.errors import InputError
 from gliograde.runinfo import to_plain
 
-__all__ = ["COHORT_DIR", "SHAPING_FIELDS", "Cohort", "bundle_cohort_dir", "is_ingested", "open_cohort",
-           "read_ingest_cfg"]
+__all__ = ["COHORT_DIR", "SHAPING_FIELDS", "Cohort", "bundle_cohort_dir", "ingested_root", "is_ingested",
+           "open_cohort", "read_ingest_cfg"]
 
 logger = logging.getLogger(__name__)
 #: Where a command's ``--out`` folder keeps the cohort it ingested.
@@ -47,24 +50,44 @@ def bundle_cohort_dir(out: Path) -> Path:
     return out.with_name(f"{out.name}.cohort")
 
 
+def ingested_root(path: Path) -> Path:
+    """The ingested cohort a path names: the folder itself, or the folder of an ingested cohort's own
+    ``manifest.csv``; any other path as it is.
+
+    >>> ingested_root(Path("/nonexistent/manifest.csv")).as_posix()
+    '/nonexistent/manifest.csv'
+    """
+    path = Path(path)
+    if path.name == MANIFEST and path.is_file() and is_ingested(path.parent):
+        return path.parent
+    return path
+
+
 def open_cohort(path: Path, out: Path, ingest: IngestCfg, *, progress: bool = True, figures: bool = True,
-                into: Path | None = None) -> Cohort:
+                into: Path | None = None, subset: SubsetCfg | None = None) -> Cohort:
     """The cohort at ``path``, loaded; a raw one is ingested with ``ingest`` into ``out/cohort`` first (once).
 
     Args:
-        path: an ingested cohort folder, or a raw cohort folder / manifest CSV in any layout ingest reads.
+        path: an ingested cohort folder (or its ``manifest.csv``), or a raw cohort folder / manifest CSV in any
+            layout ingest reads.
         out: the command's output folder; a raw cohort is ingested into ``out/cohort``.
         ingest: how to ingest a raw cohort. An ingested cohort keeps the settings it was ingested with;
             a difference is logged.
         progress: show the ingest progress bar.
         figures: write ingest's figures into ``out/cohort/figures``.
         into: ingest a raw cohort into this folder instead of ``out/cohort`` (``train``: :func:`bundle_cohort_dir`).
+        subset: the patients to use (:func:`gliograde.data.subset.apply_subset`; None: all). A raw cohort is
+            ingested whole, so runs on several subsets of it share one ingested copy.
 
     Raises:
         InputError, CohortError, FileNotFoundError: the cohort cannot be found or ingested (the message
             names the file and the fix); the folder holds a cohort ingested from another folder.
     """
-    path, out = Path(path), Path(out)
+    path, out = ingested_root(Path(path)), Path(out)
+    return apply_subset(_open(path, out, ingest, progress, figures, into), subset or SubsetCfg())
+
+
+def _open(path: Path, out: Path, ingest: IngestCfg, progress: bool, figures: bool, into: Path | None) -> Cohort:
     if is_ingested(path):
         _note_own_settings(path, ingest)
         return load_cohort(path)

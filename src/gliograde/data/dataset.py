@@ -61,6 +61,31 @@ class Cohort:
         m = self.manifest
         return [self.root / MANIFEST, *(self.root / p for p in (*m["cache_path"], *m["cache_mask_path"]))]
 
+    @property
+    def groups(self) -> StrArray:
+        """(N,) str: the person each row belongs to, for every split (:mod:`gliograde.splits`): the manifest's
+        ``group`` (the labels' ``group`` or a BraTS case's ``tcga_id``) where given, else the patient id."""
+        if "group" not in self.manifest.columns:
+            return self.patient_ids
+        given = self.manifest["group"].astype(str).str.strip().to_numpy()
+        return np.where(given != "", given, self.patient_ids.astype(str)).astype(object)
+
+    def select(self, rows: npt.ArrayLike) -> Cohort:
+        """The cohort of the given rows only (a subset of patients: :mod:`gliograde.data.subset`), classes and
+        labels recomputed from the grades left; the root, and so the cached files, stay those of this cohort.
+
+        Raises:
+            InputError: no row selected.
+        """
+        idx = np.asarray(rows, dtype=np.int64)
+        if idx.size == 0:
+            raise InputError(f"{self.root / MANIFEST}: no patient left in the subset; check --labels / --sites")
+        df = self.manifest.iloc[idx].reset_index(drop=True)
+        classes, labels = _classes(df)
+        return Cohort(root=self.root, manifest=df, images=np.ascontiguousarray(self.images[idx]),
+                      masks=self.masks[idx], labels=labels, classes=classes,
+                      patient_ids=self.patient_ids[idx], sites=self.sites[idx])
+
     def patients(self) -> tuple[StrArray, npt.NDArray[np.int64]]:
         """Unique patients (first-appearance order) and their class index."""
         _, first = np.unique(self.patient_ids, return_index=True)
@@ -80,7 +105,7 @@ def read_manifest(root: Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{path}: no manifest, {root} is not an ingested cohort; give the cohort to the "
                                 "command as it is (it ingests a raw cohort into its --out folder), or run "
                                 "`gliograde ingest DATA --out COHORT` and give COHORT")
-    df = pd.read_csv(path, dtype={"patient_id": str, "site": str}, keep_default_na=False)
+    df = pd.read_csv(path, dtype={"patient_id": str, "site": str, "group": str}, keep_default_na=False)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {missing}; re-run `gliograde ingest`")
@@ -112,9 +137,7 @@ def load_cohort(root: Path) -> Cohort:
         raise InputError(f"{root / MANIFEST}: cached images have different shapes {sorted(s[0] for s in shapes)[:3]} "
                          "(the cache mixes two ingests, or was edited); re-run `gliograde ingest` for this cohort")
     arr = np.stack([im if im.ndim == 3 else im[..., None] for im in images]).transpose(0, 3, 1, 2)
-    grades = df["grade"].astype(int).to_numpy()
-    classes = tuple(int(g) for g in sorted(set(grades.tolist())))
-    labels = np.searchsorted(np.array(classes), grades).astype(np.int64)
+    classes, labels = _classes(df)
     sites = df["site"].astype(str).to_numpy() if "site" in df.columns else np.full(len(df), "", dtype=str)
     return Cohort(
         root=root,
@@ -126,6 +149,13 @@ def load_cohort(root: Path) -> Cohort:
         patient_ids=df["patient_id"].astype(str).to_numpy(),
         sites=sites,
     )
+
+
+def _classes(df: pd.DataFrame) -> tuple[tuple[int, ...], npt.NDArray[np.int64]]:
+    """The sorted grades of a manifest and each row's class index into them."""
+    grades = df["grade"].astype(int).to_numpy()
+    classes = tuple(int(g) for g in sorted(set(grades.tolist())))
+    return classes, np.searchsorted(np.array(classes), grades).astype(np.int64)
 
 
 def _read_png(path: Path) -> npt.NDArray[np.uint8]:

@@ -32,13 +32,16 @@ from gliograde.data.io import (
     DicomSeries,
     Volume,
     check_finite,
+    parse_series_map,
     read_dicom,
+    read_dicom_channels,
     read_image,
     read_volume,
 )
 from gliograde.data.layouts import find_cases
 from gliograde.data.roi import choose_slices, to_roi
 from gliograde.data.source import CaseSource
+from gliograde.data.who_edition import add_who_edition
 from gliograde.errors import CohortError, GliogradeError, InputError, MaskMismatchError
 from gliograde.preprocess import Preprocess, to_uint8
 from gliograde.runinfo import fingerprint_named
@@ -203,8 +206,14 @@ def _on_grid(vol: Volume, ref: Volume, what: str, fix: str) -> npt.NDArray[np.fl
 
 def _load_dicom(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], dict[str, Path]]:
     assert case.mask is not None
-    series = read_dicom(case.images["series"], case.series_description)
-    vol, files = series.data, series.files
+    others: tuple[tuple[str, DicomSeries], ...] = ()
+    if len(cfg.channels) > 1 or cfg.series_map:  # several series of the folder as channels, by SeriesDescription
+        multi = read_dicom_channels(case.images["series"], cfg.channels, parse_series_map(cfg.series_map))
+        series, vol, others = multi.series[0], multi.data, tuple(zip(multi.channels[1:], multi.series[1:], strict=True))
+    else:
+        series = read_dicom(case.images["series"], case.series_description)
+        vol = series.data
+    files = series.files
     check_finite(vol, series.folder)
     mask_vol = _dicom_mask(case.mask, series)
     roi = to_roi(mask_vol, case.mask, cfg.roi_labels, case.is_segmentation)
@@ -212,10 +221,11 @@ def _load_dicom(case: CaseSource, cfg: IngestCfg) -> tuple[list[RawSlice], dict[
     fixed = cfg.slice_index if case.slice_index is None else case.slice_index
     chosen = choose_slices(areas, cfg.slices, fixed, where=case.mask)
     n = len(files)
-    out = [RawSlice(k, vol[..., k], roi[..., k], files[k], case.mask, where=f"{series.folder} slice {k} of {n}")
+    out = [RawSlice(k, vol[:, :, k], roi[..., k], files[k], case.mask, where=f"{series.folder} slice {k} of {n}")
            for k in chosen]
     # DICOM file names can carry a patient's name or MRN: recorded by their place in the sorted series
     named = {f"{series.folder}/slice-{k:04d}": f for k, f in enumerate(files)}
+    named.update({f"{s.folder}/{c}/slice-{k:04d}": f for c, s in others for k, f in enumerate(s.files)})
     masks = [case.mask] if case.mask.is_file() else sorted(case.mask.iterdir())
     named.update({f"{case.mask}/{k:04d}" if case.mask.is_dir() else str(m): m for k, m in enumerate(masks)})
     return out, named
@@ -261,6 +271,10 @@ def _dicom_mask(mask: Path, series: DicomSeries) -> npt.NDArray[np.generic]:
     return placed
 
 
+#: The same placement for the readers of every tumour-bearing plane (:mod:`gliograde.signs.read`).
+dicom_mask = _dicom_mask
+
+
 def ingest(root: Path, out: Path, cfg: IngestCfg = _DEFAULT_CFG, *, progress: bool = True) -> IngestResult:
     """Check, read and preprocess a whole cohort; write ``out/manifest.csv`` and ``out/cache/``.
 
@@ -287,7 +301,7 @@ def ingest(root: Path, out: Path, cfg: IngestCfg = _DEFAULT_CFG, *, progress: bo
             raise CohortError(problems)
         if not rows:
             raise CohortError(problems or [f"{root}: no patient could be ingested"])
-        manifest = pd.DataFrame(rows)
+        manifest = add_who_edition(pd.DataFrame(rows), root / "labels.csv" if root.is_dir() else root)  # G: issue 15
         manifest.to_csv(staging / MANIFEST, index=False)
         labels = [root / "labels.csv"] if root.is_dir() else [root]
         base = root if root.is_dir() else root.parent
@@ -351,8 +365,10 @@ def _write_slice(staging: Path, case: CaseSource, s: RawSlice, img: npt.NDArray[
     img_rel, mask_rel = rel / f"{s.index}.png", rel / f"{s.index}_mask.png"
     Image.fromarray(img).save(staging / img_rel)
     Image.fromarray(mask.astype(np.uint8) * 255).save(staging / mask_rel)
+    # the person, only where the labels name one other than the patient: a cohort without it keeps its manifest
+    group = {"group": case.group} if case.group and case.group != case.patient_id else {}
     return {
-        "patient_id": case.patient_id, "grade": case.grade, "site": case.site,
+        "patient_id": case.patient_id, "grade": case.grade, "site": case.site, **group,
         "source_image": s.where or str(s.source_image), "source_mask": str(s.source_mask),
         "slice_index": s.index, "roi_area_px": int(s.mask.sum()), "representative": representative,
         "channels": "+".join(cfg.channels), "cache_path": str(img_rel), "cache_mask_path": str(mask_rel),

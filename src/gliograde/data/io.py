@@ -14,6 +14,8 @@ Sizes are checked from the header before decoding (:data:`MAX_PIXELS` per slice,
 """
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gliograde.data.geometry import series_affine
+from gliograde.data.geometry import describe_offset, place_on_grid, series_affine
 from gliograde.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -229,6 +231,9 @@ class DicomSeries:
     uniform: bool = True
 
 
+_Header = tuple[str, Any, Path]  # (how messages name the file, its dataset, the file)
+
+
 def read_dicom_series(folder: Path) -> tuple[npt.NDArray[np.float32], list[Path]]:
     """:func:`read_dicom`'s (volume, files in sorted order): slice k of the volume came from files[k]."""
     series = read_dicom(folder)
@@ -249,13 +254,26 @@ def read_dicom(folder: Path, description: str = "") -> DicomSeries:
     its place in the series (``file 3 of 40``, ``slice 12 of 40``), not by its name, which can carry a
     patient's name or MRN.
     """
+    folder = Path(folder)
+    return _build_series(folder, _one_series(folder, _headers(folder), description))
+
+
+def _dicom_files(folder: Path, recursive: bool) -> list[Path]:
+    """The folder's DICOM files (``*.dcm``, ``*.ima`` or no suffix; a CD's DICOMDIR index aside); ``recursive``:
+    also those of its sub-folders, a ``mask/`` folder aside."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() in ("", ".dcm", ".ima") and p.name.upper() != "DICOMDIR"
+                  and "mask" not in p.relative_to(folder).parts[:-1])
+
+
+def _headers(folder: Path) -> list[_Header]:
+    """Every DICOM file of the folder, read (a folder without any directly: those of its sub-folders)."""
     import pydicom  # slow to import: only for DICOM files
 
-    folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: DICOM series folder not found; give the folder that holds the .dcm files")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.suffix.lower() in ("", ".dcm", ".ima") and p.name.upper() != "DICOMDIR")  # a CD's index
+    files = _dicom_files(folder, recursive=False) or _dicom_files(folder, recursive=True)
     headers = []
     for i, f in enumerate(files):
         where = f"{folder}: file {i + 1} of {len(files)} (in file-name order)"
@@ -270,7 +288,11 @@ def read_dicom(folder: Path, description: str = "") -> DicomSeries:
         headers.append((where, ds, f))
     if not headers:
         raise InputError(f"{folder}: no DICOM files found; give the folder that holds one series of .dcm files")
-    headers = _one_series(folder, headers, description)
+    return headers
+
+
+def _build_series(folder: Path, headers: list[_Header]) -> DicomSeries:
+    """One series' files (already grouped by SeriesInstanceUID), sorted along the slice normal, read."""
     for where, ds, _ in headers:
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
         if frames > 1:
@@ -298,19 +320,29 @@ def read_dicom(folder: Path, description: str = "") -> DicomSeries:
                        uniform=uniform)
 
 
-_Header = tuple[str, Any, Path]  # (how messages name the file, its dataset, the file)
+
+
+def _groups(headers: list[_Header]) -> dict[str, list[_Header]]:
+    """The files by SeriesInstanceUID (never interleaved: two series at one position stay two series)."""
+    groups: dict[str, list[_Header]] = {}
+    for h in headers:
+        groups.setdefault(str(getattr(h[1], "SeriesInstanceUID", "") or ""), []).append(h)
+    return groups
+
+
+def described(group: list[_Header]) -> str:
+    """A series' SeriesDescription (stripped; "" when absent)."""
+    return str(getattr(group[0][1], "SeriesDescription", "") or "").strip()
+
+
+def _found(groups: dict[str, list[_Header]]) -> str:
+    return "; ".join(f"{described(g) or 'no description'!r}: {len(g)} files" for g in groups.values())
 
 
 def _one_series(folder: Path, headers: list[_Header], description: str) -> list[_Header]:
     """The files of the folder's one series (by SeriesInstanceUID), or of the one ``description`` names."""
-    groups: dict[str, list[_Header]] = {}
-    for h in headers:
-        groups.setdefault(str(getattr(h[1], "SeriesInstanceUID", "") or ""), []).append(h)
-
-    def described(g: list[_Header]) -> str:
-        return str(getattr(g[0][1], "SeriesDescription", "") or "").strip()
-
-    found = "; ".join(f"{described(g) or 'no description'!r}: {len(g)} files" for g in groups.values())
+    groups = _groups(headers)
+    found = _found(groups)
     if description:
         hits = [g for g in groups.values() if described(g).lower() == description.strip().lower()]
         if len(hits) != 1:
@@ -323,6 +355,135 @@ def _one_series(folder: Path, headers: list[_Header], description: str) -> list[
                          "(move the others out, e.g. into a folder per series), or name the one to read by its "
                          "SeriesDescription in a series column of labels.csv or the manifest")
     return headers
+
+
+#: SeriesDescription patterns (``fnmatch``, case ignored) of each sequence, tried in this order: FLAIR before T2
+#: (a "T2 FLAIR" is FLAIR), post-contrast T1 before T1. A user's ``series_map`` entry is tried before these.
+SERIES_PATTERNS: dict[str, tuple[str, ...]] = {
+    "flair": ("*FLAIR*",),
+    "t1ce": ("*T1*POST*", "*T1*GD*", "*T1*GAD*", "*T1*+C*", "*T1*C+*", "*T1*CONTRAST*", "*T1C*", "*MPRAGE*POST*"),
+    "t2": ("*T2*",),
+    "t1": ("*T1*", "*MPRAGE*"),
+}
+
+
+@dataclass(frozen=True)
+class DicomChannels:
+    """Several series of one patient folder, matched to sequences and on one grid.
+
+    Attributes:
+        data: (rows, cols, n, C) float32, channel c = ``channels[c]``, every series on the first one's grid.
+        channels: the sequence of each channel.
+        series: each channel's series as read (``series[0]`` gives the grid, the affine and the files).
+        descriptions: each channel's SeriesDescription.
+    """
+
+    data: npt.NDArray[np.float32]
+    channels: tuple[str, ...]
+    series: tuple[DicomSeries, ...]
+    descriptions: tuple[str, ...]
+
+
+def parse_series_map(entries: Sequence[str] | str) -> dict[str, tuple[str, ...]]:
+    """``("t1ce=*T1*POST*", "flair=*FLAIR*|*DARK FLUID*")`` -> {sequence: patterns}; an entry may also be a YAML
+    (``t1ce: "*T1*POST*"`` or a list) or CSV (``sequence,pattern`` rows) file of such entries.
+
+    >>> parse_series_map("t1ce=*T1*POST*,flair=*FLAIR*|*DARK*")
+    {'t1ce': ('*T1*POST*',), 'flair': ('*FLAIR*', '*DARK*')}
+
+    Raises:
+        InputError: an entry that is not ``SEQUENCE=PATTERN`` or names an unknown sequence.
+    """
+    items = [e for e in (entries.split(",") if isinstance(entries, str) else entries) if str(e).strip()]
+    out: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        item = str(item).strip()
+        path = Path(item)
+        if path.suffix.lower() in (".yaml", ".yml", ".csv") and "=" not in item:
+            out.update(_series_map_file(path))
+            continue
+        seq, eq, pattern = item.partition("=")
+        seq = seq.strip().lower()
+        if not eq or not pattern.strip() or seq not in SERIES_PATTERNS:
+            raise InputError(f"--series-map {item!r}: give SEQUENCE=PATTERN with SEQUENCE one of "
+                             f"{list(SERIES_PATTERNS)} and PATTERN a SeriesDescription pattern (* any text, | or), "
+                             "e.g. --series-map 't1ce=*T1*POST*'")
+        out[seq] = tuple(p.strip() for p in pattern.split("|") if p.strip())
+    return out
+
+
+def _series_map_file(path: Path) -> dict[str, tuple[str, ...]]:
+    import yaml  # only for a mapping file
+
+    if not path.is_file():
+        raise InputError(f"{path}: series map file not found; give a YAML or CSV file of sequence -> pattern")
+    if path.suffix.lower() == ".csv":
+        rows = [line.split(",", 1) for line in path.read_text().splitlines()[1:] if line.strip()]
+        return parse_series_map([f"{r[0]}={r[1]}" for r in rows if len(r) == 2])
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise InputError(f"{path}: not readable YAML ({_first_line(err)}); write one `sequence: pattern` per "
+                         "line") from err
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping `sequence: pattern` (or a list of patterns)")
+    return parse_series_map([f"{k}={'|'.join(v) if isinstance(v, list) else v}" for k, v in data.items()])
+
+
+def match_sequence(description: str, series_map: Mapping[str, Sequence[str]] | None = None) -> str | None:
+    """The sequence a SeriesDescription names: the user's ``series_map`` first, then :data:`SERIES_PATTERNS`.
+
+    >>> match_sequence("AX T2 FLAIR"), match_sequence("Ax T1 SE +C"), match_sequence("sag t1"), match_sequence("DWI")
+    ('flair', 't1ce', 't1', None)
+    >>> match_sequence("AX T1 POST", {"t1": ("*T1*POST*",)})
+    't1'
+    """
+    text = description.strip().upper()
+    for table in (series_map or {}), SERIES_PATTERNS:
+        for seq, patterns in table.items():
+            if any(fnmatch.fnmatchcase(text, p.strip().upper()) for p in patterns):
+                return seq
+    return None
+
+
+def read_dicom_channels(folder: Path, channels: Sequence[str],
+                        series_map: Mapping[str, Sequence[str]] | None = None) -> DicomChannels:
+    """Read the series of a patient folder (directly in it, or one sub-folder each) as channels.
+
+    Files are grouped by SeriesInstanceUID, never interleaved; each group is matched to a sequence by its
+    SeriesDescription (:func:`match_sequence`); each of ``channels`` must match exactly one series, and every
+    series is placed on the first channel's grid by the two affines (axes permuted / flipped at most,
+    :func:`gliograde.data.geometry.place_on_grid`), never by shape alone.
+
+    Raises:
+        InputError: a sequence no series or several series match (naming every series found and the fix:
+            ``--series-map``), or series that are not on one grid.
+    """
+    folder = Path(folder)
+    groups = _groups(_headers(folder))
+    found = _found(groups)
+    chosen: list[list[_Header]] = []
+    for seq in channels:
+        hits = [g for g in groups.values() if match_sequence(described(g), series_map) == seq]
+        if len(hits) != 1:
+            what = "no series" if not hits else f"{len(hits)} series"
+            raise InputError(f"{folder}: {what} matched to {seq} by SeriesDescription ({found}); name it with "
+                             f"--series-map '{seq}=PATTERN' (e.g. '{seq}=*{described(hits[0]) if hits else 'AX'}*'; "
+                             "* any text), or ingest fewer --channels")
+        chosen.append(hits[0])
+    series = [_build_series(folder, g) for g in chosen]
+    ref = series[0]
+    planes = [ref.data]
+    for seq, s, g in zip(channels[1:], series[1:], chosen[1:], strict=True):
+        placed = place_on_grid(s.data, s.affine, ref.affine, ref.data.shape) if s.uniform and ref.uniform else None
+        if placed is None:
+            raise InputError(f"{folder}: series {described(g)!r} ({seq}) is not on the grid of "
+                             f"{described(chosen[0])!r} ({channels[0]}; shapes {s.data.shape} and {ref.data.shape}, "
+                             f"{describe_offset(s.affine, ref.affine, ref.data.shape)}); co-register the series "
+                             "(resample each onto one grid, e.g. dcm2niix then a registration tool) and give NIfTI "
+                             "files")
+        planes.append(np.asarray(placed, dtype=np.float32))
+    return DicomChannels(np.stack(planes, axis=-1), tuple(channels), tuple(series), tuple(described(g) for g in chosen))
 
 
 def _position(where: str, ds: Any) -> float:

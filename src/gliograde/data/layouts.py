@@ -8,12 +8,16 @@
              ``mask.nii.gz`` / ``*_seg.nii.gz`` / ``*_mask.nii.gz`` placed by its affine (as dcm2niix writes it;
              an identity affine = the series' own rows, cols, slices order), or ``mask/`` holding one PNG per
              DICOM file named after it (``<dicom stem>.png``; missing = empty).
-``manifest`` a CSV with columns patient_id, grade, image, mask[, slice][, site]; paths relative to the CSV.
+``manifest`` a CSV with columns patient_id, grade, image, mask[, slice][, site][, group]; paths relative to the
+             CSV. An ingested cohort's own ``manifest.csv`` is a manifest too: its patients, found again in the
+             data that cohort was ingested from (its ``config.yaml``), so ``gliograde ingest runs/tcga/manifest.csv
+             --out runs/tcga-3`` ingests the same patients again from their original files with new settings.
 
 ``labels.csv`` needs a patient column (``patient_id`` or ``case_id``) and a grade column (``who_grade`` or
 ``grade``); ``folder`` defaults to the patient id, ``institution``/``site`` names the acquisition site, and
 ``series`` (or ``series_description``) picks, by its SeriesDescription, the DICOM series to read from a folder
-that holds several. It is read
+that holds several; ``group`` (else ``tcga_id``, as BraTS labels give it) names the person, so that one patient's
+cases in two cohorts stay on one side of every split. It is read
 as people write it (:func:`gliograde.data.source.read_table`: delimiter sniffed, empty rows ignored, UTF-8), and
 every problem names its row. Two files with one slice number (``_14.png`` and ``_14.tif``, or ``_014.png``) are a
 problem, never settled by sort order.
@@ -24,12 +28,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import yaml
 
+from gliograde.data.dataset import MANIFEST
 from gliograde.data.io import IMAGE_SUFFIXES, NIFTI_SUFFIXES, is_nifti
 from gliograde.data.manifest_layout import find_manifest_cases
+from gliograde.data.roi import SEGMENTATION_KEYS
 from gliograde.data.source import ROW, CaseSource, delimiter_note, parse_grade, read_table
+from gliograde.errors import InputError
 
 #: A slice file name: ``<stem>_<n>.png|tif[f]`` (image) or ``<stem>_<n>_mask.png|tif[f]`` (its mask).
 SLICE_NAME_RE = re.compile(r"^(?P<stem>.+)_(?P<n>\d+)(?P<mask>_mask)?\.(?:png|tif|tiff)$", re.IGNORECASE)
@@ -37,6 +46,8 @@ _PATIENT_COLS = ("patient_id", "case_id")
 _GRADE_COLS = ("who_grade", "grade")
 _SITE_COLS = ("institution", "site")
 _SERIES_COLS = ("series", "series_description")
+#: The person a patient row is (``group``), else a BraTS case's TCGA patient (``tcga_id``): kept on one side of a split.
+_GROUP_COLS = ("group", "tcga_id")
 
 
 def detect_layout(root: Path) -> str:
@@ -105,6 +116,8 @@ def read_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
     out["largest_tumour_slice"] = df.get("largest_tumour_slice", pd.Series([""] * len(df)))
     dcol = next((c for c in _SERIES_COLS if c in df.columns), None)  # which DICOM series, when a folder holds several
     out["series"] = df[dcol].str.strip() if dcol else ""
+    gcol = next((c for c in _GROUP_COLS if c in df.columns), None)  # the person: a BraTS case's TCGA patient
+    out["group"] = df[gcol].str.strip() if gcol else ""
     out[ROW] = df[ROW]
     for pid, g, graw, r in zip(out["patient_id"], out["grade"], out["grade_raw"], out[ROW], strict=True):
         if g is None:
@@ -128,6 +141,8 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
     """Discover every patient of a cohort; returns (cases, problems), one message per problem."""
     root = Path(root)
     layout = detect_layout(root) if layout == "auto" else layout
+    if layout == "manifest" and is_ingested_manifest(root):
+        return _ingested_manifest_cases(root)
     if layout == "manifest":
         return find_manifest_cases(root)
     labels, problems = read_labels(root / "labels.csv")
@@ -139,21 +154,62 @@ def find_cases(root: Path, layout: str = "auto") -> tuple[list[CaseSource], list
                                                                             strict=True)]
     shared = _shared_folders(root / "labels.csv", labels, folders)
     problems += [m for m in shared.values() if m]
-    columns = (labels["patient_id"], labels["grade"], labels["site"], folders, labels[ROW], labels["series"])
-    for pid, grade, site, sub, row, series in zip(*columns, strict=True):
+    columns = (labels["patient_id"], labels["grade"], labels["site"], folders, labels[ROW], labels["series"],
+               labels["group"])
+    for pid, grade, site, sub, row, series, group in zip(*columns, strict=True):
         labelled.add(sub)
         if grade is None or row in shared:
             continue
         case, errs = finder(root / str(sub), str(pid), int(grade), site=str(site), listed_in=f"labels.csv row {row}")
         problems += errs
         if case is not None:
-            case.series_description = str(series)
+            case.series_description, case.group = str(series), str(group)
             cases.append(case)
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if sub.name not in labelled:
             problems.append(f"{sub}: images with no label; add patient {sub.name} to {root / 'labels.csv'} "
                             "or move the folder out")
     return cases, problems
+
+
+def is_ingested_manifest(csv: Path) -> bool:
+    """True for the ``manifest.csv`` that ``gliograde ingest`` wrote (its header names the cached crops)."""
+    csv = Path(csv)
+    if csv.name != MANIFEST or not csv.is_file():
+        return False
+    with open(csv, encoding="utf-8-sig") as fh:
+        header = fh.readline()
+    return {"cache_path", "source_image"} <= {c.strip() for c in header.split(",")}
+
+
+def _ingested_manifest_cases(csv: Path) -> tuple[list[CaseSource], list[str]]:
+    """The patients of an ingested cohort's manifest, found again in the data it was ingested from.
+
+    Raises:
+        InputError: the cohort's ``config.yaml`` does not say what it was ingested from, or that data is gone.
+    """
+    folder = csv.parent
+    try:
+        loaded = yaml.safe_load((folder / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        loaded = None
+    config: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
+    section = config["ingest"] if isinstance(config.get("ingest"), dict) else config
+    data = config.get("data")
+    if not data:
+        raise InputError(f"{csv}: the manifest of an ingested cohort whose source is not recorded (no `data` in "
+                         f"{folder / 'config.yaml'}); give {folder} itself to train, cv or validate, or ingest the "
+                         "original data")
+    source = Path(str(data))
+    if not source.exists() or source.resolve() == csv.resolve():
+        raise InputError(f"{source}: the data {csv} was ingested from is not found; run from the folder it was "
+                         "ingested from, or ingest the original data")
+    cases, problems = find_cases(source, str(section.get("layout") or "auto"))
+    listed = list(dict.fromkeys(pd.read_csv(csv, dtype={"patient_id": str}, keep_default_na=False)["patient_id"]))
+    found = {c.patient_id: c for c in cases}
+    problems += [f"{csv}: patient {p} is no longer found in {source}; restore its files or ingest {source} anew"
+                 for p in listed if p not in found]
+    return [found[p] for p in listed if p in found], problems
 
 
 def _shared_folders(path: Path, labels: pd.DataFrame, folders: list[str]) -> dict[int, str]:
@@ -263,7 +319,7 @@ def find_nifti_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
     for p in (p for p in sorted(folder.iterdir()) if is_nifti(p)):
         stem = p.name[: -len(".nii.gz")] if p.name.lower().endswith(".gz") else p.stem
         key = sequence_key(stem)
-        if key in ("seg", "segmentation", "label", "labels"):
+        if key in SEGMENTATION_KEYS:
             mask, is_seg = p, True
         elif key in ("mask", "roi"):
             mask = p
@@ -282,7 +338,9 @@ def find_dicom_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
     """One DICOM case folder: a series and ``mask.nii.gz`` (any NIfTI file beside it) or a ``mask/`` folder.
 
     The series is the folder itself when it holds ``*.dcm`` files, else ``dicom/``, else the one sub-folder
-    (at any depth, ``mask/`` aside) that holds them. Only names are looked at: no DICOM header is read here.
+    (at any depth, ``mask/`` aside) that holds them; several such sub-folders: the patient folder, whose series
+    ``ingest --channels`` reads as channels (:func:`gliograde.data.io.read_dicom_channels`). Only names are
+    looked at: no DICOM header is read here.
     Arguments and return value as :func:`find_slice_case`.
     """
     if not folder.is_dir():
@@ -290,9 +348,8 @@ def find_dicom_case(folder: Path, patient_id: str, grade: int, *, site: str = ""
     series = dicom_series(folder)
     if not series:
         return None, _no_images(folder, patient_id, "DICOM series (*.dcm)", listed_in)
-    if len(series) > 1:  # sub-folder names of a DICOM export can name the patient: listed for ingest only
-        names = f" ({', '.join(str(s.relative_to(folder)) for s in series[:5])})" if listed_in else ""
-        return None, [f"{folder}: {len(series)} DICOM series{names}; keep one series per patient folder"]
+    if len(series) > 1:  # a folder per series: the patient folder is read, its series told apart by header
+        series = [folder]  # (SeriesInstanceUID, SeriesDescription: gliograde.data.io.read_dicom_channels)
     mask = next((p for p in sorted(folder.iterdir()) if is_nifti(p)), None)
     if mask is None and (folder / "mask").is_dir():
         mask = folder / "mask"

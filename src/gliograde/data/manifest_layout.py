@@ -1,9 +1,13 @@
 """The ``manifest`` layout: a CSV naming each patient's image and mask explicitly.
 
 Columns: ``patient_id, grade, image, mask`` and optionally ``slice`` (axial index for volumes, slice
-number for 2D files), ``site`` and ``series`` (for a DICOM folder holding several series: the SeriesDescription
-of the one to read). Paths are relative to the CSV's folder. ``image`` may be a PNG/TIFF
-slice, a NIfTI volume or a DICOM series folder. Several 2D rows may share a patient (its candidate slices).
+number for 2D files), ``site``, ``group`` (else ``tcga_id``: the person a row's patient is; cases of one person in
+two cohorts share a group, a patient without one is its own group, named by its id, and every split keeps a group
+on one side) and ``series`` (for a DICOM folder holding several series: the SeriesDescription of the one to read).
+Paths are relative to the CSV's folder. ``image`` may be a PNG/TIFF slice, a NIfTI volume or a DICOM series
+folder. Several 2D rows may share a patient (its candidate slices).
+A mask named as a segmentation (``<case>_seg.nii.gz``) is read by its labels (every non-zero label, or
+``--roi-labels``), any other mask as binary, so one manifest can mix 0/255 PNG masks and BraTS 1/2/4 segmentations.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from gliograde.data.io import is_image, is_nifti
+from gliograde.data.roi import is_segmentation_name
 from gliograde.data.source import ROW, CaseSource, delimiter_note, parse_grade, read_table
 
 REQUIRED = ("patient_id", "grade", "image", "mask")
@@ -71,6 +76,8 @@ def _case(csv: Path, base: Path, pid: str, rows: pd.DataFrame) -> tuple[CaseSour
                       "one grade per patient"]
     grade = grades.pop()
     site = str(rows["site"].iloc[0]) if "site" in rows.columns else ""
+    gcol = next((c for c in ("group", "tcga_id") if c in rows.columns), None)  # as labels.csv names the person
+    group = str(rows[gcol].iloc[0]).strip() if gcol else ""
     slice_col = rows.get("slice", [""] * len(rows))
     paths = [(base / i, base / m, s) for i, m, s in zip(rows["image"], rows["mask"], slice_col, strict=True)]
     if len({p[0] for p in paths}) != len(paths):
@@ -90,7 +97,9 @@ def _case(csv: Path, base: Path, pid: str, rows: pd.DataFrame) -> tuple[CaseSour
             return None, [f"{where}: patient {pid} lists slice number(s) "
                           f"{sorted({n for n in numbers if numbers.count(n) > 1})} twice; one row per slice number"]
         slices = {n: (i, m) for n, (i, m, _) in zip(numbers, paths, strict=True)}
-        return CaseSource(patient_id=pid, grade=grade, site=site, kind="slices", slices=slices), []
+        seg = all(is_segmentation_name(m) for _, m, _ in paths)
+        return CaseSource(patient_id=pid, grade=grade, site=site, kind="slices", slices=slices, group=group,
+                          is_segmentation=seg), []
     if len(paths) > 1:
         return None, [f"{csv}: patient {pid} lists {len(paths)} volumes; give one volume or series per patient"]
     image, mask, s = paths[0]
@@ -100,4 +109,5 @@ def _case(csv: Path, base: Path, pid: str, rows: pd.DataFrame) -> tuple[CaseSour
     images = {"image": image} if kind == "volume" else {"series": image}
     series = str(rows["series"].iloc[0]).strip() if "series" in rows.columns else ""
     return CaseSource(patient_id=pid, grade=grade, site=site, kind=kind, images=images, mask=mask,
-                      slice_index=int(s) if s.strip() else None, series_description=series), []
+                      slice_index=int(s) if s.strip() else None, series_description=series, group=group,
+                      is_segmentation=is_segmentation_name(mask)), []

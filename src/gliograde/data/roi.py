@@ -4,6 +4,8 @@
 [11]
 >>> choose_slices({10: 5, 11: 40, 12: 30, 13: 0}, k=3)
 [10, 11, 12]
+>>> is_segmentation_name(Path("Brats18_TCIA10_628_1_seg.nii.gz")), is_segmentation_name(Path("P1_mask.nii.gz"))
+(True, False)
 """
 from __future__ import annotations
 
@@ -15,6 +17,24 @@ import numpy.typing as npt
 
 from gliograde.errors import InputError, MaskMismatchError
 
+#: File-name endings (after the last ``_`` or ``-``) of multi-label segmentations such as BraTS ``_seg``; every
+#: finder (NIfTI folders, DICOM folders, manifest rows) names segmentations by this one rule.
+SEGMENTATION_KEYS = ("seg", "segmentation", "label", "labels")
+
+#: ``k`` for :func:`choose_slices` meaning "every slice that shows the tumour" (the viewer shows them all); any
+#: smaller ``k`` is a count that must be met.
+ALL_SLICES = 1_000_000
+
+
+def is_segmentation_name(path: Path) -> bool:
+    """True when the file's name says it is a multi-label segmentation (``<case>_seg.nii.gz``)."""
+    name = Path(path).name.lower()
+    for suffix in (".nii.gz", ".nii", ".png", ".tif", ".tiff"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("-", "_").rsplit("_", 1)[-1] in SEGMENTATION_KEYS
+
 
 def to_roi(
     mask: npt.NDArray[np.generic], path: Path, labels: Sequence[int] = (), is_segmentation: bool = False
@@ -24,9 +44,11 @@ def to_roi(
     Args:
         mask: (H, W), (H, W, C) with identical channels, or (X, Y, Z) values as stored.
         path: the file, for messages.
-        labels: labels that form the ROI; empty = every non-zero label, allowed only for binary masks
-            or multi-label segmentations (``is_segmentation``).
-        is_segmentation: a multi-label segmentation such as BraTS ``_seg`` (labels 1, 2, 4).
+        labels: labels of a multi-label segmentation that form the ROI (``--roi-labels``); empty = every non-zero
+            label. A binary mask (one non-zero value, e.g. 0/255) is read as binary whatever ``labels`` says, so
+            one cohort can mix 0/255 masks and 1/2/4 segmentations under one setting.
+        is_segmentation: a multi-label segmentation such as BraTS ``_seg`` (labels 1, 2, 4); a mask that is not
+            one must be binary unless ``labels`` are given.
 
     Raises:
         MaskMismatchError: labels absent, or a non-binary mask with no labels given. Emptiness is checked
@@ -41,6 +63,8 @@ def to_roi(
         raise InputError(f"{path}: NaN or inf values in the mask; fix the export")
     values = np.unique(mask)
     nonzero = values[values != 0]
+    if labels and not is_segmentation and len(nonzero) <= 1:  # a binary mask: its one value is the ROI
+        return np.asarray(mask != 0, dtype=bool)
     if labels:
         present = [lab for lab in labels if lab in set(values.tolist())]
         if not present:
@@ -69,11 +93,22 @@ def choose_slices(
 
     Args:
         areas: {slice index: ROI area in pixels}.
-        k: number of contiguous slices (among those with ROI) centred on the representative one.
+        k: number of contiguous slices (among those with ROI) centred on the representative one;
+            :data:`ALL_SLICES` for every slice with ROI.
         fixed: use this slice as the centre instead of the largest.
 
     Returns:
-        Sorted slice indices, all with a non-empty ROI.
+        Sorted slice indices, all with a non-empty ROI: exactly ``k`` of them.
+
+    Raises:
+        MaskMismatchError: no slice shows the tumour. InputError: fewer than ``k`` slices do (never fewer
+            slices than asked, silently).
+
+    >>> choose_slices({0: 9, 1: 0}, k=2, where=Path("P1"))
+    Traceback (most recent call last):
+    ...
+    gliograde.errors.InputError: P1: 1 slice(s) show the tumour, fewer than --slices 2; use --slices 1, or leave \
+the patient out (--skip-bad)
     """
     present = sorted(i for i, a in areas.items() if a > 0)
     if not present:
@@ -90,6 +125,11 @@ def choose_slices(
         centre = max(present, key=lambda i: (areas[i], -i))
     if k <= 1:
         return [centre]
+    if k >= ALL_SLICES:
+        return present
+    if len(present) < k:
+        raise InputError(f"{where}: {len(present)} slice(s) show the tumour, fewer than --slices {k}; use --slices "
+                         f"{len(present)}, or leave the patient out (--skip-bad)")
     p = present.index(centre)
     start = int(np.clip(p - k // 2, 0, max(0, len(present) - k)))
     return present[start : start + k]

@@ -43,6 +43,8 @@ class CaseSource:
         slice_index: fixed slice from a manifest, or None.
         series_description: for ``dicom``: the SeriesDescription of the series to read when the folder holds
             several ("" = the folder must hold one series).
+        group: the person this patient is, when the labels say (a ``group`` column, or a BraTS case's
+            ``tcga_id``): cases sharing a group stay on one side of every split ("" = the patient alone).
     """
 
     patient_id: str
@@ -55,6 +57,7 @@ class CaseSource:
     is_segmentation: bool = False
     slice_index: int | None = None
     series_description: str = ""
+    group: str = ""
 
 
 def parse_grade(value: object) -> int | None:

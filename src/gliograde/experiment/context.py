@@ -7,8 +7,10 @@ same rows, seeds and prediction table, so configurations differ only in what the
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +35,8 @@ class Experiment:
         progress: show progress bars.
         threads: torch's CPU threads in each unit (0 = leave the process's setting); the driver sets it for
             Ray workers to its own, as a CNN trained on CPU with other threads differs in the last digits.
+        permutation: for a label-permutation run (:mod:`gliograde.experiment.permute`), which shuffle of the
+            grades ``cohort.labels`` holds (index, seed, sha256 of the labels); part of every unit's hash.
     """
 
     cohort: Cohort
@@ -41,6 +45,7 @@ class Experiment:
     features: FeatureStore
     progress: bool = True
     threads: int = 0
+    permutation: Mapping[str, Any] | None = None
 
     @property
     def paper(self) -> bool:

@@ -39,6 +39,7 @@ from gliograde.experiment.configuration import CVConfiguration
 from gliograde.experiment.context import Experiment, copy_history, fold_rows, n_transforms, unit_dir
 from gliograde.experiment.selected import SELECTION_FILE
 from gliograde.fsio import atomic_path, atomic_write_bytes, atomic_write_json
+from gliograde.progress import detail
 from gliograde.runinfo import code_version, sha256_file, to_plain, write_run_info
 from gliograde.splits import Fold, inner_split, inner_splits, make_folds, paper_folds, save_folds
 
@@ -73,8 +74,10 @@ def run_protocol(exp: Experiment) -> pd.DataFrame:
     def done(i: int, result: UnitResult) -> None:
         commit_unit(exp, *pending[i], result)
 
+    # one progress line for the run (units done, the one running, ETA); each unit's own lines are detail (-v)
     failed = run_tasks(compute_unit, pending, ex, on_done=done, desc=f"cv {exp.cfg.cv.protocol}",
-                       progress=exp.progress, shared=shared)
+                       progress=exp.progress, shared=shared, label=lambda i: unit_label(exp, *pending[i]),
+                       unit="unit")
     if failed:
         lines = [f"{unit_label(exp, *pending[f.index])}: {f.error}" for f in failed]
         raise TasksFailed("units", len(units), lines, "rerun the same command to run only these")
@@ -130,16 +133,24 @@ def unit_inputs(exp: Experiment, config: CVConfiguration, fold: Fold) -> dict[st
     cv = cfg.cv
     # every CV key but those that only choose which units exist or how the report is made (folds: the fold below)
     settings: dict[str, Any] = {k: v for k, v in to_plain(cv).items()
-                                if k not in ("n_boot", "configs", "repeats", "folds", "selection")}
+                                if k not in ("n_boot", "configs", "repeats", "folds", "selection", "permute_labels")}
+    if cv.recalibrate == "none":  # at its default it is left out, so the units of earlier runs keep their hash
+        settings.pop("recalibrate")
     if "train" in config.uses or exp.paper:
         settings["train"] = {k: v for k, v in to_plain(cfg.train).items() if k not in _RUN_ONLY}
     if "augment" in config.uses or exp.paper:
         settings["augment"] = to_plain(cfg.augment)
     if "selection" in config.uses:
-        settings["selection"] = to_plain(cv.selection)
-    return {"config": config.name, "settings": settings,
-            "cohort_sha256": exp.features.fingerprint["sha256"], "classes": list(exp.cohort.classes),
-            "fold": {**fold.to_json(), "repeat": fold.repeat}, "gliograde": code_version()}
+        settings["selection"] = {k: v for k, v in to_plain(cv.selection).items()  # native keys at their default
+                                 if not (k in ("spacing", "radiomics_params") and not v)}  # left out: hash kept
+        if cv.selection.radiomics_params and Path(cv.selection.radiomics_params).is_file():  # its content decides
+            settings["selection"]["radiomics_params"] = sha256_file(Path(cv.selection.radiomics_params))
+    inputs = {"config": config.name, "settings": settings,
+              "cohort_sha256": exp.features.fingerprint["sha256"], "classes": list(exp.cohort.classes),
+              "fold": {**fold.to_json(), "repeat": fold.repeat}, "gliograde": code_version()}
+    if exp.permutation is not None:  # a label-permutation run (gliograde.experiment.permute): its shuffle
+        inputs["permutation"] = dict(exp.permutation)
+    return inputs
 
 
 def unit_hash(inputs: dict[str, Any]) -> str:
@@ -164,7 +175,7 @@ def _reusable(exp: Experiment, config: CVConfiguration, fold: Fold) -> bool:
     label = unit_label(exp, config, fold)
     if have == want and (unit / "predictions.csv").is_file() and record.get("predictions_sha256") == sha256_file(
             unit / "predictions.csv"):
-        logger.info("%s: done earlier with the same settings and data, reused", label)
+        logger.debug("%s: done earlier with the same settings and data, reused", label)  # counted in one line
         return True
     if unit.exists() and have != want:
         why = "no record of its settings" if have is None else "settings or data changed since it ran"
@@ -189,13 +200,13 @@ def check_inner_splits(exp: Experiment, configs: tuple[CVConfiguration, ...], fo
     selecting = any(k.selects for k in configs)
     for fold in folds:
         rows = fold_rows(exp, fold)[0]
-        pids, y = c.patient_ids[rows], c.labels[rows]
+        pids, y, groups = c.patient_ids[rows], c.labels[rows], c.groups[rows]
         counts = {str(c.classes[k]): int(n) for k, n in zip(*np.unique(y, return_counts=True), strict=True)}
         try:
             if cnn and train.val_fraction > 0:
-                inner_split(pids, y, train.val_fraction, 0)
+                inner_split(pids, y, train.val_fraction, 0, groups=groups)
             if selecting:
-                inner_splits(pids, y, cv.selection.method, cv.selection.inner_folds, 0)
+                inner_splits(pids, y, cv.selection.method, cv.selection.inner_folds, 0, groups=groups)
         except ValueError as err:  # sklearn's splitters (and InputError, a ValueError) on too few members
             need = max(2, round(1 / train.val_fraction)) if cnn and train.val_fraction > 0 else 2
             raise InputError(f"cv: the training patients of fold {fold.index} are too few to split again "
@@ -221,7 +232,9 @@ def compute_unit(item: tuple[CVConfiguration, Fold], exp: Experiment) -> UnitRes
     try:
         unit = unit_dir(exp, config.name, fold)
         unit.mkdir(parents=True, exist_ok=True)
-        table = config.run_unit(exp, fold, unit)
+        # the unit's own lines (augmentation, training, epochs) are detail, shown with -v: the progress line counts
+        with detail(unit_label(exp, config, fold)):
+            table = config.run_unit(exp, fold, unit)
         files = {p.relative_to(unit).as_posix(): p.read_bytes() for p in sorted(unit.rglob("*"))
                  if p.is_file() and p.suffix not in (".safetensors", ".tmp")}
     finally:
@@ -245,7 +258,7 @@ def commit_unit(exp: Experiment, config: CVConfiguration, fold: Fold, result: Un
     inputs = unit_inputs(exp, config, fold)  # last: the record names the finished predictions
     atomic_write_json(unit_record(exp, config, fold), {"hash": unit_hash(inputs), "inputs": inputs,
                                                        "predictions_sha256": sha256_file(unit / "predictions.csv")})
-    logger.info("%s: done", unit_label(exp, config, fold))
+    logger.debug("%s: done", unit_label(exp, config, fold))  # the progress line counts it
 
 
 def repeated_folds(exp: Experiment) -> list[list[Fold]]:
@@ -268,7 +281,7 @@ def _folds(exp: Experiment, seed: int) -> list[Fold]:
         t = n_transforms(exp.cfg.augment)
         return paper_folds(len(c) * t, np.repeat(c.labels, t), cv.folds, seed)
     sites = c.sites if cv.protocol == "site" else None
-    return make_folds(c.patient_ids, c.labels, cv.folds, seed, sites=sites)
+    return make_folds(c.patient_ids, c.labels, cv.folds, seed, sites=sites, groups=c.groups)  # one person, one side
 
 
 def _unit_predictions(exp: Experiment, config: CVConfiguration, fold: Fold) -> pd.DataFrame:
@@ -301,6 +314,9 @@ def write_selection(exp: Experiment, configs: tuple[CVConfiguration, ...],
         per_fold = [_unit_selection(exp, name, f) for f in folds]
         chosen = pd.Series([p["chosen"] for p in per_fold]).value_counts()
         per_config[name] = {"folds": per_fold, "chosen_counts": chosen.to_dict()}
+        # one summary line per configuration; each fold's choice is a DEBUG line of selection.py (-v)
+        logger.info("%s model selection (%s): %s of %d folds", name, sel.method,
+                    ", ".join(f"{k} in {n}" for k, n in chosen.items()), len(per_fold))
     atomic_write_json(exp.out / SELECTION_FILE, doc, indent=1)
     return doc
 

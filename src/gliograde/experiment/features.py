@@ -8,7 +8,8 @@ it (cohort fingerprint, gliograde version, the matrix's name) matches; a cache o
 preprocessing, or a damaged file (a full disk, a kill), is recomputed, never fatal. Caches are written atomically.
 
 Cache files: ``radiomics_bw<w>.npz`` (PyRadiomics at bin width w), ``semantic.npz``, ``enhancement.npz``,
-``cnn_<model>_<size>.npz``.
+``native.npz`` (PyRadiomics on each case's original files: :mod:`gliograde.baselines.native`; its record also
+holds the spacing, bin width, scaling and params file it was computed with), ``cnn_<model>_<size>.npz``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ import numpy.typing as npt
 from gliograde.baselines.feature_sets import check_families, cohort_channels, family_matrix
 from gliograde.baselines.features import DEFAULT_BIN_WIDTH
 from gliograde.baselines.fusion import cnn_features
-from gliograde.config import TrainCfg
+from gliograde.baselines.native import NativeSettings, cohort_rows, rows_matrix, settings_for, settings_record
+from gliograde.config import SelectionCfg, TrainCfg
+from gliograde.data.cohort import read_ingest_cfg
 from gliograde.data.dataset import MANIFEST, Cohort
 from gliograde.fsio import atomic_path
 from gliograde.runinfo import code_version, fingerprint_files
@@ -62,17 +65,23 @@ class FeatureStore:
             self._fingerprint = fingerprint_files(files, root=c.root)
         return self._fingerprint
 
-    def family(self, name: str, *, bin_width: float = DEFAULT_BIN_WIDTH) -> Matrix:
-        """One family of :data:`gliograde.baselines.feature_sets.FAMILIES`; ``bin_width`` is radiomics'."""
+    def family(self, name: str, *, bin_width: float = DEFAULT_BIN_WIDTH,
+               selection: SelectionCfg | None = None) -> Matrix:
+        """One family of :data:`gliograde.baselines.feature_sets.FAMILIES`; ``bin_width`` is radiomics'; the
+        ``native`` family reads ``selection``'s spacing, params file and bin width."""
         c = self.cohort
+        if name == "native":
+            settings = native_settings(c, selection or SelectionCfg(bin_width=bin_width))
+            return self._cached("native", lambda: native_matrix(c, settings)[0], **settings_record(settings))
         key = f"radiomics_bw{bin_width:g}" if name == "radiomics" else name
         return self._cached(key, lambda: family_matrix(
             name, c.images, c.masks, c.manifest["roi_area_px"].to_numpy(), bin_width=bin_width,
             channels=cohort_channels(c.manifest))[0])
 
-    def roi(self, families: Sequence[str], *, bin_width: float = DEFAULT_BIN_WIDTH) -> Matrix:
+    def roi(self, families: Sequence[str], *, bin_width: float = DEFAULT_BIN_WIDTH,
+            selection: SelectionCfg | None = None) -> Matrix:
         """The families side by side, in the order given (the columns of ``gliograde train --kind radiomics``)."""
-        return np.hstack([self.family(f, bin_width=bin_width) for f in check_families(families)])
+        return np.hstack([self.family(f, bin_width=bin_width, selection=selection) for f in check_families(families)])
 
     def cnn(self, train: TrainCfg) -> Matrix:
         """(N, D) frozen backbone features of ``train.model`` (its weights, at ``train.image_size``)."""
@@ -109,3 +118,13 @@ class FeatureStore:
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
             logger.warning("%s: damaged cache (%s); recomputing it", path, type(err).__name__)
             return None
+
+
+def native_settings(cohort: Cohort, sel: SelectionCfg) -> NativeSettings:
+    """The native family's settings for ``cohort``: ``sel``'s spacing, params and bin width, the scaling ingest used."""
+    return settings_for(sel, read_ingest_cfg(cohort.root).preprocess)
+
+
+def native_matrix(cohort: Cohort, settings: NativeSettings) -> tuple[Matrix, list[str]]:
+    """(N, F) native features of every cohort row and their names (:func:`gliograde.baselines.native.cohort_rows`)."""
+    return rows_matrix(cohort_rows(cohort, read_ingest_cfg(cohort.root), settings))

@@ -22,6 +22,7 @@ from gliograde.experiment.context import (
     fold_seed,
     prediction_table,
 )
+from gliograde.experiment.recalibrate import recalibrated
 from gliograde.splits import Fold
 
 
@@ -43,5 +44,7 @@ class HandcraftedConfiguration(CVConfiguration):
         kind = self.classifier or exp.cfg.cv.handcrafted_classifier
         model = HandcraftedBaseline(classifier=kind, random_state=fold_seed(exp, fold))
         model.fit(X[train_rows], c.labels[train_rows])
+        model = recalibrated(model, X[train_rows], c.labels[train_rows], c.patient_ids[train_rows], exp.cfg.cv,
+                             fold_seed(exp, fold), groups=c.groups[train_rows])  # --recalibrate platt: training only
         proba = align_proba(model.predict_proba(X[test_rows]), model.classes_, len(c.classes))
         return prediction_table(exp, self.name, fold, test_rows, proba, per_row=exp.paper)

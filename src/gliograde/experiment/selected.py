@@ -26,6 +26,7 @@ from gliograde.experiment.context import (
     fold_seed,
     prediction_table,
 )
+from gliograde.experiment.recalibrate import recalibrated
 from gliograde.splits import Fold
 from gliograde.training.radiomics import fit_selected
 
@@ -49,7 +50,7 @@ class SelectedConfiguration(CVConfiguration):
     def matrix(self, exp: Experiment) -> tuple[npt.NDArray[np.float64], int]:
         """The unit's feature matrix (every cohort row) and how many leading columns are ROI features."""
         sel = exp.cfg.cv.selection
-        roi = exp.features.roi(sel.features, bin_width=sel.bin_width)
+        roi = exp.features.roi(sel.features, bin_width=sel.bin_width, selection=sel)
         if self.cnn:
             return np.hstack([roi, exp.features.cnn(exp.cfg.train)]), roi.shape[1]
         return roi, roi.shape[1]
@@ -64,7 +65,9 @@ class SelectedConfiguration(CVConfiguration):
         train_rows, test_rows = fold_rows(exp, fold)
         model, res = fit_selected(X[train_rows], c.labels[train_rows], c.patient_ids[train_rows], s,
                                   n_radiomics=n_roi, cnn_components=s.cnn_components if self.cnn else 0,
-                                  seed=fold_seed(exp, fold))
+                                  seed=fold_seed(exp, fold), groups=c.groups[train_rows])
+        model = recalibrated(model, X[train_rows], c.labels[train_rows], c.patient_ids[train_rows], exp.cfg.cv,
+                             fold_seed(exp, fold), groups=c.groups[train_rows])  # --recalibrate platt: training only
         proba = align_proba(model.predict_proba(X[test_rows]), model.classes_, len(c.classes))
         (unit / SELECTION_FILE).write_text(json.dumps({"fold": fold.index, **res.as_dict()}, indent=1))
         table = prediction_table(exp, self.name, fold, test_rows, proba, per_row=exp.paper)

@@ -31,11 +31,13 @@ from PIL import Image
 from gliograde import __version__
 from gliograde.bundles import Bundle, CasePrediction, ModelKind, load_bundle
 from gliograde.bundles import check_channels as _check_ingest_channels
+from gliograde.bundles.meta import grade_caveat, labels_of
 from gliograde.bundles.packed import PackedBundle, open_packed, pack_bundle
 from gliograde.config import ExecutorCfg, PredictCfg
 from gliograde.data.source import CaseSource
 from gliograde.errors import GliogradeError
 from gliograde.executor import run_tasks
+from gliograde.explain import annotate
 from gliograde.fsio import atomic_path, atomic_write_json, run_folder
 from gliograde.prediction.cases import (
     ALIASES_CSV,
@@ -50,8 +52,9 @@ from gliograde.prediction.cases import (
 from gliograde.prediction.packing import PackedCase, pack_case, unpack_case
 from gliograde.runinfo import fingerprint_named, write_run_info
 
-__all__ = ["CaseInput", "CasePrediction", "PredictCfg", "case_alias", "check_channels", "find_cases", "grade_packed",
-           "predict", "predict_case", "run_predict", "warm_up", "write_summary"]
+__all__ = ["CaseInput", "CasePrediction", "PredictCfg", "case_alias", "check_channels", "failures_line", "find_cases",
+           "grade_line", "grade_packed", "model_lines", "predict", "predict_case", "run_predict", "unlike_text",
+           "warm_up", "write_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,23 +81,78 @@ def predict_case(bundle: Bundle, source: CaseSource, *, cam: bool = True,
     return bundle.predict_case(source, explain=cam, slice_index=slice_index)
 
 
-def _overlay(bundle: Bundle, pred: CasePrediction, path: Path) -> Path | None:
-    """Write overlay.png (the kind's picture); None when there is nothing to show."""
+#: The research-use line every picture carries.
+RESEARCH_LINE = "Research use only, not for diagnosis: not a medical device"
+
+
+def failures_line(n_bad: int, n_total: int, noun: str, where: str) -> str | None:
+    """The one line ``predict`` and ``validate`` print (to stderr, then exit status 1) when any case or patient
+    failed or was left out; None when none was.
+
+    >>> failures_line(2, 5, "case", "status error in summary.csv")
+    '2 of 5 case(s) failed (status error in summary.csv); exit status 1'
+    >>> failures_line(0, 5, "case", "") is None
+    True
+    """
+    return f"{n_bad} of {n_total} {noun}(s) failed ({where}); exit status 1" if n_bad else None
+
+
+def unlike_text(pred: CasePrediction) -> str:
+    """The words shown beside the grade when the case lies outside the training data ("" otherwise).
+
+    >>> unlike_text(CasePrediction(case="c", unlike_training=True, feature_z_max=52.04))
+    'UNLIKE TRAINING DATA (max |z| 52.0): read the grade with extra caution'
+    """
+    if not pred.unlike_training:
+        return ""
+    z = "" if pred.feature_z_max is None else f" (max |z| {pred.feature_z_max:.1f})"
+    return f"UNLIKE TRAINING DATA{z}: read the grade with extra caution"
+
+
+def grade_line(pred: CasePrediction, flag: str = "UNLIKE TRAINING") -> str:
+    """The grade as every output shows it: grade, probabilities, slice, and ``flag`` when the case is unlike the
+    training data (the console gives :func:`unlike_text`, the overlay the short flag, its long form below)."""
     probs = "  ".join(f"G{g} {p:.2f}" for g, p in pred.probabilities.items())
-    panel = bundle.panel(pred, f"grade {pred.grade}   {probs}   slice {pred.slice_index}")
+    return f"grade {pred.grade}   {probs}   slice {pred.slice_index}" + (f"   {flag}" if pred.unlike_training else "")
+
+
+def model_lines(bundle: Bundle) -> list[str]:
+    """What ``predict`` says once about the model before the grades: what it cannot recognise, whose grading."""
+    caveat = grade_caveat(bundle.classes)
+    return [*([f"note: a model of {caveat}"] if caveat else []),
+            f"note: WHO grading: {labels_of(bundle.meta)['who_grading']}"]
+
+
+def _overlay(bundle: Bundle, pred: CasePrediction, path: Path) -> Path | None:
+    """Write overlay.png (the kind's picture, framed by :func:`gliograde.explain.annotate`: what the model cannot
+    recognise, the unlike-training flag, the evidence colour bar, the research-use line); None when there is
+    nothing to show."""
+    panel = bundle.panel(pred, grade_line(pred))
     if panel is None:
         return None
+    lines: list[tuple[str, tuple[int, int, int]]] = []
+    if caveat := grade_caveat(bundle.classes):
+        lines.append((f"model of {caveat}", (255, 200, 80)))
+    if unlike := unlike_text(pred):
+        lines.append((unlike, (255, 90, 90)))
+    framed = annotate(panel, lines, footer=RESEARCH_LINE,
+                      colourbar="relative evidence (LayerCAM)" if pred.heat is not None else None)
     with atomic_path(path) as tmp:
-        Image.fromarray(panel).save(tmp, format="PNG")
+        Image.fromarray(framed).save(tmp, format="PNG")
     return path
 
 
 def _write_case(bundle: Bundle, pred: CasePrediction, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pred.overlay = _overlay(bundle, pred, folder / OVERLAY_PNG)
+    lab = labels_of(bundle.meta)
     doc = {
         "case": pred.case, "status": pred.status, "grade": pred.grade,
         "probabilities": {str(g): p for g, p in pred.probabilities.items()},
+        "unlike_training": pred.unlike_training,
+        "max_abs_z": None if pred.feature_z_max is None else round(pred.feature_z_max, 2),
+        "grades_possible": list(bundle.classes), "cannot_recognise": lab["cannot_recognise"],
+        "grade_caveat": grade_caveat(bundle.classes), "who_grading": lab["who_grading"],
         "slice_index": pred.slice_index, "overlay": str(pred.overlay) if pred.overlay else None,
         "heat_in_roi": pred.heat_in_roi, "evidence": bundle.evidence(pred), "model": bundle.describe(),
         "bundle_fingerprint": bundle.fingerprint, "timings_ms": pred.timings_ms, "gliograde": __version__,
@@ -174,7 +232,7 @@ def _run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequ
     else:
         results, warm_ms = _grade_here(bundle, found, cfg, folder)
     if folder is not None:
-        write_summary(results, bundle.classes, folder / SUMMARY_CSV)
+        write_summary(results, bundle.classes, folder / SUMMARY_CSV, caveat=grade_caveat(bundle.classes))
         _write_timings(results, warm_ms, folder / TIMINGS_JSON)
         _write_run(bundle, found, folder, cfg)
         if cfg.write_aliases:  # only on request: it names the inputs
@@ -183,8 +241,11 @@ def _run_predict(bundle: Bundle | Path | str, cases: Sequence[Path | str] | Sequ
 
 
 def _finish(bundle: Bundle, res: CasePrediction, cfg: PredictCfg, out: Path | None) -> CasePrediction:
-    """Set the display option and write the case's outputs (ok cases, when ``out`` is given)."""
+    """Set the display option and the unlike-training flag, and write the case's outputs (ok cases, when ``out``
+    is given)."""
     res.display_masked = cfg.mask_heat
+    if res.status == "ok":
+        res.unlike_training = bundle.unlike_training(res)
     if out is not None and res.status == "ok":
         _write_case(bundle, res, out / res.case)
     return res
@@ -314,14 +375,20 @@ def _predict_one(bundle: Bundle, ci: CaseInput, cam: bool, keep_ids: bool,
     return res
 
 
-def write_summary(results: list[CasePrediction], classes: tuple[int, ...], path: Path) -> Path:
-    """One row per case: case, status, grade, p_<grade>..., slice_index, heat_in_roi, overlay, message."""
+def write_summary(results: list[CasePrediction], classes: tuple[int, ...], path: Path, *,
+                  caveat: str | None = None) -> Path:
+    """One row per case: case, status, grade, p_<grade>..., unlike_training, max_abs_z, slice_index, heat_in_roi,
+    overlay, message, and ``grade_caveat`` (what the model cannot recognise,
+    :func:`~gliograde.bundles.meta.grade_caveat`; empty for a model of every grade)."""
     rows: list[dict[str, Any]] = []
     for r in results:
         row: dict[str, Any] = {"case": r.case, "status": r.status, "grade": r.grade}
         row.update({f"p_{g}": r.probabilities.get(g) for g in classes})
-        row.update({"slice_index": r.slice_index, "heat_in_roi": r.heat_in_roi,
-                    "overlay": str(r.overlay) if r.overlay else "", "message": r.message})
+        row.update({"unlike_training": r.unlike_training,
+                    "max_abs_z": None if r.feature_z_max is None else round(r.feature_z_max, 2),
+                    "slice_index": r.slice_index, "heat_in_roi": r.heat_in_roi,
+                    "overlay": str(r.overlay) if r.overlay else "", "message": r.message,
+                    "grade_caveat": caveat or ""})
         rows.append(row)
     table = pd.DataFrame(rows)
     table["grade"] = table["grade"].astype("Int64")  # an error row's empty grade must not turn grades into floats

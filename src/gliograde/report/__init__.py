@@ -5,6 +5,7 @@
     html.py        shared HTML helpers of both pages: CSS, esc, html_table, img_tag, figure_section, html_page
     plots.py       drawing on matplotlib's Figure API: ROC, reliability, confusion, training curves (plot_history)
     figures.py     a CV run's figures/*.png
+    runmeta.py     what a run says about itself: its cohort (name, synthetic?) and its report's settings
     cv_page.py     a CV run's report.html
     cv.py          write_report(run_dir): metrics.json + figures + report.html of a CV run (`gliograde report`)
     validation.py  an external validation's files: predictions.csv, metrics.json, figures, report.html

@@ -12,12 +12,14 @@ synthetic montage is drawn with PIL alone.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from gliograde.fsio import atomic_path
@@ -28,6 +30,27 @@ if TYPE_CHECKING:
 
 Preview = tuple[int, npt.NDArray[np.uint8], npt.NDArray[np.bool_], str]
 OUTLINE_RGB = (255, 40, 40)
+#: Pixel height of the synthetic montage's tile labels (its header band is 22 px).
+LABEL_PX = 13
+
+
+@functools.cache
+def label_font(size: int = LABEL_PX) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The montage labels' font: matplotlib's DejaVu Sans (installed with matplotlib, found without importing it),
+    whose word space is a third of an em. PIL's built-in font spaces words by a fifth of an em, 2 px at its default
+    size, so "WHO grade" read as "WHOgrade"; it is the fall-back when DejaVu Sans is not there.
+    """
+    spec = importlib.util.find_spec("matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        ttf = Path(folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        if ttf.is_file():
+            return ImageFont.truetype(str(ttf), size)
+    return ImageFont.load_default(size=size)
+
+
+def draw_label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str) -> None:
+    """White text with a black outline: readable on the dark header band and on any bright tile it may reach."""
+    draw.text(xy, text, font=label_font(), fill=(255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0))
 
 
 def _grid(nrows: int, ncols: int, tile_w: float, tile_h: float) -> tuple[Figure, npt.NDArray[np.object_]]:
@@ -137,8 +160,8 @@ class MontageCollector:
         for r, grade in enumerate((2, 3, 4)):
             for p in range(len(self.examples_[grade])):
                 y = r * (tile + head) + 4
-                draw.text((2 * p * tile + 6, y), f"WHO grade {grade}: FLAIR + mask", fill=(255, 255, 255))
-                draw.text(((2 * p + 1) * tile + 6, y), f"WHO grade {grade}: T1 post-contrast", fill=(255, 255, 255))
+                draw_label(draw, (2 * p * tile + 6, y), f"WHO grade {grade}: FLAIR + mask")
+                draw_label(draw, ((2 * p + 1) * tile + 6, y), f"WHO grade {grade}: T1 post-contrast")
         return np.asarray(pil)
 
     def save(self, path: Path) -> Path:

@@ -41,13 +41,17 @@ from gliograde.report.artefacts import (
     read_json,
 )
 from gliograde.report.cv_page import render_html
+from gliograde.report.evidence import write_evidence
 from gliograde.report.figures import write_figures
 from gliograde.report.format import to_jsonable
+from gliograde.report.runmeta import describe_cohort, report_settings
 from gliograde.stats import (
     bootstrap_ci,
+    calibration,
     delong_multiclass,
     expected_calibration_error,
     reliability_curve,
+    resampling_units,
     roc_auc_fast,
 )
 
@@ -74,9 +78,14 @@ def _summarise_config(d: pd.DataFrame, classes: tuple[int, ...], n_boot: int, se
             warnings.append(f"bootstrap CI of pooled {name}: {err}")
         out[f"pooled_{name}"] = pooled[name]
         out[f"pooled_{name}_ci"] = [lo, hi]
+    # a cluster bootstrap by patient under every protocol: the paper protocol's many rows of a patient (augmented
+    # copies, in several test folds) are drawn together, so the CI is not narrowed by near-duplicates
+    out["pooled_ci"] = {"method": "percentile bootstrap", "level": 0.95, "n_boot": n_boot, "seed": seed,
+                        **resampling_units(groups, len(d))}
     out.update(pooled_per_class=pooled["per_class"], confusion=pooled["confusion"], per_fold=per_fold,
                ece=expected_calibration_error(y, p, classes), reliability=reliability_curve(y, p, classes),
                n_rows=int(len(d)), n_patients=int(d["patient_id"].nunique()), warnings=warnings)
+    out["calibration"] = calibration(y, p, classes, groups=groups, n_boot=n_boot, seed=seed)  # slope, intercept
     return out
 
 
@@ -141,11 +150,13 @@ def summarise_predictions(df: pd.DataFrame, classes: tuple[int, ...], reference:
     out: dict[str, Any] = {"protocol": protocols[0] if len(protocols) == 1 else "+".join(protocols),
                            "classes": list(classes), "reference": reference, "n_boot": n_boot, "seed": seed,
                            "n_patients": int(df["patient_id"].nunique()), "n_folds": int(df["fold"].nunique()),
+                           "patients_per_grade": {str(g): int(n) for g, n in
+                                                  df.groupby("label")["patient_id"].nunique().items()},
                            "configs": {}}
     if n_repeats > 1:
         out["n_repeats"] = n_repeats
     for name in configs:
-        logger.info("summarising %s (%s)", name, out["protocol"])
+        logger.debug("summarising %s (%s)", name, out["protocol"])  # -v: a line per configuration and protocol
         d = df[df["config"] == name]
         res = _summarise_config(d, classes, n_boot, seed)
         if reference in configs and name != reference:
@@ -246,7 +257,11 @@ def check_against_folds(run_dir: Path, df: pd.DataFrame) -> None:
                 k = int(f["fold"])
                 sizes = d[d["fold"] == k].groupby("config").size()
                 n = int(rows_per_fold.get(k, 0))
-                if "test" not in f and (n == 0 or n != int(sizes.max())):
+                # a paper-protocol fold: a per-image configuration has a row per test row (augmented copies
+                # included), one tested on the original images (handcrafted) fewer; those must agree with each other
+                full = len(f.get("test_rows", [])) or int(sizes.max())
+                fewer = {int(v) for v in sizes if int(v) != full}
+                if "test" not in f and (n == 0 or (n != full and len(fewer) > 1)):
                     raise InputError(f"{path}: {name}{where} fold {k} has {n} rows, fewer than another "
                                      f"configuration's ({int(sizes.max()) if len(sizes) else 0}); {fix}")
 
@@ -268,17 +283,17 @@ def _comparisons(run_dir: Path, compare: Path | None, primary: str, reference: s
     return out
 
 
-def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int = 2000, reference: str = "full",
-                 seed: int = 0) -> Path:
+def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int | None = None,
+                 reference: str | None = None, seed: int | None = None) -> Path:
     """Regenerate ``metrics.json``, ``figures/*.png`` and ``report.html`` in ``run_dir`` from its artefacts.
 
     Args:
         run_dir: the CV run folder.
         compare: another run folder (e.g. the paper protocol) to put side by side; folders under
             ``run_dir/compare/`` and other protocols in predictions.csv are picked up too.
-        n_boot: bootstrap resamples.
-        reference: config for the DeLong tests.
-        seed: bootstrap seed.
+        n_boot: bootstrap resamples. reference: config for the DeLong tests. seed: bootstrap seed.
+            Each one left None is the run's own (:func:`gliograde.report.runmeta.report_settings`: config.yaml's
+            ``cv.n_boot``/``cv.seed``, the last report's reference), so a regenerated report has the same CIs.
 
     Returns:
         Path of report.html.
@@ -288,24 +303,44 @@ def write_report(run_dir: Path, compare: Path | None = None, *, n_boot: int = 20
         raise RunNotFoundError(f"--compare {compare}: no predictions.csv there; give a folder written by gliograde cv")
     # the run folder is checked and locked like every command's --out (cv, which calls this, holds it already)
     with run_folder(run_dir, "report") if run_dir.is_dir() else contextlib.nullcontext():
-        return _write_report(run_dir, compare, n_boot=n_boot, reference=reference, seed=seed)
+        return _write_report(run_dir, compare, report_settings(run_dir, n_boot=n_boot, seed=seed,
+                                                               reference=reference))
 
 
-def _write_report(run_dir: Path, compare: Path | None, *, n_boot: int, reference: str, seed: int) -> Path:
+def report_metrics(run_dir: Path, compare: Path | None = None, *, n_boot: int | None = None,
+                   reference: str | None = None, seed: int | None = None) -> dict[str, Any]:
+    """The ``metrics.json`` dict :func:`write_report` writes (same arguments), computed without writing anything:
+    :func:`summarise_run` plus the other protocols (``comparisons``), ``selection``, the ``cohort``
+    (:func:`gliograde.report.runmeta.describe_cohort`) and where each setting came from (``settings_from``)."""
+    run_dir = Path(run_dir)
+    return _metrics(run_dir, compare, report_settings(run_dir, n_boot=n_boot, seed=seed, reference=reference))
+
+
+def _metrics(run_dir: Path, compare: Path | None, settings: dict[str, Any]) -> dict[str, Any]:
+    n_boot, reference, seed = settings["n_boot"], settings["reference"], settings["seed"]
+    previous = read_json(run_dir / "metrics.json").get("cohort")
     metrics = summarise_run(run_dir, reference, n_boot, seed=seed)
+    metrics["settings_from"] = settings["from"]
+    metrics["cohort"] = describe_cohort(run_dir, load_predictions(run_dir)[0]["patient_id"], previous)
     comparisons = _comparisons(run_dir, compare, metrics["protocol"], reference, n_boot, seed)
     if comparisons:
         metrics["comparisons"] = comparisons
     selection = run_dir / "selection.json"
     if selection.is_file():  # what each fold's inner model selection chose, and how (configs radiomics, fusion)
         metrics["selection"] = json.loads(selection.read_text())
-    metrics = to_jsonable(metrics)
+    jsonable: dict[str, Any] = to_jsonable(metrics)
+    return jsonable
+
+
+def _write_report(run_dir: Path, compare: Path | None, settings: dict[str, Any]) -> Path:
+    metrics = _metrics(run_dir, compare, settings)
     atomic_write_json(run_dir / "metrics.json", metrics, indent=1, allow_nan=False)
     figures = write_figures(run_dir, metrics)
+    figures += write_evidence(run_dir, metrics)  # calibration curves, permutation figures, methods.md
     html = render_html(run_dir, metrics, figures)
     path = run_dir / "report.html"
     atomic_write_text(path, html)
-    logger.info("wrote %s (%d figures)", path, len(figures))
+    logger.debug("wrote %s (%d figures)", path, len(figures))  # the commands print "report: PATH" once
     return path
 
 

@@ -53,6 +53,44 @@ def fmt_spread(d: Mapping[str, Any] | None) -> str:
     return f"{fmt_mean_sd(d)} ({fmt_value(d.get('min'))}–{fmt_value(d.get('max'))})"
 
 
+def auc_kind(classes: Any) -> str:
+    """What "AUC" means for these grades: the binary AUC of the higher grade, or the macro one-vs-rest mean.
+
+    >>> auc_kind([2, 3]), auc_kind([2, 3, 4])
+    ('grade 3 vs 2', 'macro one-vs-rest over 3 grades')
+    """
+    cls = list(classes or [])
+    return f"grade {cls[1]} vs {cls[0]}" if len(cls) == 2 else f"macro one-vs-rest over {len(cls)} grades"
+
+
+def delong_header(metrics: Mapping[str, Any]) -> str:
+    """The DeLong column's header, naming the multiple-comparison method when there is one (3 or more grades)."""
+    ref = metrics.get("reference", "full")
+    if len(metrics.get("classes") or []) > 2:
+        return f"DeLong p vs {ref} (min Holm-adj. OvR)"
+    return f"DeLong p vs {ref}"
+
+
+def metric_definitions(metrics: Mapping[str, Any]) -> list[str]:
+    """One sentence per metric of the CV tables: AUC, accuracy, ECE, the CI and the DeLong p, as computed here."""
+    cls = list(metrics.get("classes") or [])
+    ref = metrics.get("reference", "full")
+    dl = (f"DeLong p vs {ref}: one paired DeLong test per grade (that grade vs the rest) on patient-level pooled "
+          f"predictions (a patient's rows averaged), the {len(cls)} p-values Holm-adjusted for multiple comparisons; "
+          "the column shows the smallest adjusted p (a test of the global null that no grade's AUC differs)."
+          if len(cls) > 2 else
+          f"DeLong p vs {ref}: paired two-sided DeLong test of the two AUCs on patient-level pooled predictions "
+          "(a patient's rows averaged); one test, no multiple-comparison adjustment.")
+    return [f"AUC: area under the ROC curve, {auc_kind(cls)}"
+            + (" (the mean of the per-grade one-vs-rest AUCs)." if len(cls) > 2 else
+               f" (grade {cls[1]} is the positive class)." if len(cls) == 2 else "."),
+            "Accuracy: share of predictions whose most probable grade is the true grade.",
+            "ECE: expected calibration error, sum over 10 equal-width confidence bins of (share of predictions in "
+            "the bin) x |accuracy - mean top probability| in the bin; 0 = calibrated.",
+            f"95% CI: percentile bootstrap ({metrics.get('n_boot')} resamples, seed {metrics.get('seed')}) "
+            "resampling whole patients with all their rows (cluster bootstrap).", dl]
+
+
 def table_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """Rows of the study-style summary table (header first), shared by the text table and the HTML.
 
@@ -61,7 +99,8 @@ def table_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """
     ref = metrics.get("reference", "full")
     n_rep = int(metrics.get("n_repeats") or 1)
-    rows = [["config", "accuracy (mean ± SD)", "AUC (mean ± SD)", "pooled AUC [95% CI]", f"DeLong p vs {ref}", "ECE"]]
+    rows = [["config", "accuracy (mean ± SD)", "AUC (mean ± SD)", "pooled AUC [95% CI]", delong_header(metrics),
+             "ECE"]]
     if n_rep > 1:
         rows[0].append(f"AUC over {n_rep} repeats: mean ± SD (min–max)")
     for name, c in metrics["configs"].items():
@@ -90,8 +129,10 @@ def results_table(metrics: Mapping[str, Any]) -> str:
     n_rep = int(metrics.get("n_repeats") or 1)
     folds = f"{metrics.get('n_folds')} folds" + (f" x {n_rep} repeats" if n_rep > 1 else "")
     over = "folds of repeat 0" if n_rep > 1 else "folds"
-    title = (f"protocol {metrics.get('protocol')}, grades {metrics.get('classes')}, {metrics.get('n_patients')} "
-             f"patients, {folds} (accuracy/AUC: mean ± SD over {over})")
+    cohort = metrics.get("cohort") or {}
+    named = f"cohort {cohort['name']}{' (SYNTHETIC data)' if cohort.get('synthetic') else ''}: " if cohort else ""
+    title = (f"{named}protocol {metrics.get('protocol')}, grades {metrics.get('classes')}, {metrics.get('n_patients')} "
+             f"patients, {folds} (accuracy/AUC: mean ± SD over {over}; AUC = {auc_kind(metrics.get('classes'))})")
     others = [results_table({k: v for k, v in m.items() if k != "comparisons"})
               for m in (metrics.get("comparisons") or {}).values()]
     return "\n\n".join(["\n".join([title, *lines]), *others])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torchvision.utils import make_grid
@@ -18,6 +19,14 @@ from torchvision.utils import make_grid
 from gliograde.augment.ops import AugTransform
 from gliograde.augment.policy import expand
 from gliograde.report.plots import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Each tile's label: white text with a black outline on a dark band, readable on inverted (white) tiles too.
+LABEL_STYLE: dict[str, Any] = {"color": "white", "fontsize": 4.5, "va": "bottom",
+               "bbox": {"facecolor": "black", "alpha": 0.75, "edgecolor": "none", "pad": 0.6}}
+LABEL_OUTLINE: dict[str, Any] = {"linewidth": 1.0, "foreground": "black"}
 
 
 def montage(images: torch.Tensor, transforms: Sequence[AugTransform], path: Path, *,
@@ -35,6 +44,14 @@ def montage(images: torch.Tensor, transforms: Sequence[AugTransform], path: Path
     Returns:
         ``path``.
     """
+    fig = montage_figure(images, transforms, masks=masks, roi_only=roi_only, ncols=ncols)
+    return save_figure(fig, Path(path), dpi=160)
+
+
+def montage_figure(images: torch.Tensor, transforms: Sequence[AugTransform], *, masks: torch.Tensor | None = None,
+                   roi_only: bool = False, ncols: int = 8) -> Figure:
+    """The figure :func:`montage` saves (same arguments but ``path``): one axes, the tiles' grid, one label each."""
+    from matplotlib import patheffects
     from matplotlib.figure import Figure  # slow to import: only when drawing
 
     images = torch.as_tensor(images)
@@ -52,8 +69,9 @@ def montage(images: torch.Tensor, transforms: Sequence[AugTransform], path: Path
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(grid, interpolation="nearest")
     ax.axis("off")
+    outline = [patheffects.withStroke(**LABEL_OUTLINE)]
     for k, t in enumerate(transforms):
         r, c = divmod(k, ncols)
-        ax.text(c * (w + 4) + 2, r * (h + pad_top + 4) + pad_top - 2, f"{k}: {t.name}",
-                color="white", fontsize=4.5, va="bottom")
-    return save_figure(fig, Path(path), dpi=160)
+        ax.text(c * (w + 4) + 2, r * (h + pad_top + 4) + pad_top - 2, f"{k}: {t.name}", path_effects=outline,
+                **LABEL_STYLE)
+    return fig

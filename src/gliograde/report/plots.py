@@ -160,3 +160,32 @@ def plot_history(history: list[dict[str, float]], path: Path, best_epoch: int | 
     axes[1].set_xlabel("epoch")
     fig.tight_layout()
     return save_figure(fig, path, dpi=120)
+
+
+def plot_calibration(cal: Mapping[str, Any], name: str, path: Path) -> Path:
+    """Calibration curve per grade: the logistic recalibration curve with its patient-bootstrap band, observed
+    rates in quantile bins of the prediction (points, patients per bin beside them) and the ideal diagonal.
+
+    Args:
+        cal: :func:`gliograde.stats.calibration`'s dict (``grid``, ``per_grade``: ``curve``, ``band``, ``bins``,
+            ``slope``, ``intercept``). name: title prefix. path: PNG to write.
+    """
+    fig, ax = new_figure()
+    grid = np.asarray(cal["grid"], dtype=np.float64)
+    for i, (g, e) in enumerate(cal["per_grade"].items()):
+        colour = f"C{i}"
+        ax.plot(grid, _floats(e["curve"]), c=colour, lw=1.8,  # NaN (not drawn) when perfectly separated
+                label=f"grade {g}: slope {fmt_value(e['slope'], '.2f')}, intercept {fmt_value(e['intercept'], '.2f')}")
+        if e.get("band"):
+            ax.fill_between(grid, _floats(e["band"][0]), _floats(e["band"][1]), color=colour, alpha=0.18)
+        b = e["bins"]
+        ax.plot(b["predicted"], b["observed"], "o", c=colour, ms=4)
+        for x, y, n in zip(b["predicted"], b["observed"], b["count"], strict=True):
+            ax.text(x, y + 0.02, str(n), fontsize=6, color=colour, ha="center")
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="ideal")
+    band = f", band: 95 % patient bootstrap ({cal['n_boot']})" if cal.get("n_boot") else ""
+    ax.set(xlabel="predicted probability", ylabel="observed proportion", xlim=(0, 1), ylim=(0, 1.05),
+           title=f"{name}: calibration{band}")
+    ax.title.set_fontsize(9)
+    ax.legend(loc="upper left", fontsize=7)
+    return save_figure(fig, path)

@@ -16,9 +16,11 @@ import pandas as pd
 
 from gliograde.bundles.base import FAR_Z
 from gliograde.fsio import atomic_path, atomic_write_json, atomic_write_text
+from gliograde.report.checklist import cal_ci
+from gliograde.report.evidence import CALIBRATION_NOTE, calibration_rows
 from gliograde.report.format import fmt_ci, fmt_value, to_jsonable, to_percent
 from gliograde.report.html import esc, html_page, html_table, img_tag
-from gliograde.report.plots import plot_confusion, plot_reliability, plot_roc
+from gliograde.report.plots import plot_calibration, plot_confusion, plot_reliability, plot_roc
 from gliograde.runinfo import write_run_info
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ def write_outputs(out: Path, table: pd.DataFrame, metrics: Mapping[str, Any], cl
 
 def write_figures(fig_dir: Path, table: pd.DataFrame, metrics: Mapping[str, Any],
                   classes: tuple[int, ...]) -> list[Path]:
-    """roc.png (only when the AUC is defined), reliability.png and confusion.png."""
+    """roc.png (only when the AUC is defined), reliability.png, calibration.png (the calibration curve with its
+    patient-bootstrap band) and confusion.png."""
     fig_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if metrics["auc"]["value"] is not None:
@@ -62,8 +65,29 @@ def write_figures(fig_dir: Path, table: pd.DataFrame, metrics: Mapping[str, Any]
         title = f"external validation ROC, n={metrics['n']}\nAUC {fmt_ci(a['value'], a['ci'])}"
         written.append(plot_roc(y, p, classes, title, fig_dir / "roc.png"))
     written.append(plot_reliability(metrics["reliability"], metrics["ece"], "validation", fig_dir / "reliability.png"))
+    if metrics.get("calibration"):
+        written.append(plot_calibration(metrics["calibration"], "validation", fig_dir / "calibration.png"))
     written.append(plot_confusion(np.asarray(metrics["confusion"]), classes, "validation", fig_dir / "confusion.png"))
     return written
+
+
+def calibration_line(metrics: Mapping[str, Any]) -> str | None:
+    """One line: calibration slope and intercept [95 % CI] per grade (:func:`gliograde.stats.calibration`)."""
+    cal = metrics.get("calibration")
+    if not cal:
+        return None
+    parts = [f"grade {g}: slope {cal_ci(e['slope'], e.get('slope_ci'))}, "
+             f"intercept {cal_ci(e['intercept'], e.get('intercept_ci'))}" for g, e in cal["per_grade"].items()]
+    boot = f" (95 % CIs: patient bootstrap, {cal['n_boot']} resamples)" if cal.get("n_boot") else ""
+    return "calibration " + "; ".join(parts) + boot + " (ideal: slope 1, intercept 0)"
+
+
+def _calibration_section(metrics: Mapping[str, Any]) -> str:
+    cal = metrics.get("calibration")
+    if not cal:
+        return ""
+    return ("<h2>Calibration</h2>" + html_table(calibration_rows(cal))
+            + f"<p class=note>{esc(CALIBRATION_NOTE)}</p>")
 
 
 def _auc_text(a: Mapping[str, Any]) -> str:
@@ -137,6 +161,7 @@ def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fing
         f"({metrics['auc']['n_boot']} resamples). Brier {fmt_value(metrics['brier'])}, "
         f"ECE {fmt_value(metrics['ece'])}.</p>",
         "".join(f"<p>{esc(n)}</p>" for n in notes if n),
+        _calibration_section(metrics),
         "<h2>Per grade (one-vs-rest)</h2>", html_table(_per_grade_rows(metrics)),
         "<h2>Figures</h2>", "".join(img_tag(p) for p in figures),
         "<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in metrics.get("warnings", [])) + "</ul>"

@@ -72,5 +72,5 @@ def model_info(bundle: Bundle) -> dict[str, Any]:
             "no cross-validated metrics attached; train with `gliograde train COHORT --cv-run CV_RUN` "
             "after `gliograde cv` to show them here",
             "inner_cv_auc": inner, "chosen_model": chosen,
-            "who_edition": labels.get("who_edition") or WHO_NOTE,
+            "who_edition": labels.get("who_grading") or labels.get("who_edition") or WHO_NOTE,  # G: the sentence
             "card": card.read_text() if card.is_file() else "", "intended_use": RESEARCH_ONLY.strip()}

@@ -34,7 +34,7 @@ from scipy import ndimage
 from gliograde.bundles import Bundle, CasePrediction
 from gliograde.data.ingest import RawSlice, load_case
 from gliograde.data.io import Volume, read_dicom_series, read_volume
-from gliograde.data.roi import to_roi
+from gliograde.data.roi import ALL_SLICES, to_roi
 from gliograde.data.source import CaseSource
 from gliograde.preprocess import crop_box, dilate
 
@@ -42,8 +42,6 @@ VIEWER_JSON = "viewer.json"
 ROI_FILE = "roi.nii.gz"
 OUTLINE_FILE = "outline.nii.gz"
 HEAT_FILE = "heat.nii.gz"
-#: More slices than any case has: ``load_case`` then returns every slice with a tumour pixel.
-ALL_SLICES = 1_000_000
 
 
 def _to_display(data_plane: npt.NDArray[Any]) -> npt.NDArray[Any]:

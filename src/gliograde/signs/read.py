@@ -11,8 +11,9 @@ saved on, and on whatever sequences the case has: a missing sequence only remove
   volume found (``t1``, ``t1ce``, ``t2``, ``flair``); a multi-label segmentation's labels are kept for the
   BraTS label shares.
 
-DICOM series are not read here (one unnamed series per case): convert them to NIfTI with the sequence in
-the file name.
+* DICOM cases: every slice of the series that carries tumour, rows and columns as stored, spacing from
+  PixelSpacing and the step between slices; a single series is the sequence ``grey_as`` names, several series of a
+  patient folder are matched to sequences by SeriesDescription (``channels``, ``series_map``), as ingest reads them.
 
 >>> import numpy as np
 >>> p = CasePlanes({"t1ce": np.ones((2, 4, 4), np.float32)}, np.zeros((2, 4, 4), bool), None, (3, 4))
@@ -21,14 +22,23 @@ the file name.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from gliograde.config import SLICE_CHANNEL_ORDER
-from gliograde.data.geometry import describe_offset, place_on_grid
-from gliograde.data.io import Volume, check_finite, read_image, read_volume
+from gliograde.data.geometry import describe_offset, place_on_grid, voxel_sizes
+from gliograde.data.io import (
+    Volume,
+    check_finite,
+    parse_series_map,
+    read_dicom,
+    read_dicom_channels,
+    read_image,
+    read_volume,
+)
 from gliograde.data.roi import to_roi
 from gliograde.data.source import CaseSource
 from gliograde.errors import InputError, MaskMismatchError
@@ -46,12 +56,16 @@ class CasePlanes:
         roi: (P, H, W) bool tumour mask (every plane has some tumour).
         labels: (P, H, W) int16 BraTS labels (0, 1, 2, 4) of a multi-label segmentation, or None.
         indices: the P plane numbers (slice number / axial index), in order.
+        spacing: (between rows, between columns, between planes) in mm, from the NIfTI affine or the DICOM
+            series' geometry, as the planes are shown (:meth:`gliograde.data.io.Volume.slice` may swap the in-plane
+            axes); None for 2D slice files, whose pixel size no file records.
     """
 
     sequences: dict[str, npt.NDArray[np.float32]]
     roi: npt.NDArray[np.bool_]
     labels: npt.NDArray[np.int16] | None
     indices: tuple[int, ...]
+    spacing: tuple[float, float, float] | None = None
 
     @property
     def n_planes(self) -> int:
@@ -62,25 +76,57 @@ class CasePlanes:
         return int(np.argmax(self.roi.reshape(self.n_planes, -1).sum(axis=1)))
 
 
-def read_planes(source: CaseSource, *, roi_labels: tuple[int, ...] = (), grey_as: str = "t1ce") -> CasePlanes:
+def read_planes(source: CaseSource, *, roi_labels: tuple[int, ...] = (), grey_as: str = "t1ce",
+                channels: Sequence[str] = (), series_map: Sequence[str] = ()) -> CasePlanes:
     """Every tumour-bearing plane of ``source`` (see the module docstring).
 
     Args:
-        source: a case found by :mod:`gliograde.data.layouts` (slices or volume).
+        source: a case found by :mod:`gliograde.data.layouts` (slices, volume or DICOM).
         roi_labels: segmentation labels forming the ROI (empty = every non-zero label), as at ingest.
-        grey_as: the sequence a grey slice or an unnamed single volume holds.
+        grey_as: the sequence a grey slice, an unnamed single volume or a single DICOM series holds.
+        channels, series_map: DICOM: read these sequences from the folder's series, matched by SeriesDescription
+            (:func:`gliograde.data.io.read_dicom_channels`), as ingest does with several channels or a map.
 
     Raises:
-        InputError: a DICOM case, unreadable files, or no plane with tumour. MaskMismatchError: image and mask
-            grids differ.
+        InputError: unreadable files, or no plane with tumour. MaskMismatchError: image and mask grids differ.
     """
     if source.kind == "slices":
         return _slice_planes(source, roi_labels, grey_as)
     if source.kind == "volume":
         return _volume_planes(source, roi_labels, grey_as)
-    raise InputError(f"{source.images.get('series', source.mask)}: the prior model reads slice folders and NIfTI "
-                     "volumes, not DICOM series; convert the series to NIfTI named <case>_<sequence>.nii.gz "
-                     "(t1, t1ce, t2, flair) beside <case>_seg.nii.gz")
+    return _dicom_planes(source, roi_labels, grey_as, tuple(channels), tuple(series_map))
+
+
+def _dicom_planes(source: CaseSource, roi_labels: tuple[int, ...], grey_as: str, channels: tuple[str, ...],
+                  series_map: tuple[str, ...]) -> CasePlanes:
+    """A DICOM case's tumour-bearing slices as stored (rows, columns), spacing from the series' affine (PixelSpacing
+    and the measured step between slices)."""
+    from gliograde.data.ingest import dicom_mask  # the mask placed exactly as ingest places it
+
+    if source.mask is None:
+        raise InputError(f"{source.images.get('series')}: no mask; the signs need a tumour outline")
+    folder = source.images["series"]
+    if len(channels) > 1 or series_map:
+        multi = read_dicom_channels(folder, channels, parse_series_map(series_map))
+        ref, vols = multi.series[0], {c: multi.data[..., i] for i, c in enumerate(multi.channels)}
+    else:
+        ref = read_dicom(folder, source.series_description)
+        vols = {channels[0] if channels else grey_as: ref.data}
+    for v in vols.values():
+        check_finite(v, ref.folder)
+    seg = np.asarray(dicom_mask(source.mask, ref), dtype=np.float32)
+    roi3 = to_roi(seg, source.mask, roi_labels, source.is_segmentation)
+    ks = [k for k in range(roi3.shape[2]) if roi3[..., k].any()]
+    if not ks:
+        raise InputError(f"{source.mask}: the mask is empty; the signs need a tumour outline")
+    labels = None
+    values = set(np.unique(seg).astype(int).tolist()) - {0}
+    if source.is_segmentation and not roi_labels and values and values <= BRATS_LABELS:
+        labels = np.stack([seg[..., k] for k in ks]).round().astype(np.int16)
+    sizes = voxel_sizes(ref.affine)  # affine columns: rows, columns, slices of the stored series
+    return CasePlanes({c: np.stack([np.asarray(v[..., k], np.float32) for k in ks]) for c, v in vols.items()},
+                      np.stack([roi3[..., k] for k in ks]), labels, tuple(ks),
+                      (float(sizes[0]), float(sizes[1]), float(sizes[2])))
 
 
 def _slice_planes(source: CaseSource, roi_labels: tuple[int, ...], grey_as: str) -> CasePlanes:
@@ -136,7 +182,18 @@ def _volume_planes(source: CaseSource, roi_labels: tuple[int, ...], grey_as: str
     seqs = {name: planes(v.data if v is ref else _on_grid(v, ref, "image", "co-register the sequences (resample "
                                                            "each onto one grid)"))
             for name, v in vols.items()}
-    return CasePlanes(seqs, roi, labels, tuple(ks))
+    return CasePlanes(seqs, roi, labels, tuple(ks), _plane_spacing(ref))  # NIfTI pixdim: always recorded
+
+
+def _plane_spacing(vol: Volume) -> tuple[float, float, float] | None:
+    """(row, column, plane) voxel sizes in mm of ``vol``'s axial planes as :meth:`Volume.slice` shows them."""
+    if vol.affine is None:
+        return None
+    sizes = voxel_sizes(vol.affine)
+    inplane = [i for i in range(3) if i != vol.axial_axis]
+    if vol.codes[inplane[1]] in ("A", "P"):  # Volume.slice transposes such a plane: rows and columns swap
+        inplane = inplane[::-1]
+    return float(sizes[inplane[0]]), float(sizes[inplane[1]]), float(sizes[vol.axial_axis])
 
 
 def _on_grid(vol: Volume, ref: Volume, what: str, fix: str) -> npt.NDArray[np.float32]:

@@ -280,7 +280,8 @@ def generate_cohort(
         writer.writerows(rows)
     if montage:
         collector.save(out / "montage.png")
-    logger.info("wrote %d synthetic patients (grades 2/3/4: %s) to %s", len(rows), "/".join(map(str, counts)), out)
+    # DEBUG: `gliograde synth` prints the summary once, with the final folder (``out`` may be a scratch one)
+    logger.debug("wrote %d synthetic patients (grades 2/3/4: %s) to %s", len(rows), "/".join(map(str, counts)), out)
     return labels
 
 

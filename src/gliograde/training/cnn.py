@@ -61,9 +61,7 @@ def train_on_cohort(
     Returns:
         :class:`~gliograde.training.engine.FitResult` with the best-epoch model.
     """
-    rows = np.arange(len(cohort), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    tr, va = inner_split(cohort.patient_ids[rows], cohort.labels[rows], cfg.val_fraction, cfg.seed)
-    train_rows, val_rows = rows[tr], rows[va]
+    train_rows, val_rows = inner_rows(cohort, cfg, rows)
     x_train, y_train, _ = expand_training(cohort.images, cohort.masks, cohort.labels, train_rows, aug_cfg,
                                           test_idx=val_rows, device=expansion_device(cfg))
     logger.info("training on %d rows (%d after augmentation), validating on %d rows of %d patients",
@@ -79,6 +77,17 @@ def train_on_cohort(
     if out is not None:
         _write_artefacts(out, cohort, cfg, aug_cfg, result, train_rows, val_rows, run)
     return result
+
+
+def inner_rows(cohort: Cohort, cfg: TrainCfg, rows: npt.ArrayLike | None = None,
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The (training, early-stopping validation) rows :func:`train_on_cohort` makes of ``rows`` (all by default):
+    whole patients, stratified, seeded by ``cfg.seed``, so a caller (CV's ``--recalibrate platt``) can find the
+    validation patients again without a second split."""
+    rows = np.arange(len(cohort), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    tr, va = inner_split(cohort.patient_ids[rows], cohort.labels[rows], cfg.val_fraction, cfg.seed,
+                         groups=cohort.groups[rows])  # one person (a BraTS case's TCGA patient) on one side
+    return rows[tr], rows[va]
 
 
 def _write_artefacts(out: Path, cohort: Cohort, cfg: TrainCfg, aug_cfg: AugmentCfg, result: FitResult,
@@ -101,4 +110,4 @@ def _write_artefacts(out: Path, cohort: Cohort, cfg: TrainCfg, aug_cfg: AugmentC
               "best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch}
     write_run_info(out, command="train", config=config, seed=cfg.seed,
                    fingerprint=names_withheld(fingerprint_files(files, root=cohort.root)))  # names: PHI
-    logger.info("wrote %s (best epoch %d of %d)", out / WEIGHTS, result.best_epoch, result.stopped_epoch)
+    logger.debug("wrote %s (best epoch %d of %d)", out / WEIGHTS, result.best_epoch, result.stopped_epoch)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +25,12 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from gliograde import weights as ckpt
 from gliograde.config import TrainCfg
 from gliograde.errors import InputError
 from gliograde.models import ModelSpec
+from gliograde.progress import task_progress
 from gliograde.training.device import resolve_device
 from gliograde.training.inputs import (
     Prepare,
@@ -238,25 +237,30 @@ def fit(
         state, best_sd = ckpt.load_checkpoint(out_dir, inp.net, optimizer, scaler, state)
         logger.info("resuming %s after epoch %d", out_dir, state["epoch"])
     epochs = range(state["epoch"], cfg.epochs) if not state["finished"] else range(0)
-    for epoch in _progress(epochs, progress):
-        t0 = time.perf_counter()
-        _reseed(cfg, epoch, inp.generator, stochastic_aug)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(epoch, cfg)
-        _set_train_mode(model, inp.net, cfg)
-        tr_loss, tr_acc = train_one_epoch(inp.net, inp.train_x, y_train, optimizer, cfg,
-                                          prepare=inp.prepare_train, generator=inp.generator, scaler=scaler)
-        va_loss, va_acc = _validate(inp, y_val, cfg)
-        row = {"epoch": epoch + 1, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
-               "val_acc": va_acc, "lr": lr_at(epoch, cfg), "seconds": time.perf_counter() - t0}
-        if _record_epoch(state, row, cfg, has_val=y_val is not None):
-            best_sd = {k: v.detach().clone() for k, v in inp.net.state_dict().items()}
-        logger.info("epoch %d: train loss %.4f acc %.3f | val loss %.4f acc %.3f (%.1fs)", epoch + 1,
-                    tr_loss, tr_acc, va_loss, va_acc, row["seconds"])
-        if out_dir is not None:
-            ckpt.save_checkpoint(out_dir, inp.net, optimizer, scaler, state, best_sd)
-        if state["finished"]:
-            break
+    # the epochs' progress line: shown when this training is the whole command (train), not inside a CV unit,
+    # whose run shows one line over its units
+    with task_progress(len(epochs), "epochs", unit="epoch", enabled=progress, leave=False) as bar:
+        for epoch in epochs:
+            t0 = time.perf_counter()
+            _reseed(cfg, epoch, inp.generator, stochastic_aug)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(epoch, cfg)
+            _set_train_mode(model, inp.net, cfg)
+            tr_loss, tr_acc = train_one_epoch(inp.net, inp.train_x, y_train, optimizer, cfg,
+                                              prepare=inp.prepare_train, generator=inp.generator, scaler=scaler)
+            va_loss, va_acc = _validate(inp, y_val, cfg)
+            row = {"epoch": epoch + 1, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
+                   "val_acc": va_acc, "lr": lr_at(epoch, cfg), "seconds": time.perf_counter() - t0}
+            if _record_epoch(state, row, cfg, has_val=y_val is not None):
+                best_sd = {k: v.detach().clone() for k, v in inp.net.state_dict().items()}
+            # DEBUG: per-epoch detail only with -v (history.csv keeps every epoch)
+            logger.debug("epoch %d: train loss %.4f acc %.3f | val loss %.4f acc %.3f (%.1fs)", epoch + 1,
+                         tr_loss, tr_acc, va_loss, va_acc, row["seconds"])
+            if out_dir is not None:
+                ckpt.save_checkpoint(out_dir, inp.net, optimizer, scaler, state, best_sd)
+            bar.update()
+            if state["finished"]:
+                break
     if best_sd is not None:
         inp.net.load_state_dict(best_sd)
     model.eval()
@@ -302,10 +306,3 @@ def _record_epoch(state: ckpt.TrainState, row: dict[str, float], cfg: TrainCfg, 
     state["finished"] = state["epoch"] >= cfg.epochs or 0 < cfg.patience <= state["bad_epochs"]
     return improved
 
-
-def _progress(it: range, on: bool) -> Iterable[int]:
-    """``it``, with a tqdm bar when ``on`` and there is anything to do."""
-    if not on or len(it) == 0:
-        return it
-    bar: Iterable[int] = tqdm(it, desc="epochs", unit="epoch", leave=False)
-    return bar

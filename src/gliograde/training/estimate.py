@@ -110,7 +110,7 @@ def _median_seconds(fn: Callable[[], object], repeats: int, device: torch.device
 
 
 def measure_rates(cfg: TrainCfg, image_shape: tuple[int, int, int], aug: AugmentCfg | None = None, *,
-                  batch: int = 4, repeats: int = 1, expand_images: int = 8) -> Rates:
+                  batch: int = 8, repeats: int = 3, expand_images: int = 8) -> Rates:
     """Time ``cfg``'s network on ``batch`` random (C, H, W) uint8 images after one warm-up step, on its device.
 
     Args:
@@ -118,7 +118,8 @@ def measure_rates(cfg: TrainCfg, image_shape: tuple[int, int, int], aug: Augment
             ``cfg.freeze_backbone`` no training step is timed: the forward pass is the cost (``train = infer``).
         image_shape: (C, H, W) of the cohort's cached images.
         aug: the expansion timed (default: the study's 57 transforms) on ``expand_images`` images.
-        batch: images per timed step; repeats: timed steps (the median is used).
+        batch: images per timed step; repeats: timed steps (the median is used: one step of 4 images, timed
+            while other work loaded the CPUs, made the demo's estimate 8x too long, so the default takes 3 of 8).
 
     Returns:
         :class:`Rates` (``source`` says how many images were timed, where).

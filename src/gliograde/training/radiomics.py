@@ -31,8 +31,11 @@ import numpy.typing as npt
 from gliograde.baselines.feature_sets import cohort_channels, feature_matrix
 from gliograde.baselines.features import resolve_backend
 from gliograde.baselines.fusion import FusionClassifier
+from gliograde.baselines.native import PARAMS_FILE, cohort_rows, settings_for
 from gliograde.config import IngestCfg, RunConfig, SelectionCfg
+from gliograde.data.cohort import read_ingest_cfg
 from gliograde.data.dataset import MANIFEST
+from gliograde.fsio import atomic_write_bytes
 from gliograde.runinfo import fingerprint_files, names_withheld, write_run_info
 from gliograde.selection import Candidate, SelectionResult, grid, select_candidate
 
@@ -45,7 +48,8 @@ logger = logging.getLogger(__name__)
 
 
 def fit_selected(X: npt.NDArray[np.float64], y: npt.ArrayLike, patient_ids: npt.ArrayLike, sel: SelectionCfg, *,
-                 n_radiomics: int, cnn_components: int = 0, seed: int = 0) -> tuple[FusionClassifier, SelectionResult]:
+                 n_radiomics: int, cnn_components: int = 0, seed: int = 0,
+                 groups: npt.ArrayLike | None = None) -> tuple[FusionClassifier, SelectionResult]:
     """Choose (classifier, k) by inner CV on the rows given, then refit the chosen one on all of them.
 
     Args:
@@ -54,6 +58,7 @@ def fit_selected(X: npt.NDArray[np.float64], y: npt.ArrayLike, patient_ids: npt.
         sel: grid (classifiers x select_k) and method (``inner_cv``, ``inner_split``, ``none``).
         n_radiomics: leading radiomics columns; cnn_components: PCA components of the rest (0: none).
         seed: seed of the inner splits and of every stochastic estimator part.
+        groups: (n,) the person of each row (None: each patient alone), kept on one side of every inner split.
 
     Returns:
         (fitted :class:`~gliograde.baselines.fusion.FusionClassifier`, :class:`~gliograde.selection.SelectionResult`).
@@ -62,7 +67,7 @@ def fit_selected(X: npt.NDArray[np.float64], y: npt.ArrayLike, patient_ids: npt.
         return FusionClassifier(cand.classifier, cand.select_k, n_radiomics, cnn_components, random_state=seed)
 
     res = select_candidate(make, X, y, patient_ids, grid(sel.classifiers, sel.select_k), method=sel.method,
-                           inner_folds=sel.inner_folds, seed=seed)
+                           inner_folds=sel.inner_folds, seed=seed, groups=groups)
     return make(res.chosen).fit(X, np.asarray(y)), res
 
 
@@ -104,10 +109,15 @@ def fit_radiomics(cohort: Cohort, sel: SelectionCfg, seed: int = 0) -> Radiomics
         InputError: fewer than 2 patients of a grade for the inner CV, or an empty ROI.
     """
     t0 = time.perf_counter()
+    native = None
+    if "native" in sel.features:  # PyRadiomics on the original files (every row's case, read again)
+        ingest = read_ingest_cfg(cohort.root)
+        native = cohort_rows(cohort, ingest, settings_for(sel, ingest.preprocess))
     X, names = feature_matrix(cohort.images, cohort.masks, cohort.manifest["roi_area_px"].to_numpy(), sel.features,
-                              bin_width=sel.bin_width, channels=cohort_channels(cohort.manifest))
+                              bin_width=sel.bin_width, channels=cohort_channels(cohort.manifest), native_rows=native)
     t1 = time.perf_counter()
-    model, res = fit_selected(X, cohort.labels, cohort.patient_ids, sel, n_radiomics=X.shape[1], seed=seed)
+    model, res = fit_selected(X, cohort.labels, cohort.patient_ids, sel, n_radiomics=X.shape[1], seed=seed,
+                              groups=cohort.groups)
     t2 = time.perf_counter()
     logger.info("radiomics: %d rows x %d features; chose %s (%s)", X.shape[0], X.shape[1], res.chosen.label, res.method)
     return RadiomicsFit(
@@ -126,6 +136,9 @@ def train_on_cohort(cohort: Cohort, out: Path, ingest_cfg: IngestCfg, sel: Selec
     ``run``: the whole resolved settings, written to ``config.yaml`` so ``--config`` replays the run.
     """
     fit = fit_radiomics(cohort, sel, seed)
+    if "native" in sel.features and sel.radiomics_params:  # predict reads the bundle's copy, not the user's file
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(out) / PARAMS_FILE, Path(sel.radiomics_params).read_bytes())
     m = cohort.manifest
     files = [cohort.root / MANIFEST] + [cohort.root / p for p in (*m["cache_path"], *m["cache_mask_path"])]
     settings = run.sections() if run is not None else {"kind": "radiomics", "ingest": ingest_cfg, "selection": sel}

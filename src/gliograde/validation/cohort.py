@@ -22,12 +22,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gliograde.config import IngestCfg
-from gliograde.data.cohort import Cohort, is_ingested, open_cohort, read_ingest_cfg
+from gliograde.config import IngestCfg, SubsetCfg
+from gliograde.data.cohort import Cohort, ingested_root, is_ingested, open_cohort, read_ingest_cfg
 from gliograde.data.io import is_image, is_nifti
 from gliograde.data.layouts import patient_folder, read_labels
 from gliograde.data.origin import case_sources
 from gliograde.data.source import CaseSource
+from gliograde.data.subset import apply_subset
 from gliograde.errors import CohortError, GliogradeError, InputError
 from gliograde.runinfo import fingerprint_files
 
@@ -151,15 +152,25 @@ def _one_row_per_patient(manifest: pd.DataFrame) -> npt.NDArray[np.intp]:
     return np.sort(best.to_numpy().astype(np.intp))
 
 
+def _listed_only(cohort: Cohort, labels: Path) -> Cohort:
+    """The patients of an ingested cohort (or manifest) that ``labels`` lists, as a raw folder's labels pick
+    them; a listed patient the cohort does not have is refused."""
+    lab, problems = read_labels(labels)
+    if problems:
+        raise CohortError(problems)
+    have = set(cohort.patient_ids.astype(str).tolist())
+    unknown = sorted(set(lab["patient_id"].astype(str)) - have)
+    if unknown:
+        raise InputError(f"{labels} (--labels): {len(unknown)} patient(s) not in the cohort ({', '.join(unknown[:5])}"
+                         f"{', ...' if len(unknown) > 5 else ''}); remove them or correct the ids")
+    return cohort.select(np.flatnonzero(np.isin(cohort.patient_ids.astype(str), list(lab["patient_id"]))))
+
+
 def _apply_labels(table: pd.DataFrame, labels: Path) -> pd.DataFrame:
     """Grades (and sites, where given) of ``labels`` replace the cohort's, matched by patient_id."""
     lab, problems = read_labels(labels)
     if problems:
         raise CohortError(problems)
-    missing = sorted(set(table["patient_id"]) - set(lab["patient_id"]))
-    if missing:
-        raise InputError(f"{labels}: no row for {len(missing)} patient(s) of the cohort ({', '.join(missing[:5])}"
-                         f"{', ...' if len(missing) > 5 else ''}); add them (patient_id, who_grade) or leave them out")
     grade = dict(zip(lab["patient_id"], lab["grade"], strict=True))
     site = {p: s for p, s in zip(lab["patient_id"], lab["site"], strict=True) if s}
     out = table.copy()
@@ -174,7 +185,8 @@ def _is_dicom(source: str) -> bool:
 
 
 def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
-                   work: Path, progress: bool = True, skip_bad: bool = False, cases: bool = False) -> ValidationCohort:
+                   work: Path, progress: bool = True, skip_bad: bool = False, cases: bool = False,
+                   sites: tuple[str, ...] = ()) -> ValidationCohort:
     """Ingest ``data`` with the bundle's settings (or check an ingested cohort matches them) and load it.
 
     Args:
@@ -182,13 +194,15 @@ def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
             written by ``gliograde ingest``; opened by :func:`gliograde.data.cohort.open_cohort`.
         bundle: the loaded bundle; its ``ingest`` settings are used.
         labels: labels CSV (patient_id/case_id, who_grade/grade[, site/institution][, folder]) used instead
-            of ``data``'s own grades; for a raw folder it plays the part of labels.csv.
+            of ``data``'s own grades; for a raw folder it plays the part of labels.csv. Only the patients it lists
+            are validated.
         work: scratch folder for the ingest (the caller removes it).
         progress: show the ingest progress bar.
         skip_bad: leave out patients whose files are unreadable or inconsistent (listed in ``skipped``)
             instead of stopping; a raw cohort only.
         cases: also find each patient's original case again (:func:`gliograde.data.origin.case_sources`: as ingest
             found it, every file checked against the sha256 ingest recorded) into ``sources``.
+        sites: validate the patients of these sites only (``--sites``; :func:`gliograde.data.subset.apply_subset`).
 
     Returns:
         A :class:`ValidationCohort`, one row per patient.
@@ -196,7 +210,7 @@ def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
     Raises:
         InputError, CohortError: unreadable or inconsistent data, labels or settings (message names the fix).
     """
-    data = Path(data)
+    data = ingested_root(Path(data))
     if labels is not None and not Path(labels).is_file():
         raise InputError(f"{labels}: labels file not found; give a CSV with patient_id and who_grade columns")
     ingested = is_ingested(data)
@@ -210,10 +224,14 @@ def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
     else:
         cohort, labels_file, fingerprint, skipped, problems = _ingest_raw(data, bundle.ingest, labels, work, progress,
                                                                           skip_bad)
+    if labels is not None and (ingested or data.is_file()):
+        cohort = _listed_only(cohort, Path(labels))
+    if sites:  # the input fingerprint then covers the chosen patients' cached files only
+        cohort, fingerprint = apply_subset(cohort, SubsetCfg(sites=tuple(sites))), None
     rows = _one_row_per_patient(cohort.manifest)
     m = cohort.manifest.iloc[rows].reset_index(drop=True)
-    sites = m["site"].astype(str) if "site" in m else pd.Series([""] * len(m))
-    table = pd.DataFrame({"patient_id": m["patient_id"].astype(str), "site": sites,
+    site_col = m["site"].astype(str) if "site" in m else pd.Series([""] * len(m))
+    table = pd.DataFrame({"patient_id": m["patient_id"].astype(str), "site": site_col,
                           "label": m["grade"].astype(int), "roi_area_px": m["roi_area_px"].astype(float),
                           "dicom": [_is_dicom(s) for s in m["source_image"]]})
     if labels is not None and (ingested or data.is_file()):

@@ -5,8 +5,10 @@ Built on :mod:`gliograde.metrics` (accuracy, one-vs-rest sensitivity/specificity
 site) is reported only when every grade of the model has at least ``min_per_grade`` patients there;
 otherwise it is ``None`` with the reason, never a number with a meaningless interval.
 
-Brier score: the mean over patients of sum_k (p_k - [y = k])^2, halved for two grades so that it is the
-usual binary Brier score of the higher grade (sklearn's ``brier_score_loss``); 0 is perfect.
+Brier score (:func:`gliograde.stats.brier_score`, re-exported here): the mean over patients of
+sum_k (p_k - [y = k])^2, halved for two grades so that it is the usual binary Brier score of the higher grade
+(sklearn's ``brier_score_loss``); 0 is perfect. Calibration slope and intercept with patient-bootstrap CIs and the
+calibration curve: :func:`gliograde.stats.calibration` (``calibration`` in metrics.json).
 
 >>> import pandas as pd
 >>> from gliograde.config import ValidateCfg
@@ -30,6 +32,8 @@ from sklearn.metrics import balanced_accuracy_score
 from gliograde.metrics import accuracy, compute_metrics, predict_grades
 from gliograde.stats import (
     bootstrap_ci,
+    brier_score,
+    calibration,
     expected_calibration_error,
     reliability_curve,
     roc_auc_fast,
@@ -39,14 +43,6 @@ if TYPE_CHECKING:
     from gliograde.validation.run import ValidateCfg
 
 logger = logging.getLogger(__name__)
-
-
-def brier_score(y: npt.ArrayLike, proba: npt.ArrayLike, classes: tuple[int, ...]) -> float:
-    """Brier score (see the module docstring): (N,) grades, (N, K) probabilities -> float in [0, 2]."""
-    p = np.asarray(proba, dtype=np.float64)
-    onehot = np.asarray(y).reshape(-1, 1) == np.asarray(classes).reshape(1, -1)
-    per = ((p - onehot) ** 2).sum(axis=1)
-    return float(per.mean() / (2 if len(classes) == 2 else 1))
 
 
 def auc_kind(classes: tuple[int, ...]) -> str:
@@ -140,7 +136,8 @@ def validation_metrics(table: pd.DataFrame, classes: tuple[int, ...], cfg: Valid
 
     Returns:
         ``{"n", "classes", "counts": {grade: n}, "accuracy", "accuracy_ci", "balanced_accuracy",
-        "auc": auc_block, "per_grade": {grade: {"n", "sensitivity", "specificity", "auc"}}, "brier",
+        "auc": auc_block, "per_grade": {grade: {"n", "sensitivity", "specificity", "auc"}}, "brier", "calibration"
+        (:func:`gliograde.stats.calibration`),
         "ece", "reliability", "confusion" (rows true, columns predicted, ``classes`` order),
         "per_site": {site: {"n", "counts", "accuracy", "auc"}}, "unlike_training": {"n", "of", "share"} or
         None, "warnings"}``.
@@ -156,6 +153,7 @@ def validation_metrics(table: pd.DataFrame, classes: tuple[int, ...], cfg: Valid
         "auc": auc_block(y, p, classes, cfg, groups=groups),
         "per_grade": _per_grade(y, classes, base, cfg),
         "brier": brier_score(y, p, classes),
+        "calibration": calibration(y, p, classes, groups=groups, n_boot=cfg.n_boot, seed=cfg.seed),
         "ece": expected_calibration_error(y, p, classes, cfg.n_bins),
         "reliability": reliability_curve(y, p, classes, cfg.n_bins),
         "confusion": base["confusion"],

@@ -244,7 +244,7 @@ def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Pa
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:  # a case kind reads the staged files
         cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad,
-                                cases=bundle.reads == "case")
+                                cases=bundle.reads == "case", sites=cfg.sites)  # --sites: gliograde.data.subset
         t1 = time.perf_counter()
         keep, excluded = split_known(cohort.table["label"], bundle.classes)
         if not keep.any():  # one line, the error alone
