@@ -41,9 +41,10 @@ PROTOCOL_TEXT = {
     "honest": "Folds split patients (StratifiedGroupKFold), identical for every configuration. Augmentation "
               "is applied after the split, to training patients only. Early stopping uses a stratified inner "
               "validation split of the training patients. The test fold is used once, for the final predictions.",
-    "paper": "The study's protocol, reproduced on purpose: the whole cohort is augmented first (57 deterministic "
-             "AutoAugment-SVHN copies per image), the augmented images are split at random into folds, and training "
-             "stops at the epoch that scores best on the test fold.",
+    "paper": "The study's protocol, reproduced on purpose: the whole cohort is augmented first (the run's fixed "
+             "AutoAugment-SVHN copies of every image: 57 in the study, fewer under presets that keep a subset), the "
+             "augmented images are split at random into folds, and training stops at the epoch that scores best on "
+             "the test fold.",
     "site": "Leave-one-site-out: each fold's test set is one institution the model never saw in training.",
 }
 GAP_TEXT = ("Why the paper protocol scores higher: (1) leakage. Augmented copies of a test image sit in the "

@@ -34,7 +34,9 @@ def config_sentence(name: str, cfg: Mapping[str, Any]) -> str:
     chosen = (f"the classifier and the number of features kept were chosen inside each training fold "
               f"({sel.get('method', 'inner_cv')}, {sel.get('inner_folds', 'n/a')} inner folds grouped by patient) and "
               "refitted on all its training patients")
-    cnn = (f"the {train.get('model', 'CNN')} network ({train.get('weights', 'n/a')} starting weights) trained for at "
+    what = ("a new classification head on the frozen backbone of the " if train.get("freeze_backbone")
+            else "the ")  # the quick preset trains the head only: say so, a reader would assume fine-tuning
+    cnn = (f"{what}{train.get('model', 'CNN')} network ({train.get('weights', 'n/a')} starting weights) trained for at "
            f"most {train.get('epochs', 'n/a')} epochs, stopped early on an inner split of "
            f"{fmt_value(train.get('val_fraction'), '.2f')} of the training patients")
     text = {"radiomics": f"PyRadiomics features of each channel inside the tumour ROI; {chosen}",
