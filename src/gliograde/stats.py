@@ -293,7 +293,8 @@ def bootstrap_ci(
         values.append(float(metric(yb, p[idx], cls)))
     skipped = n_boot - len(values)
     if skipped:
-        logger.info("bootstrap: %d of %d resamples skipped (a grade was missing)", skipped, n_boot)
+        logger.info("bootstrap of %s: %d of %d resamples skipped (a grade was missing)",
+                    getattr(metric, "__name__", "the metric"), skipped, n_boot)  # named: one line per metric
     if len(values) < n_boot / 2:
         raise ValueError(f"only {len(values)} of {n_boot} bootstrap resamples held every grade; too few samples")
     lo, hi = np.quantile(np.asarray(values), [alpha / 2, 1 - alpha / 2])
