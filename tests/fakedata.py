@@ -11,6 +11,8 @@ import pandas as pd
 from conftest import disk_slice
 from PIL import Image
 
+from gliograde.config import AugmentCfg, CVCfg, RunConfig, SelectionCfg, TrainCfg
+
 
 def write_slice_cohort(root: Path, patients: list[tuple[str, int]], *, n_slices: int = 3, size: int = 32,
                        largest: int = 1, channels: int = 3, dtype: type = np.uint8, ext: str = ".png") -> Path:
@@ -271,3 +273,18 @@ def small_cohort(root: Path, n_patients: int, size: int = 32):  # type: ignore[n
     write_slice_cohort(root / "raw", [(f"P-{i:02d}", 2 + i % 2) for i in range(n_patients)], size=size)
     ingest(root / "raw", root / "cohort", IngestCfg(preprocess=PreprocessCfg(size=size)), progress=False)
     return load_cohort(root / "cohort")
+
+
+#: Crop size of :data:`TINY_CONFIGS`' cohorts (px).
+TINY_SIZE = 48
+#: The smallest RunConfig that trains each registered kind in seconds (tests/unit/test_kinds.py checks every kind
+#: has one: a new kind adds its line here).
+TINY_CONFIGS: dict[str, RunConfig] = {
+    "cnn": RunConfig(preset="test", kind="cnn",
+                     train=TrainCfg(model="efficientnet_lite0", weights="none", image_size=TINY_SIZE, epochs=1,
+                                    batch_size=8, val_fraction=0.0, patience=0, device="cpu"),
+                     augment=AugmentCfg(mode="none")),
+    "radiomics": RunConfig(preset="test", kind="radiomics",
+                           cv=CVCfg(selection=SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(3,)))),
+    "prior": RunConfig(preset="test", kind="prior"),
+}

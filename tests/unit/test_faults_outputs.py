@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fakedata import make_run, write_slice_cohort
+from fakedata import TINY_CONFIGS, TINY_SIZE, make_run, write_slice_cohort
 
 from gliograde import api
 from gliograde.bundles import get_kind, load_bundle
 from gliograde.bundles.meta import MODEL_CARD, MODEL_JSON
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg, TrainCfg
+from gliograde.config import CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg
 from gliograde.data.dataset import Cohort, load_cohort
 from gliograde.data.ingest_run import run_ingest
 from gliograde.errors import InputError
@@ -33,15 +33,8 @@ from gliograde.report.cv import summarise_run, write_report
 from gliograde.runinfo import sha256_file
 
 PATIENTS = [(f"T-{i:02d}", 2 if i % 2 else 3) for i in range(12)]
-SIZE = 48
-TINY = {
-    "cnn": RunConfig(preset="test", kind="cnn",
-                     train=TrainCfg(model="efficientnet_lite0", weights="none", image_size=SIZE, epochs=1,
-                                    batch_size=8, val_fraction=0.0, patience=0, device="cpu"),
-                     augment=AugmentCfg(mode="none")),
-    "radiomics": RunConfig(preset="test", kind="radiomics",
-                           cv=CVCfg(selection=SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(3,)))),
-}
+SIZE = TINY_SIZE
+TINY = {kind: TINY_CONFIGS[kind] for kind in ("cnn", "radiomics")}
 #: A fast CV: two feature configurations, 2 folds, a tiny selection grid.
 FAST_CV = RunConfig(cv=CVCfg(folds=2, configs=("handcrafted", "radiomics"), n_boot=20,
                              selection=SelectionCfg(inner_folds=2, classifiers=("logreg",), select_k=(0, 3))))

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
-from fakedata import write_slice_cohort
+from fakedata import TINY_CONFIGS, TINY_SIZE, write_slice_cohort
 
 from gliograde.bundles import (
     KINDS,
@@ -27,7 +27,7 @@ from gliograde.bundles import (
     load_bundle,
 )
 from gliograde.bundles.meta import shared_meta, write_meta
-from gliograde.config import AugmentCfg, CVCfg, IngestCfg, PreprocessCfg, RunConfig, SelectionCfg, TrainCfg, from_dict
+from gliograde.config import IngestCfg, PreprocessCfg, RunConfig, from_dict
 from gliograde.data.cohort import read_ingest_cfg
 from gliograde.data.dataset import Cohort, load_cohort
 from gliograde.data.ingest_run import run_ingest
@@ -40,17 +40,8 @@ from gliograde.validation.run import ValidateCfg, grade_cohort, prepare_cohort, 
 
 TRAIN = [(f"T-{i:02d}", 2 if i % 2 else 3) for i in range(12)]
 VAL = [(f"V-{i:02d}", 2 if i % 2 else 3) for i in range(6)]
-SIZE = 48
-#: The smallest RunConfig that trains each registered kind in seconds. A new kind adds its line here.
-TINY: dict[str, RunConfig] = {
-    "cnn": RunConfig(preset="test", kind="cnn",
-                     train=TrainCfg(model="efficientnet_lite0", weights="none", image_size=SIZE, epochs=1,
-                                    batch_size=8, val_fraction=0.0, patience=0, device="cpu"),
-                     augment=AugmentCfg(mode="none")),
-    "radiomics": RunConfig(preset="test", kind="radiomics",
-                           cv=CVCfg(selection=SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(3,)))),
-    "prior": RunConfig(preset="test", kind="prior"),
-}
+SIZE = TINY_SIZE
+TINY = TINY_CONFIGS
 
 
 @pytest.fixture(scope="module")
