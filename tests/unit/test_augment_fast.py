@@ -87,6 +87,41 @@ def test_geometric_kernels_match_torchvision(path: str, op: str) -> None:
             assert torch.equal(ops._geometric(x, op, m), ops._warp(x, op, m, fill=0.0)), (op, b, sign)
 
 
+@pytest.mark.parametrize("c", [1, 3])
+def test_pixel_major_gathers_give_torchvision_bytes(c: int) -> None:
+    """A batch of PIXEL_MAJOR_MIN or more images is gathered pixel-major, through transposes in several blocks
+    (the planes here are larger than one block); images and bool masks give torchvision's warp."""
+    n, size = ops.PIXEL_MAJOR_MIN + 1, 67
+    assert size * size > ops._BLOCK  # at least two blocks per transpose
+    x = _images(c, n=n, size=size, seed=11)
+    masks = torch.from_numpy(np.random.default_rng(2).random((n, size, size)) < 0.5)
+    cols = ops.pixel_major(x)
+    assert cols is not None and cols.shape == (c, size * size + 1, n)
+    for op in sorted(ops.GEOMETRIC):
+        for b, sign in ((2, 1), (7, -1), (9, 1)):
+            m = ops.magnitude(op, b, sign, (size, size))
+            assert m is not None
+            want = ops._warp(x, op, m, fill=0.0)
+            assert torch.equal(ops._geometric(x, op, m), want), (op, b, sign)
+            assert torch.equal(ops._geometric(x, op, m, cols=cols), want), (op, b, sign)
+            assert torch.equal(ops._geometric(masks, op, m), ops._warp(masks[:, None].to(torch.uint8), op, m,
+                                                                         fill=0.0)[:, 0].bool()), (op, b, sign)
+
+
+@pytest.mark.parametrize(("c", "roi_only"), [(1, True), (3, False)])
+def test_a_large_chunk_expands_as_the_device_kernels_do(monkeypatch: pytest.MonkeyPatch, c: int,
+                                                         roi_only: bool) -> None:
+    """Chunks of PIXEL_MAJOR_MIN or more images (pixel-major gathers, one source transpose per chunk) give the
+    bytes of the device kernels, which gather plane by plane with torch."""
+    n = ops.PIXEL_MAJOR_MIN + 2
+    x = _images(c, n=n, size=66, seed=c + 20)
+    masks = torch.from_numpy(np.random.default_rng(3).random((n, 66, 66)) < 0.6)
+    ts = build_transforms()
+    cpu = expand(x, masks, ts, roi_only=roi_only)
+    monkeypatch.setattr(ops, "_numpy_path", lambda t: False)
+    assert torch.equal(expand(x, masks, ts, roi_only=roi_only), cpu)
+
+
 def test_warp_plan_uses_runs_for_shifts_and_a_gather_for_rotations() -> None:
     ty = ops._warp_plan("TranslateY", float(ops.magnitude("TranslateY", 5, 1, (40, 40)) or 0), 40, 40)
     rot = ops._warp_plan("Rotate", float(ops.magnitude("Rotate", 5, 1, (40, 40)) or 0), 40, 40)

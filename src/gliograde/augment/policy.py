@@ -39,6 +39,7 @@ from gliograde.augment.ops import (
     _zero_outside,
     check_batch,
     magnitude,
+    pixel_major,
 )
 from gliograde.augment.stochastic import BatchedSVHN, StochasticSVHN
 from gliograde.config import AugmentCfg
@@ -99,10 +100,12 @@ def _expand_into(out: torch.Tensor, x: torch.Tensor, m: torch.Tensor | None,
         if m is None:
             raise MaskMismatchError("roi_only needs the ROI masks; pass masks or set roi_only=False")
         x = _zero_outside(x.clone(), m)
+    cols = pixel_major(x) if sum(bool(f) and f[0][0] in GEOMETRIC for f, _ in groups) > 1 else None
     for (first, sign), members in groups.items():
         done: dict[tuple[OpChain, int], int] = {}  # effect -> the slot that holds it
         head = next((t for t in members if _effect(transforms[t].ops, sign) == (first, sign)), None)
-        y, ym = AugTransform(ops=first, sign=sign).run_zeroed(x, m, roi_only, None if head is None else out[:, head])
+        y, ym = AugTransform(ops=first, sign=sign).run_zeroed(x, m, roi_only, None if head is None else out[:, head],
+                                                              cols)
         if head is not None:
             done[(first, sign)] = head
         for t in members:
