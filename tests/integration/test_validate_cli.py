@@ -207,6 +207,21 @@ def test_skip_bad_leaves_out_a_broken_patient_and_lists_it(rad_bundle: Path, val
     assert alias[m["skipped"][0]] not in set(df["patient_id"]) and len(df) == m["n"]
 
 
+def test_a_raw_cohort_of_training_patients_is_refused_before_it_is_ingested(
+        rad_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check reads the raw cohort's labels first: no ingest runs when the answer is already a refusal."""
+    import gliograde.validation.cohort as validation_cohort
+
+    def no_ingest(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cohort was ingested before the overlap check refused it")
+
+    monkeypatch.setattr(validation_cohort, "open_cohort", no_ingest)
+    capsys.readouterr()
+    assert main(["validate", str(rad_bundle), str(rad_bundle.parent / "raw"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{len(TRAIN)} of {len(TRAIN)} patients were in the training data" in err[0], err
+
+
 def test_unlike_training_is_counted_from_the_predictions(rad_run: Path) -> None:
     df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str})
     m = json.loads((rad_run / "metrics.json").read_text())

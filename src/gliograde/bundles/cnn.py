@@ -48,6 +48,7 @@ from gliograde.bundles.embedding import (
 from gliograde.bundles.meta import (
     MODEL_JSON,
     RESEARCH_ONLY,
+    WEIGHTS,
     accuracy_at_chance,
     card_metrics,
     chance_warning,
@@ -76,7 +77,6 @@ __all__ = ["FORMAT_VERSION", "WEIGHTS", "CnnBundle", "canonical_safetensors", "c
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = "weights.safetensors"
 FORMAT_VERSION = 1
 
 

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 MODEL_JSON = "model.json"
 MODEL_CARD = "MODEL_CARD.md"
+#: A CNN bundle's weights (written by :mod:`gliograde.training.cnn`, read by :mod:`gliograde.bundles.cnn`).
+WEIGHTS = "weights.safetensors"
 #: The kind of a bundle whose model.json has no ``kind`` (written before kinds existed).
 LEGACY_KIND = "cnn"
 #: model.json's list of the bundle's files and their sha256.

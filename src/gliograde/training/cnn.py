@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import save_file
 
 from gliograde.augment.policy import expand_training
+from gliograde.bundles.meta import WEIGHTS
 from gliograde.config import AugmentCfg, RunConfig, TrainCfg
 from gliograde.data.dataset import MANIFEST, Cohort
 from gliograde.models import create_model
@@ -33,7 +34,6 @@ from gliograde.training.device import expansion_device, stochastic_augmenter
 from gliograde.training.engine import FitResult, fit
 
 logger = logging.getLogger(__name__)
-WEIGHTS = "weights.safetensors"
 
 
 def train_on_cohort(

@@ -184,6 +184,24 @@ def _is_dicom(source: str) -> bool:
     return not (is_image(p) or is_nifti(p))
 
 
+def listed_patients(data: Path, labels: Path | None, classes: tuple[int, ...],
+                    sites: tuple[str, ...] = ()) -> list[str] | None:
+    """The patients a raw cohort's labels list with a grade in ``classes`` (of ``sites``, when given), read from its
+    labels file alone, before anything is ingested (``validate`` refuses a cohort that shares patients with the
+    model's training data before spending minutes on it); None for an ingested cohort (nothing to spare) or labels
+    that cannot be listed (ingest then says why)."""
+    data = ingested_root(Path(data))
+    if is_ingested(data):
+        return None
+    labels_file = labels if labels is not None else (data / "labels.csv" if data.is_dir() else data)
+    try:
+        lab, _ = read_labels(Path(labels_file))
+    except (FileNotFoundError, GliogradeError):
+        return None
+    keep = lab["grade"].isin(classes) & (lab["site"].astype(str).isin(sites) if sites else True)
+    return sorted(set(lab.loc[keep, "patient_id"].astype(str)))
+
+
 def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,
                    work: Path, progress: bool = True, skip_bad: bool = False, cases: bool = False,
                    sites: tuple[str, ...] = ()) -> ValidationCohort:

@@ -45,7 +45,7 @@ from gliograde.fsio import run_folder
 from gliograde.metrics import predict_grades
 from gliograde.prediction.cases import ALIASES_CSV, case_alias, write_aliases
 from gliograde.report.validation import write_outputs
-from gliograde.validation.cohort import ValidationCohort, prepare_cohort
+from gliograde.validation.cohort import ValidationCohort, listed_patients, prepare_cohort
 from gliograde.validation.metrics import training_estimates, validation_metrics
 from gliograde.validation.names import alias_rows, patient_folders, scrub_problems, skipped_names
 from gliograde.validation.overlap import Overlap, training_overlap
@@ -242,6 +242,9 @@ def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Pa
                         executor: ExecutorCfg | None,
                         ) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], Overlap, dict[str, float]]:
     t0 = time.perf_counter()
+    listed = None if cfg.allow_overlap else listed_patients(data, labels, bundle.classes, cfg.sites)
+    if listed is not None:  # refused before the ingest; checked again below on the patients it kept
+        refuse_overlap(bundle, data, training_overlap(bundle.meta, listed))
     with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:  # a case kind reads the staged files
         cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad,
                                 cases=bundle.reads == "case", sites=cfg.sites)  # --sites: gliograde.data.subset
@@ -271,13 +274,19 @@ def check_overlap(bundle: Bundle, data: Path, patient_ids: Iterable[object], all
     if not overlap.checked:
         logger.warning("could not check whether the cohort shares patients with the model's training data: %s",
                        overlap.reason)
-    elif overlap.n_shared and not allowed:
-        raise InputError(f"{data}: {overlap.n_shared} of {overlap.n_cohort} patients were in the training data of "
-                         f"{bundle.path} (keyed hashes in its model.json); validate on patients the model never saw, "
-                         "or pass --allow-overlap to go on with results that are not an external validation")
+    elif not allowed:
+        refuse_overlap(bundle, data, overlap)
     elif overlap.n_shared:
         logger.warning("--allow-overlap: %s", overlap.warning())
     return overlap
+
+
+def refuse_overlap(bundle: Bundle, data: Path, overlap: Overlap) -> None:
+    """Raise the one-line refusal when ``overlap`` found shared patients (a check that could not be made passes)."""
+    if overlap.checked and overlap.n_shared:
+        raise InputError(f"{data}: {overlap.n_shared} of {overlap.n_cohort} patients were in the training data of "
+                         f"{bundle.path} (keyed hashes in its model.json); validate on patients the model never saw, "
+                         "or pass --allow-overlap to go on with results that are not an external validation")
 
 
 def run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg | None = None, *,
