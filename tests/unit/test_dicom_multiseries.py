@@ -137,3 +137,42 @@ def test_native_features_of_a_dicom_case_use_the_header_spacing(tmp_path: Path) 
     row = case_features(planes, ("flair", "t1ce"), NativeSettings(params=tmp_path / "shape.yaml"))
     assert row["roi_original_shape_VoxelVolume"] == pytest.approx(int(seg.sum()) * 0.9 * 0.9 * 2.0)
     assert row["flair_original_firstorder_Median"] > 700 and row["t1ce_original_firstorder_Median"] < 400
+
+
+def test_the_prior_signs_read_a_multi_series_folder_as_ingest_read_it(tmp_path: Path) -> None:
+    """The prior model measures its signs on the series ingest took as channels (here by a user's series map, which
+    the built-in patterns could not resolve), not on whichever series comes first."""
+    from gliograde.cli import main
+    from gliograde.data.cohort import read_ingest_cfg
+    from gliograde.data.dataset import load_cohort
+    from gliograde.signs.cohort import cohort_signs
+
+    _patient(tmp_path / "c", subfolders=False, descriptions={"t1ce": "AX T1 POST", "flair": "AX T1 POST GD"})
+    assert main(["-q", "ingest", str(tmp_path / "c"), "--out", str(tmp_path / "out"), "--layout", "dicom",
+                 "--channels", "t1ce,flair", "--series-map", "flair=AX T1 POST GD,t1ce=AX T1 POST",
+                 "--size", "32"]) == 0
+    table = cohort_signs(load_cohort(tmp_path / "out"), read_ingest_cfg(tmp_path / "out"))
+    assert set(str(table.loc["PX", "sequences"]).split("+")) == {"t1ce", "flair"}
+
+
+def test_a_dicom_file_edited_after_ingest_is_found_by_its_place_in_the_series(tmp_path: Path) -> None:
+    """Ingest records a DICOM file by its place in the sorted series, not by its name (names can carry PHI); the
+    check that the original files are unchanged reads the series again and compares each file with its record."""
+    import pydicom
+
+    from gliograde.cli import main
+    from gliograde.data.dataset import load_cohort
+    from gliograde.data.origin import case_sources
+
+    _patient(tmp_path / "c", subfolders=True, descriptions={"t1ce": "AX T1 POST GD"})
+    assert main(["-q", "ingest", str(tmp_path / "c"), "--out", str(tmp_path / "out"), "--size", "32"]) == 0
+    cohort = load_cohort(tmp_path / "out")
+    assert list(case_sources(cohort)) == ["PX"]  # unchanged: found, every recorded file checked
+    first = sorted((tmp_path / "c" / "PX" / "T1CE").iterdir())[0]
+    ds = pydicom.dcmread(first)
+    arr = ds.pixel_array.copy()
+    arr[0, 0] += 1
+    ds.PixelData = arr.tobytes()
+    ds.save_as(first)
+    with pytest.raises(InputError, match=rf"{first.name}: changed since the cohort was ingested"):
+        case_sources(cohort)

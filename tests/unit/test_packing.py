@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fakedata import write_slice_cohort
 
-from gliograde.prediction.cases import assign_aliases, case_files, find_cases
+from gliograde.data.origin import case_files
+from gliograde.prediction.cases import assign_aliases, find_cases
 from gliograde.prediction.packing import pack_case, unpack_case
 
 

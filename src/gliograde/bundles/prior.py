@@ -47,9 +47,9 @@ from gliograde.errors import InputError
 from gliograde.explain import ROI_COLOUR, draw_outline, label, to_display
 from gliograde.fsio import atomic_write_json
 from gliograde.runinfo import fingerprint_files, names_withheld, sha256_file, write_run_info
-from gliograde.signs.cohort import cohort_signs, grey_sequence
+from gliograde.signs.cohort import cohort_signs, read_case
 from gliograde.signs.measure import BY_NAME, SIGN_NAMES, CaseSigns, measure_signs
-from gliograde.signs.read import CasePlanes, read_planes
+from gliograde.signs.read import CasePlanes
 from gliograde.signs.score import SetModel, scored_signs
 from gliograde.training.prior import PriorFit, fit_prior, scored_values
 
@@ -142,7 +142,7 @@ class PriorBundle(ModelKind[PriorFit]):
         t0 = time.perf_counter()
         out = Path(out)
         ingest = read_ingest_cfg(cohort.root)
-        table = cohort_signs(cohort, roi_labels=ingest.roi_labels, grey_as=grey_sequence(ingest))
+        table = cohort_signs(cohort, ingest)
         sources = case_sources(cohort)  # the files the signs were read from, for the run's fingerprint
         first = {str(p): int(lab) for p, lab in zip(cohort.patient_ids, cohort.labels, strict=True)}
         y = np.array([first[p] for p in table.index], dtype=np.int64)
@@ -242,10 +242,10 @@ class PriorBundle(ModelKind[PriorFit]):
         """Read every tumour-bearing plane (or only ``slice_index``), measure the signs, grade on those the case has.
 
         Raises:
-            GliogradeError: unreadable files, no tumour outline, a DICOM case, an absent ``slice_index``.
+            GliogradeError: unreadable files, no tumour outline, an absent ``slice_index``.
         """
         t0 = time.perf_counter()
-        planes = read_planes(source, roi_labels=self.ingest.roi_labels, grey_as=grey_sequence(self.ingest))
+        planes = read_case(source, self.ingest)
         if slice_index is not None:
             planes = _one_plane(planes, slice_index)
         t1 = time.perf_counter()

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import yaml
 
+from gliograde.config import IngestCfg
+from gliograde.data.cohort import read_ingest_cfg
 from gliograde.data.dataset import Cohort
+from gliograde.data.ingest import load_case
 from gliograde.data.layouts import find_case, find_cases
 from gliograde.data.source import CaseSource
-from gliograde.errors import InputError
+from gliograde.errors import GliogradeError, InputError
 from gliograde.runinfo import sha256_file
 
 #: The fix every message of this module ends with.
@@ -38,13 +41,14 @@ class IngestRecord:
     Attributes:
         data: the folder or manifest CSV ingested, as given to ingest (None when ``config.yaml`` does not say).
         layout: the layout it was read with. files: {recorded name: sha256}. sha256: the digest over all of
-            them ("" when unrecorded).
+            them ("" when unrecorded). cfg: the ingest settings (defaults when unrecorded).
     """
 
     data: Path | None = None
     layout: str = "auto"
     files: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
+    cfg: IngestCfg = field(default_factory=IngestCfg)
 
     @property
     def base(self) -> Path | None:
@@ -66,8 +70,12 @@ def ingest_record(root: Path) -> IngestRecord:
         data, layout = config.get("data"), str(section.get("layout") or "auto")
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
         return IngestRecord()
+    try:
+        cfg = read_ingest_cfg(root)
+    except GliogradeError:  # settings of another version: the layout alone (a DICOM case then reads its defaults)
+        cfg = IngestCfg()
     return IngestRecord(Path(str(data)) if data else None, layout, {str(k): str(v) for k, v in files.items()},
-                        str(fingerprint.get("sha256") or ""))
+                        str(fingerprint.get("sha256") or ""), cfg)
 
 
 def recorded_name(path: Path, base: Path | None) -> str:
@@ -76,21 +84,33 @@ def recorded_name(path: Path, base: Path | None) -> str:
 
 
 def case_files(source: CaseSource) -> list[Path]:
-    """Every file of a case: slice images and masks, volumes, the files of a series folder, the segmentation."""
+    """Every file a case may be read from (slice images and masks, volumes, the files of a series folder, the
+    mask or segmentation), sorted; the one list ``predict``'s packing and the checks here read."""
     paths = [*(p for pair in source.slices.values() for p in pair), *source.images.values(),
              *([source.mask] if source.mask is not None else [])]
-    return [f for p in paths for f in (sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p])]
+    return sorted({f for p in paths for f in ([q for q in p.rglob("*") if q.is_file()] if p.is_dir() else [p])})
 
 
-def check_unchanged(source: CaseSource, record: IngestRecord) -> None:
+def recorded_files(source: CaseSource, record: IngestRecord) -> dict[str, Path]:
+    """{the name ingest recorded: file} for a case's files. A DICOM file is recorded by its place in the sorted
+    series (file names can carry a patient's name), so a DICOM case is read again by ingest's own reader
+    (:func:`gliograde.data.ingest.load_case`, with the recorded settings: its channels and series map decide which
+    series) for exactly the names it recorded; any other file is named by its path."""
+    if source.kind == "dicom":
+        return {recorded_name(Path(n), record.base): f for n, f in load_case(source, record.cfg)[1].items()}
+    return {recorded_name(f, record.base): f for f in case_files(source)}
+
+
+def check_unchanged(source: CaseSource, record: IngestRecord, files: dict[str, Path] | None = None) -> None:
     """Every file of ``source`` that ingest read has the sha256 ingest recorded (files it did not read, e.g. a
-    slice folder's planes beyond those ingested, or a series folder, have nothing to compare with).
+    slice folder's planes beyond those ingested, have nothing to compare with). ``files``: the case's
+    :func:`recorded_files`, when already made.
 
     Raises:
         InputError: naming the first changed file.
     """
-    for f in case_files(source):
-        want = record.files.get(recorded_name(f, record.base))
+    for name, f in (recorded_files(source, record) if files is None else files).items():
+        want = record.files.get(name)
         if want is not None and f.is_file() and sha256_file(f) != want:
             raise InputError(f"{f}: changed since the cohort was ingested (its sha256 differs from the one "
                              f"recorded in the cohort's run.json); {FIX}")
@@ -133,13 +153,15 @@ def case_sources(cohort: Cohort, patients: list[str] | None = None) -> dict[str,
         raise InputError(f"{record.data}: the data the cohort was ingested from is not found; {FIX}")
     found = {c.patient_id: c for c in find_cases(record.data, record.layout)[0]}
     out: dict[str, CaseSource] = {}
+    have: set[str] = set()
     for pid, image, _ in rows:
         if pid not in found:
             raise InputError(f"{image}: patient {pid}'s case is no longer found in {record.data}; {FIX}")
-        check_unchanged(found[pid], record)
+        files = recorded_files(found[pid], record)
+        check_unchanged(found[pid], record, files)
         out[pid] = found[pid]
+        have.update(files)
     if patients is None:  # every patient: a file ingest read and no case holds any more (a removed slice)
-        have = {recorded_name(f, record.base) for c in out.values() for f in case_files(c)}
         labels = {recorded_name(record.data / "labels.csv" if record.data.is_dir() else record.data, record.base)}
         gone = sorted(set(record.files) - have - labels)
         if gone:

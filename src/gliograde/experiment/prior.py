@@ -22,14 +22,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from gliograde.config import RunConfig
+from gliograde.config import IngestCfg, RunConfig
 from gliograde.data.origin import ingest_record
 from gliograde.errors import InputError
 from gliograde.experiment.configuration import CVConfiguration
 from gliograde.experiment.context import Experiment, fold_rows, prediction_table
 from gliograde.fsio import atomic_write_json
 from gliograde.runinfo import code_version
-from gliograde.signs.cohort import cohort_ingest, cohort_signs, grey_sequence
+from gliograde.signs.cohort import cohort_ingest, cohort_signs, read_settings
 from gliograde.signs.measure import SIGN_NAMES
 from gliograde.splits import Fold
 from gliograde.training.prior import case_set, complete_signs, fit_sets, scored_table
@@ -60,7 +60,7 @@ class PriorConfiguration(CVConfiguration):
         they were measured from is the same (``prior_signs.json``: :func:`signs_key`)."""
         path = exp.out / "work" / SIGNS_CSV
         ingest = cohort_ingest(exp.cohort.root)
-        key = signs_key(exp, ingest.roi_labels, grey_sequence(ingest))
+        key = signs_key(exp, ingest)
         stamp = path.with_suffix(".json")
         if path.is_file() and stamp.is_file():
             try:
@@ -69,7 +69,7 @@ class PriorConfiguration(CVConfiguration):
                 same = False
             if same:
                 return pd.read_csv(path, index_col="patient_id", dtype={"patient_id": str})
-        table = cohort_signs(exp.cohort, roi_labels=ingest.roi_labels, grey_as=grey_sequence(ingest))
+        table = cohort_signs(exp.cohort, ingest)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".partial")
         table.to_csv(tmp)
@@ -108,13 +108,14 @@ class PriorConfiguration(CVConfiguration):
         return out
 
 
-def signs_key(exp: Experiment, roi_labels: tuple[int, ...], grey_as: str) -> dict[str, object]:
+def signs_key(exp: Experiment, ingest: IngestCfg) -> dict[str, object]:
     """What a run's signs table depends on, and its digest: the cohort's patients, the sha256 of the files it was
-    ingested from (``run.json``), the ROI labels and grey-slice sequence, the signs and the gliograde version
-    (their thresholds are code; the version a resumed unit compares, :func:`gliograde.runinfo.code_version`)."""
+    ingested from (``run.json``), how each case is read (:func:`gliograde.signs.cohort.read_settings`: ROI labels,
+    grey-slice sequence, DICOM channels and series map), the signs and the gliograde version (their thresholds are
+    code; the version a resumed unit compares, :func:`gliograde.runinfo.code_version`)."""
     patients = sorted(set(exp.cohort.patient_ids.tolist()))
-    what: dict[str, object] = {"inputs_sha256": ingest_record(exp.cohort.root).sha256, "roi_labels": list(roi_labels),
-                               "grey_as": grey_as, "signs": list(SIGN_NAMES), "version": code_version()}
+    what: dict[str, object] = {"inputs_sha256": ingest_record(exp.cohort.root).sha256, **read_settings(ingest),
+                               "signs": list(SIGN_NAMES), "version": code_version()}
     digest = hashlib.sha256(json.dumps({**what, "patients": patients}, sort_keys=True).encode()).hexdigest()
     return {"key": digest, **what, "n_patients": len(patients)}
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from gliograde.config import SEQUENCES
 from gliograde.data.io import is_image, is_nifti
 from gliograde.data.layouts import SLICE_NAME_RE, find_case, folder_layout
+from gliograde.data.origin import case_files
 from gliograde.data.source import CaseSource
 from gliograde.errors import InputError
 from gliograde.fsio import atomic_write_text
@@ -325,16 +326,3 @@ def write_aliases(path: Path, rows: list[dict[str, str]]) -> Path:
     writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
     return path
-
-
-def case_files(source: CaseSource) -> list[Path]:
-    """Every file a case may be read from (slice images and masks, volumes, DICOM series, mask), sorted."""
-    paths = [p for pair in source.slices.values() for p in pair] + list(source.images.values())
-    paths += [source.mask] if source.mask is not None else []
-    found: set[Path] = set()
-    for p in paths:
-        if p.is_dir():
-            found.update(q for q in p.rglob("*") if q.is_file())
-        else:
-            found.add(p)
-    return sorted(found)

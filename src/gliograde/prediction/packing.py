@@ -1,6 +1,6 @@
 """A case's files as bytes, so a worker that shares no disk with the driver can read it (``--executor ray``).
 
-:func:`pack_case` reads every file of a found case (:func:`~gliograde.prediction.cases.case_files`) under
+:func:`pack_case` reads every file of a found case (:func:`~gliograde.data.origin.case_files`) under
 the case's common folder; :func:`unpack_case` writes them into a worker's temporary folder and returns the
 same :class:`~gliograde.prediction.cases.CaseInput` with its paths moved there, so the bundle's kind reads
 it exactly as on the driver.
@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gliograde.prediction.cases import CaseInput, case_files
+from gliograde.data.origin import case_files
+from gliograde.prediction.cases import CaseInput
 
 __all__ = ["PackedCase", "pack_case", "unpack_case"]
 

@@ -34,6 +34,7 @@ from gliograde.bundles import check_channels as _check_ingest_channels
 from gliograde.bundles.meta import grade_caveat, labels_of
 from gliograde.bundles.packed import PackedBundle, open_packed, pack_bundle
 from gliograde.config import ExecutorCfg, PredictCfg
+from gliograde.data.origin import case_files
 from gliograde.data.source import CaseSource
 from gliograde.errors import GliogradeError
 from gliograde.executor import run_tasks
@@ -44,7 +45,6 @@ from gliograde.prediction.cases import (
     CaseInput,
     assign_aliases,
     case_alias,
-    case_files,
     find_cases,
     scrub,
     write_aliases,

@@ -20,9 +20,10 @@ from gliograde.config import IngestCfg
 from gliograde.data.cohort import read_ingest_cfg
 from gliograde.data.dataset import Cohort
 from gliograde.data.origin import case_sources
+from gliograde.data.source import CaseSource
 from gliograde.errors import InputError
 from gliograde.signs.measure import SIGN_NAMES, CaseSigns, measure_signs
-from gliograde.signs.read import read_planes
+from gliograde.signs.read import CasePlanes, read_planes
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +56,31 @@ def signs_row(signs: CaseSigns) -> dict[str, float | str | int]:
     return row
 
 
-def cohort_signs(cohort: Cohort, *, roi_labels: tuple[int, ...] = (), grey_as: str = "t1ce") -> pd.DataFrame:
+def read_case(source: CaseSource, ingest: IngestCfg) -> CasePlanes:
+    """A case's tumour-bearing planes on their native grid, read as ingest read its cohort: the ROI labels, the
+    sequence of a grey slice, and a DICOM folder's series by ``channels`` / ``series_map``. The one way the prior
+    model and the native-resolution radiomics read a case."""
+    return read_planes(source, roi_labels=ingest.roi_labels, grey_as=grey_sequence(ingest),
+                       channels=ingest.channels, series_map=ingest.series_map)
+
+
+def read_settings(ingest: IngestCfg) -> dict[str, object]:
+    """What :func:`read_case` takes from the ingest settings, for the records of what a table was measured with."""
+    return {"roi_labels": list(ingest.roi_labels), "grey_as": grey_sequence(ingest),
+            "channels": list(ingest.channels), "series_map": list(ingest.series_map)}
+
+
+def cohort_signs(cohort: Cohort, ingest: IngestCfg | None = None) -> pd.DataFrame:
     """(patients, signs ...) table indexed by patient_id, in cohort order (see :func:`signs_row`).
 
     Args:
         cohort: an ingested cohort (its manifest's ``source_image`` / ``source_mask`` name the original files).
-        roi_labels, grey_as: as :func:`gliograde.signs.read.read_planes` (the cohort's ingest settings).
+        ingest: the cohort's ingest settings, which :func:`read_case` reads each case with (None: the defaults).
     """
+    ingest = IngestCfg() if ingest is None else ingest
     rows = {}
     for pid, source in case_sources(cohort).items():
-        rows[pid] = signs_row(measure_signs(read_planes(source, roi_labels=roi_labels, grey_as=grey_as)))
+        rows[pid] = signs_row(measure_signs(read_case(source, ingest)))
     logger.info("measured the prior signs of %d patients", len(rows))
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "patient_id"
