@@ -3,7 +3,9 @@
 The outer test patients never reach this module: a CV unit passes only its training rows, and every
 candidate is scored on inner validation patients drawn from those rows. The chosen candidate is
 then refitted on all the training rows. What was chosen, and every candidate's inner score, is
-returned so the run can record it (``selection.json``).
+returned so the run can record it (``selection.json``). A candidate whose ``fit`` takes ``groups`` (the
+baselines') gets the unit of each row (the patient, or the person: :func:`gliograde.splits.group_keys`), so its
+own inner CVs (an SVM's Platt scaling) split by patient too.
 
 >>> import numpy as np
 >>> from gliograde.baselines import HandcraftedBaseline
@@ -26,9 +28,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.validation import has_fit_parameter
 
 from gliograde.errors import InputError
-from gliograde.splits import inner_splits
+from gliograde.splits import group_keys, inner_splits
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +98,14 @@ def patient_auc(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, proba: npt.Ar
 
 
 def _oof_score(make: Callable[[Candidate], ProbaEstimator], cand: Candidate, X: Any, y: npt.NDArray[np.int64],
-               pids: npt.NDArray[np.str_], splits: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]) -> float:
+               pids: npt.NDArray[np.str_], keys: npt.NDArray[np.str_],
+               splits: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]) -> float:
     n_classes = int(y.max()) + 1
     proba = np.full((len(y), n_classes), np.nan)
     for tr, va in splits:
-        model = make(cand).fit(X[tr], y[tr])
+        model = make(cand)
+        params = {"groups": keys[tr]} if has_fit_parameter(model, "groups") else {}  # its own inner CVs, by unit
+        model = model.fit(X[tr], y[tr], **params)
         cols = np.asarray(getattr(model, "classes_", np.arange(n_classes)), dtype=int)
         out = np.zeros((len(va), n_classes))
         out[:, cols] = model.predict_proba(X[va])
@@ -114,7 +120,8 @@ def select_candidate(make: Callable[[Candidate], ProbaEstimator], X: Any, y: npt
     """Score every candidate on inner validation patients of the given (training) rows; pick the best.
 
     Args:
-        make: builds a fresh unfitted estimator for a candidate.
+        make: builds a fresh unfitted estimator for a candidate; an estimator whose ``fit`` takes ``groups``
+            (the baselines') gets the unit of each row (:func:`gliograde.splits.group_keys`) for its own inner CVs.
         X: (n, F) features (or anything indexable by row arrays) of the training rows only.
         y: (n,) class indices; patient_ids: (n,) patient of each row.
         candidates: the grid; the first one wins ties (and is taken as is when ``method="none"``).
@@ -130,7 +137,8 @@ def select_candidate(make: Callable[[Candidate], ProbaEstimator], X: Any, y: npt
         return SelectionResult(candidates[0], {}, "none" if method == "none" else method, 0)
     y_arr, pids = np.asarray(y, dtype=np.int64), np.asarray(patient_ids).astype(str)
     splits = inner_splits(pids, y_arr, method, inner_folds, seed, groups=groups)
-    scores = {c.label: _oof_score(make, c, X, y_arr, pids, splits) for c in candidates}
+    keys = group_keys(pids, groups)
+    scores = {c.label: _oof_score(make, c, X, y_arr, pids, keys, splits) for c in candidates}
     ranked = [c for c in candidates if not np.isnan(scores[c.label])]
     best = max(ranked, key=lambda c: scores[c.label]) if ranked else candidates[0]
     # DEBUG (-v): a CV run selects once per fold; the run logs one summary of the choices (experiment/core.py)

@@ -49,9 +49,9 @@ def test_no_selection_or_fusion_step_sees_a_test_patient(cohort, tmp_path, monke
     fits: list[set[str]] = []
     real_fit = FusionClassifier.fit
 
-    def spy(self, X, y):
+    def spy(self, X, y, groups=None):  # groups: each row's patient, for the model's own inner CVs
         fits.append(set(cohort.patient_ids[X[:, 0].astype(int)]))
-        return real_fit(self, X, y)
+        return real_fit(self, X, y, groups)
 
     monkeypatch.setattr(FusionClassifier, "fit", spy)
     sel = SelectionCfg(inner_folds=3, classifiers=("logreg",), select_k=(0, 2), cnn_components=3)
@@ -85,12 +85,12 @@ def test_repeated_cv_selection_never_sees_the_units_test_patients(cohort, tmp_pa
         current["fold"] = fold
         return real_unit(self, exp, fold, unit)
 
-    def fit_spy(self, X, y):
+    def fit_spy(self, X, y, groups=None):
         f = current["fold"]
         pats = set(cohort.patient_ids[X[:, 0].astype(int)])
         assert pats and pats <= set(f.train) and not pats & set(f.test)
         seen.append((f.repeat, f.index, pats))
-        return real_fit(self, X, y)
+        return real_fit(self, X, y, groups)
 
     monkeypatch.setattr(SelectedConfiguration, "run_unit", unit_spy)
     monkeypatch.setattr(FusionClassifier, "fit", fit_spy)

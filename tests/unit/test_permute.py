@@ -102,3 +102,83 @@ def test_the_report_says_how_far_the_paper_protocol_climbs_or_why_it_cannot() ->
     assert "mean pooled AUC of 0.690 (honest protocol: 0.510), with 28 of 30 test rows" in leak
     (none,) = leak_lines(doc(0, 0.5))
     assert none.startswith("Under the paper protocol no test row of this run had its patient in the training fold")
+
+
+def _grouped(n: int = 40, slices: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Patients 3i, 3i+1, 3i+2 (i < 5) are one person (a group); the other patients are alone."""
+    pids, y, sites = _patients(n, slices)
+    number = np.repeat(np.arange(n), slices)
+    groups = np.where(number < 15, np.char.add("TCGA-", (number // 3).astype(str)), pids)
+    y = np.where(number < 15, (number // 3) % 2, y)  # one person, one real grade
+    return pids, y, sites, groups
+
+
+def test_patients_of_one_group_share_one_shuffled_grade_and_groups_move() -> None:
+    pids, y, _, groups = _grouped()
+    seen_two = False
+    for i in range(10):
+        lab = permuted_labels(pids, y, None, seed=0, index=i, groups=groups)
+        per_group = pd.Series(lab).groupby(groups).nunique()
+        assert (per_group == 1).all()  # one person keeps one grade, on every slice of every one of its patients
+        units = pd.Series(lab).groupby(groups).first()
+        assert sorted(units) == sorted(pd.Series(y).groupby(groups).first())  # the groups' grade counts kept
+        by_patient = permuted_labels(pids, y, None, seed=0, index=i)
+        seen_two |= bool((pd.Series(by_patient).groupby(groups).nunique() > 1).any())
+    assert seen_two  # the check can fail: a shuffle by patient splits a person's grades
+    lab = permuted_labels(pids, y, None, seed=0, index=0, groups=groups)
+    assert np.array_equal(lab, permuted_labels(pids, y, None, seed=0, index=0, groups=groups))  # seeded
+    assert not np.array_equal(lab, permuted_labels(pids, y, None, seed=0, index=1, groups=groups))
+    assert not np.array_equal(lab, y)
+
+
+@pytest.mark.parametrize("sites_on", [False, True])
+def test_without_a_group_column_the_shuffle_is_the_patients_one(sites_on: bool) -> None:
+    """No group column: Cohort.groups is the patient id, and the shuffle is exactly that of earlier versions."""
+    pids, y, sites = _patients(30, 2)
+    s = sites if sites_on else None
+    for i in range(5):
+        old = permuted_labels(pids, y, s, seed=3, index=i)
+        assert np.array_equal(permuted_labels(pids, y, s, seed=3, index=i, groups=pids), old)
+        assert np.array_equal(permuted_labels(pids, y, s, seed=3, index=i, groups=None), old)
+
+
+def test_site_protocol_with_groups_moves_grades_between_groups_of_the_same_sites() -> None:
+    pids, y, sites, groups = _grouped()
+    sites = sites.copy()
+    sites[np.isin(pids, ["P00"])] = "B"  # person TCGA-0 now has patients at sites A and B
+    for i in range(10):
+        lab = permuted_labels(pids, y, sites, seed=0, index=i, groups=groups)
+        assert (pd.Series(lab).groupby(groups).nunique() == 1).all()
+        for site in ("A", "B"):  # every site keeps its grade mix of groups (TCGA-0 is shuffled only with itself)
+            here = np.unique(groups[sites == site])
+            real = pd.Series(y).groupby(groups).first()[here]
+            perm = pd.Series(lab).groupby(groups).first()[here]
+            assert sorted(real) == sorted(perm)
+        assert lab[pids == "P00"][0] == y[pids == "P00"][0]  # the only group at sites A and B
+
+
+def test_run_permutations_shuffles_the_cohorts_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gliograde.experiment.permute as permute
+
+    pids, y, sites, groups = _grouped(24, 2)
+    manifest = pd.DataFrame({"patient_id": pids, "group": np.where(groups == pids, "", groups)})
+    cohort = Cohort(root=tmp_path, manifest=manifest, images=np.zeros((len(y), 1, 4, 4), np.uint8),
+                    masks=np.zeros((len(y), 4, 4), bool), labels=y, classes=(2, 3), patient_ids=pids, sites=sites)
+    shuffled: list[np.ndarray] = []
+
+    def fake_protocol(exp: Experiment) -> pd.DataFrame:
+        shuffled.append(exp.cohort.labels)
+        lab = exp.cohort.labels
+        return pd.DataFrame({"patient_id": exp.cohort.patient_ids, "fold": 0, "config": "handcrafted",
+                             "label": np.asarray(exp.cohort.classes)[lab], "p_2": 1.0 - lab * 0.5, "p_3": lab * 0.5})
+
+    monkeypatch.setattr(permute, "run_protocol", fake_protocol)
+    monkeypatch.setattr(permute, "shared_test_rows", lambda exp: {"shared": 0, "of": 0})
+    cfg = RunConfig(cv=CVCfg(configs=("handcrafted",), permute_labels=3))
+    real = fake_protocol(Experiment(cohort, tmp_path, cfg, None, progress=False))  # type: ignore[arg-type]
+    shuffled.clear()
+    permute.run_permutations(cohort, tmp_path, cfg, None, ("honest",), {"honest": real},  # type: ignore[arg-type]
+                             progress=False)
+    assert len(shuffled) == 3
+    for lab in shuffled:
+        assert (pd.Series(lab).groupby(groups).nunique() == 1).all()

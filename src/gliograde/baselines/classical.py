@@ -4,10 +4,19 @@ Every model is one sklearn ``Pipeline`` (impute NaN -> drop constant -> standard
 [select k best] -> classifier), so everything that learns from data (medians, means, scales,
 the selected features, the tuned C/alpha) is fitted on the training fold only.
 
+The inner CVs of a model (the SVMs' Platt scaling, ``tune=True``) split the training rows by ``groups``:
+the patient, or the person of a ``group`` column (:func:`gliograde.splits.group_keys`), so the rows of one
+patient (``--slices k`` > 1) or one person never sit on both sides of an inner split. The folds are
+:func:`gliograde.splits.inner_splits`' (StratifiedGroupKFold), built up front and passed as ``cv=`` index
+lists: sklearn 1.9's ``CalibratedClassifierCV(ensemble=False)`` does not pass ``groups`` on to the
+``cross_val_predict`` behind its Platt fit, even under metadata routing, so a group splitter never gets them.
+When every row is its own group (one slice per patient, no ``group`` column), the inner CV is the
+``StratifiedKFold`` of earlier versions and the models are exactly theirs.
+
 Typical use in a CV driver, extracting features once and fitting only the Pipeline per fold::
 
     X, names = extract_features(images, masks, channels=[2, 1])       # (N, F), once
-    model = HandcraftedBaseline(classifier="logreg", select_k=10).fit(X[train], y[train])
+    model = HandcraftedBaseline(classifier="logreg", select_k=10).fit(X[train], y[train], groups=pids[train])
     proba = model.predict_proba(X[test])                                # (n_test, n_classes)
 
 >>> from sklearn.datasets import make_classification
@@ -17,9 +26,11 @@ Typical use in a CV driver, extracting features once and fitting only the Pipeli
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +57,7 @@ from gliograde.config import (
     ClassifierKind as ClassifierKind,  # defined with CVCfg; still importable from here
 )
 from gliograde.errors import InputError
+from gliograde.splits import inner_splits
 
 logger = logging.getLogger(__name__)
 CLASSIFIER_KINDS: tuple[str, ...] = ("logreg", "logreg_l1", "svm", "rbf_svm", "mlp")
@@ -59,7 +71,56 @@ PARAM_GRIDS: dict[str, dict[str, list[float]]] = {
 }
 
 
-def _base_classifier(kind: str, random_state: int) -> Any:
+#: Folds of the SVMs' Platt scaling (inner CV of their decision values).
+PLATT_FOLDS = 3
+#: What a model's ``cv=`` gets: a splitter, or (train, validation) row indices built for the rows it is fitted on.
+InnerCV: TypeAlias = "StratifiedKFold | list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]"
+
+
+def _shares_units(groups: npt.ArrayLike | None) -> bool:
+    """True when some unit (patient, group) of ``groups`` has several rows."""
+    return groups is not None and len(np.unique(np.asarray(groups).astype(str))) < len(np.asarray(groups))
+
+
+def inner_cv(n_splits: int, random_state: int, y: npt.ArrayLike | None = None,
+             groups: npt.ArrayLike | None = None) -> InnerCV:
+    """The inner CV of a model fitted on rows with labels ``y`` and units ``groups``.
+
+    Args:
+        n_splits: folds wanted (capped by the smallest grade's number of groups, as every inner CV is).
+        random_state: shuffling seed.
+        y: (n,) labels of the rows the model will be fitted on (needed with ``groups``).
+        groups: (n,) unit of each row, e.g. ``group_keys(patient_ids, cohort.groups)``; None: each row alone.
+
+    Returns:
+        ``StratifiedKFold(n_splits, shuffle=True)`` when every row is its own group (the folds of earlier
+        versions); else :func:`gliograde.splits.inner_splits` (StratifiedGroupKFold) index pairs, valid only for
+        exactly these rows.
+
+    Raises:
+        InputError: fewer than 2 groups of a grade, or ``groups`` and ``y`` of different lengths.
+
+    >>> cv = inner_cv(2, 0, [0, 0, 1, 1, 0, 0, 1, 1], ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> [sorted(set("aabbccdd"[i] for i in va)) for _, va in cv]
+    [['b', 'c'], ['a', 'd']]
+    """
+    if not _shares_units(groups):
+        if y is not None:  # capped by the smallest grade as inner_splits caps it (3 folds of a grade of 2 fail)
+            counts = dict(zip(*np.unique(np.asarray(y), return_counts=True), strict=True))
+            n_splits = int(min(n_splits, *counts.values()))
+            if n_splits < 2:
+                raise InputError(f"inner CV needs >= 2 patients of each grade in a training fold, but one grade "
+                                 f"has {n_splits} of {sum(counts.values())}; use more patients or fewer outer "
+                                 "folds (--folds)")
+        return StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+    keys, labels = np.asarray(groups).astype(str), np.asarray(y)
+    if labels.shape != keys.shape:
+        raise InputError(f"inner CV by group: got {len(keys)} groups and {labels.size} label(s); pass y and groups "
+                         "of the rows the model is fitted on, one each per row")
+    return inner_splits(keys, labels, "inner_cv", n_splits, random_state)
+
+
+def _base_classifier(kind: str, random_state: int, y: npt.ArrayLike | None, groups: npt.ArrayLike | None) -> Any:
     if kind == "logreg":
         return LogisticRegression(C=0.1, max_iter=5000)
     if kind == "logreg_l1":
@@ -68,16 +129,39 @@ def _base_classifier(kind: str, random_state: int) -> Any:
     if kind in ("svm", "rbf_svm"):  # Platt scaling on inner-CV decision values, one final SVC
         svc = (SVC(kernel="linear", C=0.1) if kind == "svm" else SVC(kernel="rbf", C=1.0, gamma="scale"))
         return CalibratedClassifierCV(svc, method="sigmoid", ensemble=False,
-                                      cv=StratifiedKFold(3, shuffle=True, random_state=random_state))
+                                      cv=inner_cv(PLATT_FOLDS, random_state, y, groups))
     if kind == "mlp":  # the study's "conventional ANN": one small hidden layer
         return MLPClassifier(hidden_layer_sizes=(32,), alpha=0.1, max_iter=2000,
                              random_state=random_state)
     raise ValueError(f"classifier kind must be one of {CLASSIFIER_KINDS}, got {kind!r}")
 
 
+#: What sklearn's ANOVA F (``SelectKBest(f_classif)``) warns on a tiny training set (:func:`degenerate_anova_ok`).
+ANOVA_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
+    (r"Features \[.*\] are constant\.", UserWarning),  # within every grade (constant columns are dropped before)
+    (r"divide by zero encountered in divide", RuntimeWarning),  # F = inf: no within-grade variance, or no df
+    (r"invalid value encountered in divide", RuntimeWarning),  # F = nan: 0 / 0, one row per grade
+)
+
+
+@contextlib.contextmanager
+def degenerate_anova_ok() -> Iterator[None]:
+    """Around the fit of a :func:`make_classifier` pipeline: silence what its ANOVA F warns on a tiny training
+    set, and only that (:data:`ANOVA_WARNINGS`, from sklearn's ``_univariate_selection`` alone). A feature constant
+    within every grade gets F = inf and is ranked first, rightly; a training set with one row per grade (an inner
+    split of a tiny cohort) has no within-grade degrees of freedom, F = nan, ranked last. Neither is bad input:
+    the features are imputed, stripped of constant columns and standardised before the selection, so the
+    warnings would only repeat, fit after fit, what the cohort's size already says."""
+    with warnings.catch_warnings():
+        for message, category in ANOVA_WARNINGS:
+            warnings.filterwarnings("ignore", message, category, r"sklearn\.feature_selection\._univariate_selection")
+        yield
+
+
 def make_classifier(kind: ClassifierKind = "logreg", random_state: int = 0, *,
                     select_k: int | None = None, tune: bool = False,
-                    inner_folds: int = 3) -> Pipeline:
+                    inner_folds: int = 3, y: npt.ArrayLike | None = None,
+                    groups: npt.ArrayLike | None = None) -> Pipeline:
     """A fresh, unfitted probability classifier on (N, F) float features.
 
     Args:
@@ -85,20 +169,33 @@ def make_classifier(kind: ClassifierKind = "logreg", random_state: int = 0, *,
             "rbf_svm" (RBF SVC), or "mlp" (one hidden layer of 32, the study's conventional ANN).
             SVMs give probabilities by Platt scaling fitted on 3-fold inner decision values
             (``CalibratedClassifierCV(ensemble=False)``, sklearn's replacement for
-            ``SVC(probability=True)``).
+            ``SVC(probability=True)``), the folds splitting by ``groups``.
         random_state: seed of every stochastic part (SVC Platt CV, MLP init, saga, inner CV).
         select_k: keep the k features with the highest ANOVA F on the training fold (None: all).
         tune: choose C (alpha for mlp) from ``PARAM_GRIDS[kind]`` by an inner stratified CV on
             the training data only (log-loss), then refit on all of it.
         inner_folds: folds of that inner CV.
+        y, groups: (n,) labels and unit of each row (patient, or the person's group) of the rows the pipeline
+            will be fitted on: every inner CV keeps a unit on one side (:func:`inner_cv`), and the pipeline must
+            then be fitted on exactly those rows. None: each row is its own unit (row-level inner CVs).
 
+    Raises:
     Returns:
         Pipeline(impute median -> drop constant -> standardise -> [SelectKBest] -> classifier).
+
+    Raises:
+        InputError: fewer than 2 units of a grade for an inner CV, or ``tune`` with an SVM on rows where a unit
+            has several rows (its nested Platt CV could not split by unit).
     """
-    clf = _base_classifier(kind, random_state)
+    if tune and kind in ("svm", "rbf_svm") and _shares_units(groups):
+        # The Platt fit nested in each tuning split would need its own group folds of that split's rows; sklearn's
+        # CalibratedClassifierCV(ensemble=False) cannot take them (see the module docstring).
+        raise InputError(f"classifier {kind!r} with tune=True on rows of which several share a patient or group: "
+                         "the nested Platt CV cannot split by group; use tune=False (or one row per patient)")
+    clf = _base_classifier(kind, random_state, y, groups)
     if tune:
-        inner = StratifiedKFold(inner_folds, shuffle=True, random_state=random_state)
-        clf = GridSearchCV(clf, PARAM_GRIDS[kind], cv=inner, scoring="neg_log_loss")
+        clf = GridSearchCV(clf, PARAM_GRIDS[kind], cv=inner_cv(inner_folds, random_state, y, groups),
+                           scoring="neg_log_loss")
     steps: list[tuple[str, Any]] = [
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("drop_constant", VarianceThreshold(0.0)),
@@ -145,8 +242,14 @@ class HandcraftedBaseline(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.tune = tune
         self.random_state = random_state
 
-    def fit(self, X: RoiInput | npt.NDArray[np.floating], y: npt.ArrayLike) -> HandcraftedBaseline:
-        """Extract features (unless precomputed) and fit the classifier; returns self."""
+    def fit(self, X: RoiInput | npt.NDArray[np.floating], y: npt.ArrayLike,
+            groups: npt.ArrayLike | None = None) -> HandcraftedBaseline:
+        """Extract features (unless precomputed) and fit the classifier; returns self.
+
+        ``groups``: (N,) unit of each row (the patient, or the person of a ``group`` column:
+        ``group_keys(patient_ids, cohort.groups)``); the classifier's inner CVs keep a unit on one side.
+        None: each row alone.
+        """
         y_arr = np.asarray(y)
         if len(y_arr) != len(X):
             raise InputError(f"X has {len(X)} samples but y has {len(y_arr)} labels")
@@ -159,9 +262,10 @@ class HandcraftedBaseline(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.features_ = RadiomicsFeatures(self.backend, self.bin_width,
                                                self.feature_classes, self.channels)
             features = self.features_.fit_transform(X)
-        self.model_ = make_classifier(self.classifier, self.random_state,
-                                      select_k=self.select_k, tune=self.tune)
-        self.model_.fit(features, y_arr)
+        self.model_ = make_classifier(self.classifier, self.random_state, select_k=self.select_k,
+                                      tune=self.tune, y=y_arr, groups=groups)
+        with degenerate_anova_ok():  # F = inf / nan on tiny training sets (see there)
+            self.model_.fit(features, y_arr)
         self.classes_ = self.model_.classes_
         self.n_features_in_ = features.shape[1]
         return self

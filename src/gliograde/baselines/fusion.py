@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from gliograde.baselines.classical import make_classifier
+from gliograde.baselines.classical import degenerate_anova_ok, make_classifier
 from gliograde.errors import InputError
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  #
         self.cnn_components = cnn_components
         self.random_state = random_state
 
-    def _pipeline(self, n_rows: int, n_cols: int) -> Pipeline:
+    def _pipeline(self, n_rows: int, n_cols: int, y: npt.NDArray[Any], groups: npt.ArrayLike | None) -> Pipeline:
         rad = list(range(self.n_radiomics))
         cnn = list(range(self.n_radiomics, n_cols))
         blocks: list[tuple[str, Any, list[int]]] = [("radiomics", "passthrough", rad)] if rad else []
@@ -72,14 +72,21 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  #
         # `classifier` stays a plain str (sklearn params, YAML grids); make_classifier rejects an unknown kind.
         kind = cast("ClassifierKind", self.classifier)
         return Pipeline([("fuse", ColumnTransformer(blocks)),
-                         ("model", make_classifier(kind, self.random_state, select_k=k))])
+                         ("model", make_classifier(kind, self.random_state, select_k=k, y=y, groups=groups))])
 
-    def fit(self, X: npt.NDArray[np.floating], y: npt.ArrayLike) -> FusionClassifier:
-        """Fit the PCA, scaling, selection and classifier on (n, F) rows; returns self."""
+    def fit(self, X: npt.NDArray[np.floating], y: npt.ArrayLike,
+            groups: npt.ArrayLike | None = None) -> FusionClassifier:
+        """Fit the PCA, scaling, selection and classifier on (n, F) rows; returns self.
+
+        ``groups``: (n,) unit of each row (patient, or the person's group); the classifier's inner CVs keep a
+        unit on one side (:func:`gliograde.baselines.classical.inner_cv`). None: each row alone.
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] < self.n_radiomics:
             raise InputError(f"fusion expects (n, F >= n_radiomics={self.n_radiomics}) features, got {X.shape}")
-        self.model_ = self._pipeline(*X.shape).fit(X, np.asarray(y))
+        y_arr = np.asarray(y)
+        with degenerate_anova_ok():  # F = inf / nan on tiny training sets (classical.degenerate_anova_ok)
+            self.model_ = self._pipeline(X.shape[0], X.shape[1], y_arr, groups).fit(X, y_arr)
         self.classes_ = self.model_.classes_
         self.n_features_in_ = X.shape[1]
         return self

@@ -23,7 +23,7 @@ from gliograde.experiment.context import (
     prediction_table,
 )
 from gliograde.experiment.recalibrate import recalibrated
-from gliograde.splits import Fold
+from gliograde.splits import Fold, group_keys
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class HandcraftedConfiguration(CVConfiguration):
         train_rows, test_rows = fold_rows(exp, fold)
         kind = self.classifier or exp.cfg.cv.handcrafted_classifier
         model = HandcraftedBaseline(classifier=kind, random_state=fold_seed(exp, fold))
-        model.fit(X[train_rows], c.labels[train_rows])
+        model.fit(X[train_rows], c.labels[train_rows],  # inner CVs (SVM Platt scaling) by patient / group
+                  groups=group_keys(c.patient_ids[train_rows], c.groups[train_rows]))
         model = recalibrated(model, X[train_rows], c.labels[train_rows], c.patient_ids[train_rows], exp.cfg.cv,
                              fold_seed(exp, fold), groups=c.groups[train_rows])  # --recalibrate platt: training only
         proba = align_proba(model.predict_proba(X[test_rows]), model.classes_, len(c.classes))

@@ -3,7 +3,9 @@
 ``gliograde cv ... --permute-labels N`` reruns each protocol of the run N times on the same images with the
 grades shuffled between patients (a patient keeps one grade on all its slices, so it has the same shuffled
 grade in every fold it is in, training or test; ``--protocol site``: shuffled within each site, so every site
-keeps its grade mix). Everything else is the real run's: configurations, settings, seeds, feature store; the
+keeps its grade mix). With a ``group`` column (:attr:`gliograde.data.dataset.Cohort.groups`: several patients
+who are one person) the grades move between groups, as the splits do: the patients of a group share one
+shuffled grade. Everything else is the real run's: configurations, settings, seeds, feature store; the
 folds are made by the protocol itself from the shuffled grades (stratified as the real ones are on the real
 grades). Shuffle ``i`` draws from ``numpy.random.default_rng([seed, i])`` (``seed``: ``--seed``) and is recorded.
 
@@ -44,6 +46,7 @@ from gliograde.fsio import atomic_write_json
 from gliograde.metrics import compute_metrics, describe
 from gliograde.report.artefacts import label_proba
 from gliograde.report.format import to_jsonable
+from gliograde.splits import group_keys
 
 logger = logging.getLogger(__name__)
 
@@ -53,21 +56,48 @@ STATISTICS = ("auc", "accuracy")
 
 
 def permuted_labels(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, sites: npt.ArrayLike | None, *,
-                    seed: int, index: int) -> npt.NDArray[np.int64]:
-    """The row labels with the patients' grades shuffled between patients (within each site when ``sites``).
+                    seed: int, index: int, groups: npt.ArrayLike | None = None) -> npt.NDArray[np.int64]:
+    """The row labels with the grades shuffled between patients, or between groups (within each site when ``sites``).
 
-    Every row of a patient gets the patient's one shuffled grade; the grade counts (per site) are unchanged.
+    Args:
+        patient_ids: (N,) patient of each row; labels: (N,) int class index of each row.
+        sites: (N,) site of each row (a patient's site: its first row's), or None to shuffle across sites.
+        seed, index: the shuffle draws from ``numpy.random.default_rng([seed, index])``.
+        groups: (N,) the person of each row (None: each patient alone), as for the splits
+            (:func:`gliograde.splits.group_keys`): a group enters the shuffle as one unit, with the grade of its
+            first row, and every row of it gets the unit's one shuffled grade.
+
+    Returns:
+        (N,) int64 row labels. The grade counts of the units (patients or groups) are unchanged, per site: a group
+        whose patients are at several sites is shuffled only with groups at the same sites, so per-site counts stay
+        as far as groups allow. Without groups, patients are the units (the shuffle of earlier versions).
+
+    >>> lab = permuted_labels(["a", "b", "c", "d"], [0, 0, 1, 1], None, seed=0, index=1, groups=["x", "x", "c", "d"])
+    >>> bool(lab[0] == lab[1]), sorted(lab[[0, 2, 3]].tolist())  # one person, one grade; the units' grades kept
+    (True, [0, 1, 1])
     """
     pids, y = np.asarray(patient_ids).astype(str), np.asarray(labels, dtype=np.int64)
-    uniq, first, inverse = np.unique(pids, return_index=True, return_inverse=True)
-    per_patient = y[first]
-    groups = np.asarray(sites).astype(str)[first] if sites is not None else np.zeros(len(uniq), dtype=str)
+    keys = group_keys(pids, groups)  # a group is named by its first patient: without groups, the patient itself
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    per_unit = y[first]
+    strata = _unit_sites(pids, keys, uniq, sites) if sites is not None else np.zeros(len(uniq), dtype=str)
     rng = np.random.default_rng([int(seed), int(index)])
-    shuffled = per_patient.copy()
-    for g in np.unique(groups):  # sorted order, so the draw is the same on every machine
-        members = np.flatnonzero(groups == g)
-        shuffled[members] = per_patient[rng.permutation(members)]
+    shuffled = per_unit.copy()
+    for g in np.unique(strata):  # sorted order, so the draw is the same on every machine
+        members = np.flatnonzero(strata == g)
+        shuffled[members] = per_unit[rng.permutation(members)]
     return shuffled[inverse.reshape(-1)]
+
+
+def _unit_sites(pids: npt.NDArray[np.str_], keys: npt.NDArray[np.str_], units: npt.NDArray[np.str_],
+                sites: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """(U,) the sites of each unit's patients (each patient's: its first row's), sorted and joined by ``|``."""
+    site = np.asarray(sites).astype(str)
+    _, first = np.unique(pids, return_index=True)
+    of_unit: dict[str, set[str]] = {}
+    for s, k in zip(site[first], keys[first], strict=True):
+        of_unit.setdefault(str(k), set()).add(str(s))
+    return np.array(["|".join(sorted(of_unit[str(u)])) for u in units], dtype=str)
 
 
 def labels_sha256(labels: npt.NDArray[np.int64]) -> str:
@@ -133,7 +163,7 @@ def run_permutations(cohort: Cohort, out: Path, cfg: RunConfig, features: Featur
         shuffles = []
         for i in range(n):
             labels = permuted_labels(cohort.patient_ids, cohort.labels, cohort.sites if within_site else None,
-                                     seed=cfg.cv.seed, index=i)
+                                     seed=cfg.cv.seed, index=i, groups=cohort.groups)
             record = {"index": i, "seed": [cfg.cv.seed, i], "within_site": within_site,
                       "labels_sha256": labels_sha256(labels)}
             logger.info("label permutation %d of %d (%s protocol)", i + 1, n, proto)

@@ -28,10 +28,11 @@ from scipy.special import logit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import has_fit_parameter
 
 from gliograde.config import CVCfg
 from gliograde.errors import InputError
-from gliograde.splits import inner_splits
+from gliograde.splits import group_keys, inner_splits
 
 
 def recalibrated(model: Any, X: npt.NDArray[np.float64], y: npt.NDArray[np.int64], patient_ids: npt.ArrayLike,
@@ -43,7 +44,9 @@ def recalibrated(model: Any, X: npt.NDArray[np.float64], y: npt.NDArray[np.int64
         return model
     splits = inner_splits(patient_ids, y, "inner_cv", cv.selection.inner_folds, seed, groups=groups)
     cal = CalibratedClassifierCV(clone(model), method="sigmoid", cv=splits, ensemble=False)
-    return cal.fit(X, y)
+    # groups reach the model's fit on every inner part (sliced by sklearn), so its own inner CVs split by group too
+    params = {"groups": group_keys(patient_ids, groups)} if has_fit_parameter(model, "groups") else {}
+    return cal.fit(X, y, **params)
 
 
 class _GivenProbabilities(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

@@ -38,6 +38,7 @@ from gliograde.data.dataset import MANIFEST
 from gliograde.fsio import atomic_write_bytes
 from gliograde.runinfo import fingerprint_files, names_withheld, write_run_info
 from gliograde.selection import Candidate, SelectionResult, grid, select_candidate
+from gliograde.splits import group_keys
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -58,7 +59,8 @@ def fit_selected(X: npt.NDArray[np.float64], y: npt.ArrayLike, patient_ids: npt.
         sel: grid (classifiers x select_k) and method (``inner_cv``, ``inner_split``, ``none``).
         n_radiomics: leading radiomics columns; cnn_components: PCA components of the rest (0: none).
         seed: seed of the inner splits and of every stochastic estimator part.
-        groups: (n,) the person of each row (None: each patient alone), kept on one side of every inner split.
+        groups: (n,) the person of each row (None: each patient alone), kept on one side of every inner split
+            (those of the selection and the classifier's own, e.g. an SVM's Platt scaling).
 
     Returns:
         (fitted :class:`~gliograde.baselines.fusion.FusionClassifier`, :class:`~gliograde.selection.SelectionResult`).
@@ -68,7 +70,7 @@ def fit_selected(X: npt.NDArray[np.float64], y: npt.ArrayLike, patient_ids: npt.
 
     res = select_candidate(make, X, y, patient_ids, grid(sel.classifiers, sel.select_k), method=sel.method,
                            inner_folds=sel.inner_folds, seed=seed, groups=groups)
-    return make(res.chosen).fit(X, np.asarray(y)), res
+    return make(res.chosen).fit(X, np.asarray(y), groups=group_keys(patient_ids, groups)), res
 
 
 @dataclass(frozen=True)
