@@ -1,12 +1,13 @@
 """One progress line per run, and what the log shows around it.
 
-:func:`task_progress` is the progress display of every long loop (the units of ``cv``, the tasks of ``predict`` and
-``validate`` on an executor, the epochs of ``train``). It opens one display per process: a loop nested inside an
-open one (the epochs of a CV unit) shows none, so a run has a single line: units done / total, the unit being
-worked on and the ETA. On a terminal it is a tqdm bar, with :func:`tqdm.contrib.logging.logging_redirect_tqdm`
-so log lines print above it instead of breaking it; when the output is not a terminal (a pipe, a log file, CI)
-it is a plain line at most every :data:`PLAIN_INTERVAL_S` seconds and every :data:`PLAIN_STEP` of the items
-(``cv honest: 3 of 20 units, 1m02s, ETA 4m10s, now full fold 3``), since bars there are carriage-return garbage.
+:func:`task_progress` is the progress display of every long loop (the patients of ``ingest``, the units of ``cv``,
+the tasks of ``predict`` and ``validate`` on an executor, the epochs of ``train``). It opens one display per
+process: a loop nested inside an open one (the epochs of a CV unit) shows none, so a run has a single line: units
+done / total, the unit being worked on and the ETA. On a terminal it is a tqdm bar, with
+:func:`tqdm.contrib.logging.logging_redirect_tqdm` so log lines print above it instead of breaking it; when the
+output is not a terminal (a pipe, a log file, CI) it is a plain line at most every :data:`PLAIN_INTERVAL_S` seconds
+and every :data:`PLAIN_STEP` of the items (``cv honest: 3 of 20 units, 1m02s, ETA 4m10s, now full fold 3``), since
+bars there are carriage-return garbage.
 
 :func:`configure_logging` is the CLI's logging set-up (``-q``, default, ``-v``); :func:`detail` marks a stretch
 whose INFO lines are detail (one CV unit: its augmentation, training and epoch lines), shown only with ``-v``:
@@ -104,10 +105,12 @@ class _PlainBar(Bar):
         self.last, self.due, self.done_last = now, False, self.done
 
     def close(self) -> None:
-        # the closing line only where it adds something: a loop that ran its course or printed lines before
-        # (an early-stopped training's "10 of 40 epochs" would read as unfinished)
-        took = duration(self.clock() - self.start)
-        if self.done >= self.total:
+        # the closing line only where it adds something: a loop that printed lines before, or ran its course for
+        # at least one interval (a run over in seconds needs no progress, and a command's error then stays its
+        # one line); an early-stopped training's "10 of 40 epochs" would read as unfinished
+        elapsed = self.clock() - self.start
+        took = duration(elapsed)
+        if self.done >= self.total and (self.printed or elapsed >= self.interval):
             self._line(f"{self.done} of {self.total} {self.unit}s done in {took}")
         elif self.printed:
             self._line(f"stopped after {self.done} of {self.total} {self.unit}s, {took}")

@@ -222,6 +222,12 @@ def test_a_raw_cohort_of_training_patients_is_refused_before_it_is_ingested(
     assert len(err) == 1 and f"{len(TRAIN)} of {len(TRAIN)} patients were in the training data" in err[0], err
 
 
+def test_metrics_name_the_model_by_its_folder_not_its_path(rad_bundle: Path, rad_run: Path) -> None:
+    """A path can name a patient or a clinician: metrics.json names the model by its folder (--keep-ids: path)."""
+    text = (rad_run / "metrics.json").read_text()
+    assert json.loads(text)["model"]["path"] == rad_bundle.name and str(rad_bundle.parent) not in text
+
+
 def test_unlike_training_is_counted_from_the_predictions(rad_run: Path) -> None:
     df = pd.read_csv(rad_run / "predictions.csv", dtype={"patient_id": str})
     m = json.loads((rad_run / "metrics.json").read_text())

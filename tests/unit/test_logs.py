@@ -90,6 +90,25 @@ def test_run_tasks_names_the_unit_running_on_its_progress_line(monkeypatch: pyte
     assert "ETA" in lines[1] and lines[-1].startswith("cv honest: 3 of 3 units done in ")
 
 
+def test_ingest_piped_prints_plain_lines_no_bar_and_no_patient_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """ingest on gliograde's progress display, as cv: main used tqdm itself, which shows nothing at all when piped
+    (and, on a terminal, let log lines break its bar)."""
+    from fakedata import write_slice_cohort
+
+    write_slice_cohort(tmp_path / "raw", [(f"P-{i:02d}", 2 + i % 2) for i in range(6)], size=32)
+    (tmp_path / "raw" / "P_05_2000" / "P_05_2000_0.png").write_bytes(b"not a png")  # a bad patient still counts
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL_S", 0.0)
+    assert cli.main(["ingest", str(tmp_path / "raw"), "--out", str(tmp_path / "cohort"), "--skip-bad",
+                     "--no-figures"]) == 0
+    err = capsys.readouterr().err  # pytest's capture is not a terminal: a pipe, a log file
+    assert "\r" not in err and "|" not in err and "it/s" not in err and "patient/s" not in err  # no tqdm bar
+    lines = [line for line in err.splitlines() if line.startswith("ingest: ")]
+    assert lines[0].startswith("ingest: 1 of 6 patients, ") and "ETA" in lines[0]
+    assert lines[-1].startswith("ingest: 6 of 6 patients done in ")
+    assert not any("P-0" in line or "P_0" in line for line in lines)  # the line names no patient
+
+
 @pytest.mark.parametrize("argv", [["-v", "cv", "x", "--out", "y"], ["cv", "x", "--out", "y", "--verbose"]])
 def test_verbose_flag_before_or_after_the_command(argv: list[str]) -> None:
     assert cli.build_parser().parse_args(argv).verbose is True
@@ -250,3 +269,35 @@ def test_a_paper_run_whose_handcrafted_config_tests_original_images_only_is_not_
     cut = df.drop(df[(df.config == "no-aug") & (df.fold == 0)].index[:2])
     with pytest.raises(InputError, match="fold 0 has .* rows, fewer than another"):
         check_against_folds(run, cut)
+
+
+def test_tiny_training_sets_fit_without_the_anova_warnings_which_stay_outside_the_fit() -> None:
+    """sklearn's ANOVA F warns on tiny training sets (F = inf or nan, rightly ranked): silenced around the fits of
+    the classical pipelines only, so -v output is not flooded, and nowhere else."""
+    import warnings
+
+    from sklearn.feature_selection import f_classif
+
+    from gliograde.baselines import HandcraftedBaseline
+
+    X = np.array([[0.0, 1.0, 5.0], [0.0, 1.0, 7.0], [1.0, 2.0, 5.0], [1.0, 2.0, 9.0]])  # cols 0, 1: constant per grade
+    y = np.array([0, 0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert HandcraftedBaseline("logreg", select_k=1).fit(X, y).predict_proba(X).shape == (4, 2)
+        HandcraftedBaseline("logreg", select_k=1).fit(X[[0, 2]], y[[0, 2]])  # one row per grade: F = nan
+    with pytest.warns(RuntimeWarning, match="divide by zero"):  # silenced around the fit only, not globally
+        f_classif(X, y)
+
+
+def test_a_loop_over_within_one_interval_prints_no_closing_line() -> None:
+    """Piped, a loop done in seconds needs no progress: no 'done' line, so a command failing after it keeps its
+    error as its one line; a loop that took an interval or more says it is done."""
+    now = [0.0]
+    for took, want in ((5.0, ""), (61.0, "quick: 3 of 3 units done in 1m01s\n")):
+        out, now[0] = io.StringIO(), 0.0
+        with progress.task_progress(3, "quick", unit="unit", stream=out, clock=lambda: now[0]) as bar:
+            for _ in range(3):
+                bar.update()
+            now[0] = took
+        assert out.getvalue() == want

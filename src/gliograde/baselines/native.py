@@ -13,6 +13,9 @@ runs PyRadiomics on the grid they were saved on:
   (``--spacing ROW_MM,COL_MM``); without it the spacing is unknown, PyRadiomics measures in pixels and every
   shape feature's name ends in ``_px`` (:data:`PX`), so a number in pixels is never read as one in mm.
 
+A model trained on one of the two is given a case of the same kind only: :func:`check_dims` refuses a volume for a
+model of 2D slices (and back), by the model's shape columns, before the case is read.
+
 Intensities: without a params file each sequence is scaled as ingest scales it (``ingest.preprocess``:
 e.g. robust, median/IQR of the patient's brain outside the ROI, :func:`gliograde.preprocess.to_uint8`) and
 binned at ``bin_width``; first-order, GLCM, GLRLM, GLSZM and shape are computed. With a standard PyRadiomics
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -51,7 +55,8 @@ from gliograde.data.source import CaseSource
 from gliograde.errors import InputError, MaskMismatchError
 from gliograde.preprocess import reference_region, to_uint8
 from gliograde.runinfo import sha256_file
-from gliograde.signs.read import CasePlanes, read_planes
+from gliograde.signs.cohort import read_case
+from gliograde.signs.read import CasePlanes
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +68,11 @@ PX = "_px"
 CLASSES = ("firstorder", "glcm", "glrlm", "glszm")
 #: BraTS label -> the name of its share of the lesion.
 SUBREGIONS = {4: "enhancing", 1: "necrotic", 2: "oedema"}
+#: The dimensions a case's native features are computed in, by where its files come from (``CaseSource.kind``): a
+#: slice folder's slice in 2D, a NIfTI volume's or a DICOM series' whole tumour in 3D (:func:`case_features`).
+CASE_DIMS = {"slices": 2, "volume": 3, "dicom": 3}
+#: A native shape column: ``roi_original_shape2D_*`` (measured in 2D) or ``roi_original_shape_*`` (in 3D).
+SHAPE_COLUMN = re.compile(r"^roi_[^_]+_shape(2D)?_")
 
 
 @dataclass(frozen=True)
@@ -183,14 +193,6 @@ def settings_record(settings: NativeSettings) -> dict[str, str]:
             "params_sha256": sha256_file(settings.params) if settings.params is not None else ""}
 
 
-def read_case(source: CaseSource, ingest: IngestCfg) -> CasePlanes:
-    """The case's tumour-bearing planes on their native grid, as the prior model reads them (the ROI labels and
-    the sequence of a grey slice as ingest took them)."""
-    return read_planes(source, roi_labels=ingest.roi_labels,
-                       grey_as=ingest.channels[0] if len(ingest.channels) == 1 else "t1ce",
-                       channels=ingest.channels, series_map=ingest.series_map)
-
-
 def cohort_rows(cohort: Cohort, ingest: IngestCfg, settings: NativeSettings) -> list[dict[str, float]]:
     """The native features of every row of an ingested cohort, from each patient's original files
     (:func:`gliograde.data.origin.case_sources`, checked against what ingest read): a volume's row gets its
@@ -244,6 +246,39 @@ def pending_case(source: CaseSource, ingest: IngestCfg, settings: NativeSettings
                  slice_index: int | None = None) -> PendingCase:
     """The case a bundle is about to grade, read on its native grid."""
     return PendingCase(read_case(source, ingest), settings, slice_index)
+
+
+def trained_dims(feature_names: Sequence[str]) -> frozenset[int]:
+    """The dimensions a model's native features were computed in at training, from its shape columns: {2} slices,
+    {3} volumes, {2, 3} a cohort of both; empty when it has none (a params file without the shape class).
+
+    >>> sorted(trained_dims(["roi_original_shape2D_Elongation", "flair_original_glcm_Contrast"]))
+    [2]
+    """
+    dims = {3 if match.group(1) is None else 2 for n in feature_names if (match := SHAPE_COLUMN.match(n))}
+    return frozenset(dims)
+
+
+def check_dims(source: CaseSource, feature_names: Sequence[str]) -> None:
+    """Refuse, before anything of it is read, a case whose native features would be computed in other dimensions
+    than the model's were at training (:data:`CASE_DIMS`): their columns would not be the model's, or worse, mean
+    something else under the same names.
+
+    Raises:
+        InputError: one line naming the case's file, the dimensions of both, and the fix.
+    """
+    trained, dims = trained_dims(feature_names), CASE_DIMS.get(source.kind)
+    if not trained or dims is None or dims in trained:
+        return
+    files = [*source.images.values(), *(image for image, _ in source.slices.values())]
+    where = files[0] if files else source.patient_id
+    if dims == 3:
+        raise InputError(f"{where}: the model's native features were computed in 2-D at training (slice images), "
+                         "but this case is a 3-D volume; grade it with a bundle trained on volumes (NIfTI or "
+                         "DICOM), or pass the case's representative slice as a 2-D image (PNG/TIFF and its mask)")
+    raise InputError(f"{where}: the model's native features were computed in 3-D at training (volumes), but this "
+                     "case is 2-D slice images; grade it with a bundle trained on slices, or pass the case's volume "
+                     "(NIfTI or DICOM series, with its segmentation)")
 
 
 def current_rows(n: int, channels: Sequence[str]) -> list[dict[str, float]]:
@@ -327,6 +362,6 @@ def _execute(ext: Any, image: npt.NDArray[np.float32], roi: npt.NDArray[np.bool_
     return {str(k): float(v) for k, v in result.items() if not str(k).startswith("diagnostics_")}
 
 
-__all__ = ["PARAMS_FILE", "PX", "NativeSettings", "PendingCase", "case_features", "cohort_rows", "current_rows",
-           "pending_case", "predicting", "read_case", "rows_matrix", "settings_for", "settings_record",
-           "warm_up_case"]
+__all__ = ["CASE_DIMS", "PARAMS_FILE", "PX", "NativeSettings", "PendingCase", "case_features", "check_dims",
+           "cohort_rows", "current_rows", "pending_case", "predicting", "rows_matrix", "settings_for",
+           "settings_record", "trained_dims", "warm_up_case"]

@@ -209,6 +209,7 @@ class RadiomicsBundle(ModelKind["RadiomicsFit"]):
         from gliograde.baselines import native  # PyRadiomics on the original files: only for such a bundle
         from gliograde.config import SelectionCfg
 
+        native.check_dims(source, self.feature_names)  # a volume for a model of 2D slices (or back): before any work
         sel = from_dict(SelectionCfg, self.meta.get("selection", {}).get("config", {}))
         params = self.path / native.PARAMS_FILE
         settings = native.settings_for(sel, self.ingest.preprocess, params if params.is_file() else None)

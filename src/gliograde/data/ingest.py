@@ -23,7 +23,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from PIL import Image
-from tqdm import tqdm
 
 from gliograde.config import SLICE_CHANNEL_ORDER, IngestCfg
 from gliograde.data.dataset import MANIFEST, is_ingested
@@ -44,6 +43,7 @@ from gliograde.data.source import CaseSource
 from gliograde.data.who_edition import add_who_edition
 from gliograde.errors import CohortError, GliogradeError, InputError, MaskMismatchError
 from gliograde.preprocess import Preprocess, to_uint8
+from gliograde.progress import task_progress
 from gliograde.runinfo import fingerprint_named
 
 logger = logging.getLogger(__name__)
@@ -323,21 +323,24 @@ def _process(cases: list[CaseSource], staging: Path, cfg: IngestCfg, problems: l
     read_files: dict[str, Path] = {}
     skipped: list[str] = []
     previews: list[Preview] = []
-    for case in tqdm(cases, desc="ingest", unit="patient", disable=None if progress else True):
-        try:
-            slices, files = load_case(case, cfg)
-            processed = [(s, *pre(s.image, s.mask)) for s in slices]
-        except (GliogradeError, FileNotFoundError) as err:
-            problems.append(str(err))
-            skipped.append(case.patient_id)
-            continue
-        read_files.update(files)
-        for rank, (s, img, mask) in enumerate(processed):
-            rows.append(_write_slice(staging, case, s, img, mask, cfg, rank == len(processed) // 2))
-        if sum(p[3] == str(case.grade) for p in previews) < 4:
-            s = slices[len(slices) // 2]
-            first = s.image if s.image.ndim == 2 else s.image[..., 0]
-            previews.append((case.grade, to_uint8(first, region=first != 0), s.mask, str(case.grade)))
+    # the run's one progress line (gliograde.progress); it names no patient: an id can identify one
+    with task_progress(len(cases), "ingest", unit="patient", enabled=progress) as bar:
+        for case in cases:
+            try:
+                slices, files = load_case(case, cfg)
+                processed = [(s, *pre(s.image, s.mask)) for s in slices]
+            except (GliogradeError, FileNotFoundError) as err:
+                problems.append(str(err))
+                skipped.append(case.patient_id)
+            else:
+                read_files.update(files)
+                for rank, (s, img, mask) in enumerate(processed):
+                    rows.append(_write_slice(staging, case, s, img, mask, cfg, rank == len(processed) // 2))
+                if sum(p[3] == str(case.grade) for p in previews) < 4:
+                    s = slices[len(slices) // 2]
+                    first = s.image if s.image.ndim == 2 else s.image[..., 0]
+                    previews.append((case.grade, to_uint8(first, region=first != 0), s.mask, str(case.grade)))
+            bar.update()
     return _Processed(rows, read_files, skipped, previews)
 
 

@@ -6,6 +6,7 @@
     plots.py       drawing on matplotlib's Figure API: ROC, reliability, confusion, training curves (plot_history)
     figures.py     a CV run's figures/*.png
     runmeta.py     what a run says about itself: its cohort (name, synthetic?) and its report's settings
+    paths.py       paths as every report shows them: a folder's own name (a path can name a patient)
     cv_page.py     a CV run's report.html
     cv.py          write_report(run_dir): metrics.json + figures + report.html of a CV run (`gliograde report`)
     validation.py  an external validation's files: predictions.csv, metrics.json, figures, report.html

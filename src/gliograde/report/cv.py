@@ -44,6 +44,7 @@ from gliograde.report.cv_page import render_html
 from gliograde.report.evidence import write_evidence
 from gliograde.report.figures import write_figures
 from gliograde.report.format import to_jsonable
+from gliograde.report.paths import shown_name
 from gliograde.report.runmeta import describe_cohort, report_settings
 from gliograde.stats import (
     bootstrap_ci,
@@ -279,7 +280,7 @@ def _comparisons(run_dir: Path, compare: Path | None, primary: str, reference: s
         m = summarise_run(folder, reference, n_boot, seed=seed)
         clash = m["protocol"] in out or m["protocol"] == primary
         label = f"{m['protocol']} ({folder.name})" if clash else m["protocol"]
-        out[label] = m | {"run_dir": str(folder)}
+        out[label] = m | {"run_dir": shown_name(folder.resolve())}  # by name: a path can name a patient
     return out
 
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from gliograde.data.who_edition import run_statement
 from gliograde.report.artefacts import read_json
 from gliograde.report.evidence import evidence_sections
@@ -29,6 +31,7 @@ from gliograde.report.format import (
     to_percent,
 )
 from gliograde.report.html import esc, figure_section, html_page, html_table
+from gliograde.report.paths import shown_config, shown_name
 
 PAPER_CLASSES = [2, 3, 4]  # the study's task: WHO grades 2, 3 and 4; its figures are shown only beside the same task
 PAPER_REFERENCE = {  # the publication's reported figures, shown for orientation only (not reproduced here)
@@ -202,16 +205,28 @@ def _gap_sentences(metrics: Mapping[str, Any], others: Mapping[str, Any]) -> str
 def _provenance(run_dir: Path, metrics: Mapping[str, Any]) -> str:
     info, folds = read_json(run_dir / "run.json"), read_json(run_dir / "folds.json")
     fp = info.get("input_fingerprint") or {}
-    rows = [["item", "value"], ["run folder", str(run_dir)], ["command", info.get("command", "n/a")],
+    rows = [["item", "value"], ["run folder", shown_name(run_dir.resolve())], ["command", info.get("command", "n/a")],
             ["seed", str(info.get("seed", "n/a"))], ["data fingerprint (sha256)", fp.get("sha256", "n/a")],
             ["input files", str(fp.get("n_files", "n/a"))],
             ["folds", f"{folds.get('n_splits', metrics.get('n_folds'))} (seed {folds.get('seed', 'n/a')})"
                       + (f" x {metrics['n_repeats']} repeats (seed + repeat)" if metrics.get("n_repeats") else "")],
             ["bootstrap", f"{metrics.get('n_boot')} resamples, seed {metrics.get('seed')}"],
             *([k, v] for k, v in (info.get("versions") or {}).items())]
-    cfg = run_dir / "config.yaml"
-    cfg_text = f"<pre>{esc(cfg.read_text())}</pre>" if cfg.is_file() else "<p>config.yaml: not found</p>"
-    return "<h2>Provenance</h2>" + html_table(rows) + "<h3>Resolved config</h3>" + cfg_text
+    return "<h2>Provenance</h2>" + html_table(rows) + "<h3>Resolved config</h3>" + _config_text(run_dir / "config.yaml")
+
+
+def _config_text(path: Path) -> str:
+    """The run's config.yaml, its paths shown by name (:mod:`gliograde.report.paths`); the file itself keeps them."""
+    if not path.is_file():
+        return "<p>config.yaml: not found</p>"
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return "<p>config.yaml: not valid YAML</p>"
+    shown = shown_config(doc)
+    note = ("<p class=note>Paths are shown by their last component (they can name patients); config.yaml in the run "
+            "folder has them in full.</p>" if shown != doc else "")
+    return f"<pre>{esc(yaml.safe_dump(shown, sort_keys=False))}</pre>{note}"
 
 
 def _warnings(metrics: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from gliograde.report.checklist import (
     unit_of_split,
 )
 from gliograde.report.format import fmt_ci, fmt_value
+from gliograde.report.paths import shown_name
 from gliograde.report.permutation import leak_lines
 
 METHODS_MD = "methods.md"
@@ -84,7 +85,7 @@ def methods_text(run_dir: Path, metrics: Mapping[str, Any]) -> str:
     n_rep = int(metrics.get("n_repeats") or 1)
     skipped = skipped_cases(run_dir, cfg)
     fp = (info.get("input_fingerprint") or {}).get("sha256", "n/a")
-    lines = [f"# Methods (draft from gliograde run `{run_dir.name}`)", "",
+    lines = [f"# Methods (draft from gliograde run `{shown_name(run_dir.resolve())}`)", "",
              "Generated from this run's files; adapt before use. Text in [brackets] is for you to fill in.", ""]
     data = (f"**Data.** We analysed {metrics.get('n_patients')} patients ({grade_counts(metrics)}) of the "
             f"{cohort.get('name', '[name]')} cohort [source, acquisition dates, setting, scanners and sequences]. ")

@@ -20,6 +20,7 @@ from gliograde.report.checklist import cal_ci
 from gliograde.report.evidence import CALIBRATION_NOTE, calibration_rows
 from gliograde.report.format import fmt_ci, fmt_value, to_jsonable, to_percent
 from gliograde.report.html import esc, html_page, html_table, img_tag
+from gliograde.report.paths import shown_name
 from gliograde.report.plots import plot_calibration, plot_confusion, plot_reliability, plot_roc
 from gliograde.runinfo import write_run_info
 
@@ -153,7 +154,7 @@ def render_html(out: Path, metrics: Mapping[str, Any], figures: list[Path], fing
     notes = [metrics.get("excluded_note"), shift_line(metrics), *auc_reasons(metrics), *training_lines(metrics)]
     body = [
         f"<h1>{esc(title)}</h1>",
-        f"<p>Model <b>{esc(model['path'])}</b> ({esc(model['kind'])}, grades {esc(model['classes'])}), "
+        f"<p>Model <b>{esc(shown_name(model['path']))}</b> ({esc(model['kind'])}, grades {esc(model['classes'])}), "
         f"{metrics['n']} patients ({esc(', '.join(f'grade {g}: {n}' for g, n in metrics['counts'].items()))}). "
         "Research use only; not a medical device.</p>",
         "<h2>Results</h2>", html_table(summary_rows(metrics)),

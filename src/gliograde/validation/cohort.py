@@ -184,22 +184,31 @@ def _is_dicom(source: str) -> bool:
     return not (is_image(p) or is_nifti(p))
 
 
-def listed_patients(data: Path, labels: Path | None, classes: tuple[int, ...],
-                    sites: tuple[str, ...] = ()) -> list[str] | None:
-    """The patients a raw cohort's labels list with a grade in ``classes`` (of ``sites``, when given), read from its
-    labels file alone, before anything is ingested (``validate`` refuses a cohort that shares patients with the
-    model's training data before spending minutes on it); None for an ingested cohort (nothing to spare) or labels
-    that cannot be listed (ingest then says why)."""
+@dataclass(frozen=True)
+class ListedLabels:
+    """A raw cohort's labels as its labels file lists them, read before anything is ingested."""
+
+    file: Path
+    patient_ids: list[str]
+    grades: list[int]
+
+
+def listed_labels(data: Path, labels: Path | None, sites: tuple[str, ...] = ()) -> ListedLabels | None:
+    """The patients and grades a raw cohort's labels file lists (of ``sites``, when given; rows without a readable
+    grade left to ingest, which names them), so that ``validate`` can refuse a cohort whose answer is already a
+    refusal (no grade the model knows, or patients the model was trained on) before spending minutes ingesting
+    it; None for an ingested cohort (nothing to spare) or labels that cannot be listed (ingest then says why)."""
     data = ingested_root(Path(data))
     if is_ingested(data):
         return None
-    labels_file = labels if labels is not None else (data / "labels.csv" if data.is_dir() else data)
+    labels_file = Path(labels) if labels is not None else (data / "labels.csv" if data.is_dir() else data)
     try:
-        lab, _ = read_labels(Path(labels_file))
+        lab, _ = read_labels(labels_file)
     except (FileNotFoundError, GliogradeError):
         return None
-    keep = lab["grade"].isin(classes) & (lab["site"].astype(str).isin(sites) if sites else True)
-    return sorted(set(lab.loc[keep, "patient_id"].astype(str)))
+    keep = lab["grade"].notna() & (lab["site"].astype(str).isin(sites) if sites else True)
+    first = lab[keep].drop_duplicates("patient_id")
+    return ListedLabels(labels_file, first["patient_id"].astype(str).tolist(), first["grade"].astype(int).tolist())
 
 
 def prepare_cohort(data: Path, bundle: HasIngest, *, labels: Path | None = None,

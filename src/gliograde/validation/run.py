@@ -44,8 +44,9 @@ from gliograde.executor import run_tasks
 from gliograde.fsio import run_folder
 from gliograde.metrics import predict_grades
 from gliograde.prediction.cases import ALIASES_CSV, case_alias, write_aliases
+from gliograde.report.paths import shown_name
 from gliograde.report.validation import write_outputs
-from gliograde.validation.cohort import ValidationCohort, listed_patients, prepare_cohort
+from gliograde.validation.cohort import ValidationCohort, listed_labels, prepare_cohort
 from gliograde.validation.metrics import training_estimates, validation_metrics
 from gliograde.validation.names import alias_rows, patient_folders, scrub_problems, skipped_names
 from gliograde.validation.overlap import Overlap, training_overlap
@@ -94,6 +95,14 @@ def split_known(labels: npt.ArrayLike, classes: tuple[int, ...]) -> tuple[npt.ND
     keep = np.isin(y, np.asarray(classes))
     grades, counts = np.unique(y[~keep], return_counts=True)
     return keep, {int(g): int(c) for g, c in zip(grades, counts, strict=True)}
+
+
+def no_known_grade(labels_file: Path, excluded: dict[int, int], classes: tuple[int, ...]) -> NoKnownGradeError:
+    """The one-line refusal of a cohort none of whose patients has a grade the model knows."""
+    return NoKnownGradeError(
+        f"{labels_file}: no patient has a grade the model knows ({excluded_message(excluded, classes)}); validate "
+        f"on patients of grade {' or '.join(map(str, classes))}, or with a model trained on grade(s) "
+        f"{', '.join(map(str, excluded))}")
 
 
 def excluded_message(excluded: dict[int, int], classes: tuple[int, ...]) -> str:
@@ -242,20 +251,20 @@ def _ingest_and_predict(bundle: Bundle, data: Path, cfg: ValidateCfg, labels: Pa
                         executor: ExecutorCfg | None,
                         ) -> tuple[ValidationCohort, pd.DataFrame, dict[int, int], Overlap, dict[str, float]]:
     t0 = time.perf_counter()
-    listed = None if cfg.allow_overlap else listed_patients(data, labels, bundle.classes, cfg.sites)
-    if listed is not None:  # refused before the ingest; checked again below on the patients it kept
-        refuse_overlap(bundle, data, training_overlap(bundle.meta, listed))
+    listed = listed_labels(data, labels, cfg.sites)
+    if listed is not None:  # what the labels alone refuse, refused before the ingest (checked again after it)
+        known, unknown = split_known(listed.grades, bundle.classes)
+        if not known.any():
+            raise no_known_grade(listed.file, unknown, bundle.classes)
+        if not cfg.allow_overlap:
+            refuse_overlap(bundle, data, training_overlap(bundle.meta, np.asarray(listed.patient_ids)[known]))
     with tempfile.TemporaryDirectory(prefix="gliograde-validate-") as tmp:  # a case kind reads the staged files
         cohort = prepare_cohort(data, bundle, labels=labels, work=Path(tmp), progress=progress, skip_bad=cfg.skip_bad,
                                 cases=bundle.reads == "case", sites=cfg.sites)  # --sites: gliograde.data.subset
         t1 = time.perf_counter()
         keep, excluded = split_known(cohort.table["label"], bundle.classes)
         if not keep.any():  # one line, the error alone
-            raise NoKnownGradeError(
-                f"{cohort.labels_file}: no patient has a grade the model knows "
-                f"({excluded_message(excluded, bundle.classes)}); validate on patients of grade "
-                f"{' or '.join(map(str, bundle.classes))}, or with a model trained on grade(s) "
-                f"{', '.join(map(str, excluded))}")
+            raise no_known_grade(cohort.labels_file, excluded, bundle.classes)
         if excluded:
             logger.warning(excluded_message(excluded, bundle.classes))
         overlap = check_overlap(bundle, data, cohort.table["patient_id"][keep], cfg.allow_overlap)
@@ -335,8 +344,8 @@ def _run_validation(bundle_dir: Path, data: Path, out: Path, cfg: ValidateCfg, l
                     "skipped": skipped_names(cohort.skipped, cfg.keep_ids), "skipped_problems": problems,
                     "excluded_note": excluded_message(excluded, bundle.classes) if excluded else None,
                     "training_estimates": training_estimates(bundle.meta),
-                    "model": {"path": str(bundle.path), "kind": bundle.kind, "fingerprint": bundle.fingerprint,
-                              "classes": list(bundle.classes)},
+                    "model": {"path": str(bundle.path) if cfg.keep_ids else shown_name(bundle.path),  # --keep-ids
+                              "kind": bundle.kind, "fingerprint": bundle.fingerprint, "classes": list(bundle.classes)},
                     "seconds": {k: round(v, 2) for k, v in seconds.items()},
                     "training_overlap": overlap.as_json(cfg.allow_overlap)})
     if overlap.n_shared:  # --allow-overlap: the warning heads metrics.json's and report.html's warnings
