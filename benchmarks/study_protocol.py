@@ -18,7 +18,14 @@ What is measured (medians of ``--repeats``), on ``--device``:
    ``Dataset``, a ``DataLoader``, NCHW), their ratio, and inference img/s;
 3. one whole unit of the preset's ``full`` configuration (expansion, fit, prediction), for real, against its
    projection (the check that the projection is right);
-4. with ``--run-all``: every CNN unit of the protocol, for real (wall time of the whole protocol).
+4. with ``--run-all``: every CNN unit of the protocol, for real (wall time of the whole protocol);
+5. with ``--concurrent 1,2,4`` (and then only this): for each K, K units of 3. at once as K processes
+   sharing the device, through gliograde's Ray executor (``ExecutorCfg(name="ray", unit_gpus=1/K)`` on CUDA,
+   ``unit_cpus`` = cores / K on a CPU), the route of ``gliograde cv --executor ray --unit-gpus 0.25``: wall
+   time, aggregate training img/s, speed-up over K=1, peak GPU memory per process, and ``concurrent_choice``,
+   the smallest K within 5 % of the best aggregate rate (whether folds in parallel pay, and how many):
+
+    python -m benchmarks study_protocol --device cuda --preset paper --epochs 5 --concurrent 1,2,4,8
 
 Projected: the whole protocol for the preset and for the full recipe (``paper``: ImageNet AlexNet fine-tuned
 with SGD for at most 20 epochs on the 57x expansion) with :mod:`gliograde.training.estimate`'s unit model at
@@ -30,10 +37,12 @@ counted by ``torch.utils.flop_counter``, per image, times img/s) over the GPU's 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
+import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,8 +53,9 @@ import torch
 from benchmarks.bench_augment import _cohort
 from benchmarks.bench_train_throughput import bench_case
 from gliograde.augment.policy import build_transforms, expand_training
-from gliograde.config import AugmentCfg, TrainCfg
-from gliograde.errors import GliogradeError
+from gliograde.config import AugmentCfg, ExecutorCfg, TrainCfg
+from gliograde.errors import GliogradeError, InputError
+from gliograde.executor import INSTALL, run_tasks
 from gliograde.models import create_model, get_spec
 from gliograde.presets import get_preset
 from gliograde.splits import inner_split, make_folds, paper_folds
@@ -56,6 +66,25 @@ from gliograde.training.estimate import Rates, measure_rates, unit_seconds, unit
 GRADES = (30, 43, 57)  # the demo cohort: patients of grades 2, 3, 4
 CONFIGS = {"full": {}, "no-pretrain": {"weights": "none"}, "no-aug": {"mode": "none"}}
 NETWORKS = (("alexnet", 227), ("efficientnet_lite0", 224))
+#: ``concurrent_choice``: the smallest K whose aggregate rate is within this fraction of the best K's.
+WITHIN = 0.05
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    """``--concurrent 2,4`` -> (1, 2, 4): distinct positive integers, ascending, with the baseline K=1."""
+    try:
+        ks = {int(k) for k in text.split(",")}
+    except ValueError:
+        ks = {0}
+    if min(ks) < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected positive integers separated by commas, e.g. 1,2,4")
+    return tuple(sorted(ks | {1}))
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a positive integer")
+    return int(text)
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,6 +103,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--networks", default=",".join(n for n, _ in NETWORKS),
                    help="networks whose loop is timed against the plain torchvision loop "
                         "(default: alexnet,efficientnet_lite0)")
+    p.add_argument("--concurrent", type=_ks, default=None, metavar="K1,K2,...",
+                   help="for each K, run K units of the preset's full configuration at once as K Ray processes "
+                        "sharing the device; K=1, the baseline, is always run (keep units short with --epochs; "
+                        "default: off)")
+    p.add_argument("--concurrent-units", type=_positive, default=None, metavar="N",
+                   help="units run per K with --concurrent (default: K, one wave)")
     return p.parse_args(argv)
 
 
@@ -226,6 +261,155 @@ def rows_of(pids: np.ndarray, patients: tuple[str, ...]) -> list[int]:
     return [i for i, p in enumerate(pids) if p in keep]
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One unit of a ``--concurrent`` wave: the recipe, the fold's rows, its share of the cores, and the
+    wave's barrier (a folder where each unit of the wave, once warm, leaves a file and waits for the others)."""
+
+    train: TrainCfg
+    aug: AugmentCfg
+    rows: tuple[np.ndarray, np.ndarray]
+    threads: int
+    barrier: Path
+    wave_size: int
+
+
+def _wait_for_wave(unit: _Unit, timeout_s: float = 300.0) -> None:
+    """Return when every unit of the wave is warm (or after ``timeout_s``, if one failed), so that they start at
+    once: a file per unit in a folder, as the units run on this machine (hand-written: Ray has no barrier)."""
+    unit.barrier.mkdir(parents=True, exist_ok=True)
+    (unit.barrier / str(os.getpid())).touch()
+    end = time.monotonic() + timeout_s
+    while sum(1 for _ in unit.barrier.iterdir()) < unit.wave_size and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def _timed_unit(unit: _Unit, data: tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]) -> dict[str, float]:
+    """:func:`_run_unit` (honest) in a Ray worker, timed from the moment its whole wave is ready.
+
+    What a process pays once (building the network, CUDA's context) is paid before the wave starts: the
+    figures are those of K units sharing the device, however Ray starts or reuses its workers. Returns
+    :func:`_run_unit`'s figures with the start and end (epoch seconds: one clock on one machine), the torch
+    threads, and on CUDA this process's peak GPU memory (GiB).
+    """
+    device = resolve_device(unit.train.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as main() sets it in the driver
+        torch.zeros(1, device=device)
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        torch.set_num_threads(unit.threads)  # the unit's share of the cores, whatever OMP_NUM_THREADS says
+    create_model(unit.train.model, 3, _weights(unit.train.model, unit.train.weights))
+    _wait_for_wave(unit)
+    start = time.time()
+    out = _run_unit(data, unit.train, unit.aug, unit.rows, paper=False)
+    out.update(start=start, end=time.time(), torch_threads=float(torch.get_num_threads()))
+    if device.type == "cuda":
+        out["gpu_max_allocated_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+        out["gpu_max_reserved_gib"] = torch.cuda.max_memory_reserved(device) / 2**30
+    return out
+
+
+def _wave(k: int, units: list[_Unit], cfg: ExecutorCfg,
+          data: tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """``units`` through :func:`gliograde.executor.run_tasks` with ``cfg`` (``k`` at once): the wall time, and the
+    training images of the units over their span (first start to last end), the aggregate rate."""
+    done: dict[int, dict[str, float]] = {}
+    t0 = time.perf_counter()
+    failures = run_tasks(_timed_unit, units, cfg, on_done=done.__setitem__, desc=f"K={k}", progress=False,
+                         shared=data, unit="unit")
+    wall = time.perf_counter() - t0
+    out: dict[str, Any] = {"units": len(units), "unit_cpus": round(cfg.unit_cpus, 4),
+                           "unit_gpus": round(cfg.unit_gpus, 4), "wall_s": round(wall, 2)}
+    if failures:  # e.g. out of memory at a large K: a finding, not a crash; that K is left out of the choice
+        return {**out, "failed": len(failures), "error": failures[0].error}
+    runs = list(done.values())
+    images = sum(u["epochs"] * u["train_images"] for u in runs)  # training images processed, every epoch
+    span = max(u["end"] for u in runs) - min(u["start"] for u in runs)
+    first = [u for i, u in done.items() if i < k]  # the first wave: k units that should run side by side
+    overlap = max(0.0, min(u["end"] for u in first) - max(u["start"] for u in first))
+    out.update(span_s=round(span, 2), unit_s_median=round(statistics.median(u["unit_s"] for u in runs), 2),
+               train_images=int(images), img_s=round(images / span, 2), img_s_wall=round(images / wall, 2),
+               overlap=round(overlap / (max(u["end"] for u in first) - min(u["start"] for u in first)), 2),
+               torch_threads=int(runs[0]["torch_threads"]))
+    if "gpu_max_allocated_gib" in runs[0]:
+        out["gpu_peak_allocated_gib_per_process"] = round(max(u["gpu_max_allocated_gib"] for u in runs), 2)
+        out["gpu_peak_reserved_gib_per_process"] = round(max(u["gpu_max_reserved_gib"] for u in runs), 2)
+    return out
+
+
+def _concurrent(data: tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray], args: argparse.Namespace,
+                device: torch.device) -> dict[str, Any]:
+    """For each K of ``--concurrent``: K units of the preset's ``full`` configuration (honest folds) at once, as K
+    Ray processes sharing ``device``, by gliograde's own executor (the route of ``gliograde cv --executor ray``).
+
+    Ray is started here (``ray.init(num_cpus=cores, num_gpus=1 on CUDA)``) and shut down afterwards, unless it
+    runs already. Returns ``concurrent`` (per K) and ``concurrent_choice`` (the smallest K within :data:`WITHIN`
+    of the best aggregate rate).
+    """
+    try:
+        import ray  # optional extra (gliograde[ray]), heavy: only with --concurrent
+    except ImportError as err:
+        raise InputError(f"--concurrent needs the ray package, which is not installed; {INSTALL}") from err
+    cuda = device.type == "cuda"
+    if cuda and device.index not in (None, 0):
+        raise InputError(f"--concurrent with --device {device}: Ray gives its tasks the first visible GPU; run with "
+                         f"CUDA_VISIBLE_DEVICES={device.index} and --device cuda")
+    _, _, labels, pids = data
+    folds = [(np.asarray(rows_of(pids, f.train)), np.asarray(rows_of(pids, f.test)))
+             for f in make_folds(pids, labels, args.folds, seed=0)]
+    train, aug = _settings(args.preset, "full", device.type, args.epochs)
+    if cuda:
+        torch.cuda.empty_cache()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=os.cpu_count() or 1, num_gpus=1 if cuda else 0, include_dashboard=False)
+    per_k: dict[str, dict[str, Any]] = {}
+    try:
+        cpus = float(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        with tempfile.TemporaryDirectory(prefix="gg-waves-") as tmp:
+            for k in args.concurrent:
+                n = args.concurrent_units or k
+                units = [_Unit(replace(train, seed=i), aug, folds[i % len(folds)], max(1, math.floor(cpus / k)),
+                               Path(tmp, f"k{k}-wave{i // k}"), min(k, n - i // k * k)) for i in range(n)]
+                cfg = ExecutorCfg(name="ray", unit_cpus=cpus / k, unit_gpus=1 / k if cuda else 0.0, retries=0)
+                per_k[str(k)] = v = _wave(k, units, cfg, data)
+                if "img_s" not in per_k["1"]:  # no baseline, nothing to compare with
+                    raise GliogradeError(f"--concurrent: the K=1 unit failed ({per_k['1']['error']}); run the "
+                                         "benchmark without --concurrent to see it, or give more --patients")
+                if "img_s" in v:
+                    v["speedup"] = round(v["img_s"] / per_k["1"]["img_s"], 2)
+                _show_wave(k, v)
+    finally:
+        if started:
+            ray.shutdown()
+    rates = {int(k): v["img_s"] for k, v in per_k.items() if "img_s" in v}
+    choice = min(k for k, r in rates.items() if r >= (1 - WITHIN) * max(rates.values())) if rates else None
+    if cuda:
+        note = "K processes on one GPU (unit_gpus 1/K); peak memory is torch's, without each process's CUDA context"
+    else:
+        note = (f"measured on a CPU ({int(cpus)} cores shared by the K processes): it says whether processes in "
+                "parallel pay on this CPU, nothing about a GPU")
+        if max(args.concurrent) > cpus:
+            note += "; a K above the cores only oversubscribes them"
+    print(f"  concurrent choice: K={choice} (the smallest K within {WITHIN:.0%} of the best aggregate rate); {note}")
+    return {"concurrent": {"preset": args.preset, "model": train.model, "epochs": train.epochs, "per_k": per_k,
+                           "note": note}, "concurrent_choice": choice}
+
+
+def _show_wave(k: int, v: dict[str, Any]) -> None:
+    """Print K's figures (a record of :func:`_wave`, with its ``speedup``)."""
+    if "img_s" not in v:
+        print(f"  concurrent K={k}: {v['failed']} of {v['units']} units failed ({v['error']})", flush=True)
+        return
+    mem = (f", peak GPU memory {v['gpu_peak_allocated_gib_per_process']} GiB per process"
+           if "gpu_peak_allocated_gib_per_process" in v else "")
+    print(f"  concurrent K={k}: {v['units']} units in {v['wall_s']} s wall, {v['span_s']} s from the first unit's "
+          f"start to the last's end (the first {min(k, v['units'])} side by side for {v['overlap']:.0%} of theirs; "
+          f"{v['unit_s_median']} s per unit): {v['img_s']} training img/s in all (x{v.get('speedup', 'n/a')} over "
+          f"K=1; {v['img_s_wall']} img/s over the wall time, start-up included){mem}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     t_start = time.perf_counter()
     args = _args(argv)
@@ -233,12 +417,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dev = str(device)
     torch.backends.cudnn.benchmark = device.type == "cuda"
     data = _data(args)
-    n, shape = len(data[2]), tuple(int(s) for s in data[0].shape[1:])
+    n, shape = len(data[2]), (int(data[0].shape[1]), int(data[0].shape[2]), int(data[0].shape[3]))
     res: dict[str, Any] = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else
                            f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)",
                            "load_avg_1min": round(os.getloadavg()[0], 2), "patients": n, "folds": args.folds,
                            "preset": args.preset, "cnn_units": len(CONFIGS) * 2 * args.folds}
     print(f"  {res['device']}, load {res['load_avg_1min']}; {n} patients, {args.folds} folds, preset {args.preset}")
+    if args.concurrent:  # 5. only: folds in parallel (1-4 are the runs without --concurrent)
+        res.update(_concurrent(data, args, device))
+        res["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
+        res["wall_s"] = round(time.perf_counter() - t_start, 1)
+        return res
     # 1. the expansion of one honest fold, on the device
     fold_rows = np.arange(round(n * (args.folds - 1) / args.folds * 0.8))
     times = []

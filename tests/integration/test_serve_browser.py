@@ -45,7 +45,7 @@ from tests.serve_support import (  # noqa: E402
 )
 
 TOKEN = "browser-test-token-0123"
-WAIT_MS = 120_000
+WAIT_MS = 120_000  # every wait on the server: it grades, and parallel test processes share the cores
 
 
 def prob(p: float) -> str:
@@ -101,7 +101,7 @@ def shot(page: Page, name: str) -> None:
 
 def upload(page: Page, url: str, files: list[Path]) -> None:
     page.goto(url + "/")
-    page.wait_for_selector("#limits:not(:empty)")
+    page.wait_for_selector("#limits:not(:empty)", timeout=WAIT_MS)
     page.set_input_files("#file-input", [str(f) for f in files])
 
 
@@ -158,8 +158,8 @@ def test_upload_a_nifti_case_see_grade_and_overlays(browser: Browser, served: tu
     assert page.inner_text("#slice-label").startswith("graded slice")
     page.on("dialog", lambda d: d.accept())
     page.click("#remove")  # the upload and its files leave the server
-    page.wait_for_url(url + "/")
-    page.wait_for_selector("#worklist tbody tr")
+    page.wait_for_url(url + "/", timeout=WAIT_MS)
+    page.wait_for_selector("#worklist tbody tr", timeout=WAIT_MS)
     assert page.query_selector(f"tr[data-id='{case_id}']") is None
     assert page.request.get(f"{url}/api/cases/{case_id}").status == 404
     assert errors == []
@@ -170,7 +170,7 @@ def test_worklist_sorts_filters_and_links_the_report(browser: Browser, served: t
     url, _ = served
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(url + "/")
-    page.wait_for_selector("#worklist tbody tr")
+    page.wait_for_selector("#worklist tbody tr", timeout=WAIT_MS)
 
     def column(name: str) -> list[str]:
         return [c.inner_text() for c in page.query_selector_all(f"#worklist tbody td.{name}")]
@@ -208,7 +208,7 @@ def test_a_bad_upload_shows_its_error(browser: Browser, served: tuple[str, Path]
     bad.write_text("this is not an image")
     page = browser.new_page()
     upload(page, url, [bad])
-    page.wait_for_selector("#upload-error:not(:empty)")
+    page.wait_for_selector("#upload-error:not(:empty)", timeout=WAIT_MS)
     assert "upload refused: notes.png: not a PNG/TIFF slice" in page.inner_text("#upload-error")
     nomask = nifti_case(tmp / "bad", "Case_nomask", seed=5)
     upload(page, url, [nomask / "Case_nomask_t1ce.nii.gz"])
@@ -231,7 +231,7 @@ def test_with_a_token_a_request_without_it_is_refused(browser: Browser, served: 
         assert page.request.get(url + "/static/vendor/niivue.umd.js").status == 401
         page.goto(f"{url}/?token={TOKEN}")
         assert "token" not in page.url  # the login link sets the cookie and drops the token from the address
-        page.wait_for_selector("#limits:not(:empty)")
+        page.wait_for_selector("#limits:not(:empty)", timeout=WAIT_MS)
         assert page.request.get(url + "/api/cases").status == 200
         fresh = browser.new_page()
         assert fresh.request.get(url + "/api/model", headers={"Authorization": f"Bearer {TOKEN}"}).status == 200
