@@ -29,9 +29,9 @@ What is measured (medians of ``--repeats``), on ``--device``:
 
 Projected: the whole protocol for the preset and for the full recipe (``paper``: ImageNet AlexNet fine-tuned
 with SGD for at most 20 epochs on the 57x expansion) with :mod:`gliograde.training.estimate`'s unit model at
-the measured rates: an upper bound (every epoch run; early stopping ends sooner). On CUDA it also reports the
-peak GPU memory and the fraction of the dense bf16 roofline reached: training FLOP/s (3x the forward FLOPs,
-counted by ``torch.utils.flop_counter``, per image, times img/s) over the GPU's peak
+the measured rates, every epoch counted (early stopping ends sooner; fixed costs per unit are not counted).
+On CUDA it also reports the peak GPU memory and the fraction of the dense bf16 roofline reached: training
+FLOP/s (3x the forward FLOPs, counted by ``torch.utils.flop_counter``, per image, times img/s) over the GPU's peak
 (:func:`gliograde.training.device.bf16_roofline_tflops`).
 """
 from __future__ import annotations
@@ -486,8 +486,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "expand_img_s": round(v.expand), "source": v.source} for k, v in rates.items()}
     res["projection_s"] = {k: _protocol_seconds(k, n, args.folds, v, dev) for k, v in rates.items()}
     for k, v in res["projection_s"].items():
-        print(f"  projection, whole protocol ({res['cnn_units']} CNN units), preset {k}: at most "
-              f"{v['total'] / 60:.1f} min ({v['total'] / 3600:.2f} h) on this device", flush=True)
+        print(f"  projection, whole protocol ({res['cnn_units']} CNN units), preset {k}: about "
+              f"{v['total'] / 60:.1f} min ({v['total'] / 3600:.2f} h) on this device if every epoch runs", flush=True)
     if args.run_all:
         res["run_all_s"] = _all_units(data, args, dev)
         print(f"  whole protocol run for real: {res['run_all_s']['total']} s")

@@ -32,7 +32,7 @@ Measure = Callable[[TrainCfg, tuple[int, int, int], AugmentCfg], Rates]
 
 @dataclass(frozen=True)
 class CVEstimate:
-    """The CNN part of a cv run: seconds (upper bound), units, rates and what is left out."""
+    """The CNN part of a cv run: seconds (every epoch of every unit counted), units, rates and what is left out."""
 
     seconds: float
     units: int
@@ -40,13 +40,16 @@ class CVEstimate:
     left_out: tuple[str, ...]
 
     def line(self) -> str:
-        """One line for the log, e.g. ``estimate: at most 12.3 min for 60 CNN units (...)``."""
+        """One line for the log, e.g. ``estimate: about 12.3 min for 60 CNN units if every epoch runs (...)``.
+
+        Not a bound: the rates come from a few images, and a unit's fixed costs (building the network, writing
+        checkpoints) are not counted; on a quiet CPU a quick-preset unit took 1.2-1.7x its estimate."""
         rates = "; ".join(("" if r.train == r.infer else f"train {r.train:.1f} img/s, ")
                           + f"inference {r.infer:.1f} img/s, expansion {r.expand:.0f} img/s ({r.source})"
                           for r in self.rates)
         left = f"; not counted: {', '.join(self.left_out)}" if self.left_out else ""
-        return (f"estimate: at most {self.seconds / 60:.1f} min for {self.units} CNN units (every epoch run; "
-                f"early stopping and resumed units make it shorter): {rates}{left}")
+        return (f"estimate: about {self.seconds / 60:.1f} min for {self.units} CNN units if every epoch runs "
+                f"(early stopping and resumed units make it shorter; rates measured on a few images): {rates}{left}")
 
 
 def _units(cohort: Cohort, cfg: RunConfig) -> tuple[list[tuple[TrainCfg, AugmentCfg, UnitWork, int]], list[str]]:

@@ -58,7 +58,7 @@ class UnitWork:
         train_images: training images per epoch (after expansion).
         val_images: images evaluated after each epoch (the inner split; the test fold under ``paper``).
         test_images: images predicted once at the end.
-        epochs: the most epochs trained (early stopping may end sooner: the estimate is an upper bound).
+        epochs: the most epochs trained (early stopping may end sooner: the estimate counts every one).
         frozen: only the head trains, on backbone features computed once (each image is forwarded once).
     """
 
@@ -89,7 +89,7 @@ def unit_work(*, rows: int, folds: int, val_fraction: float, transforms: int, ep
 
 
 def unit_seconds(w: UnitWork, r: Rates) -> float:
-    """Seconds for one unit at rates ``r`` (upper bound: every epoch is run; the frozen head's epochs count 0)."""
+    """Seconds for one unit at rates ``r`` (every epoch run; the frozen head's epochs count 0; fixed costs not)."""
     expand_s = w.expanded / r.expand
     if w.frozen:  # features of every image once, then milliseconds of head training per epoch
         return expand_s + (w.train_images + w.val_images + w.test_images) / r.infer
