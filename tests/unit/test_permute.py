@@ -182,3 +182,15 @@ def test_run_permutations_shuffles_the_cohorts_groups(tmp_path: Path, monkeypatc
     assert len(shuffled) == 3
     for lab in shuffled:
         assert (pd.Series(lab).groupby(groups).nunique() == 1).all()
+
+
+def test_shared_test_rows_count_a_person_whose_other_case_is_in_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two patients of one group (one person) on both sides of a fold are a shared test row, as the splits see it."""
+    from types import SimpleNamespace
+
+    from gliograde.experiment import permute
+
+    cohort = SimpleNamespace(patient_ids=np.array(["a", "b", "c", "d"]), groups=np.array(["P1", "P1", "c", "d"]))
+    monkeypatch.setattr(permute, "repeated_folds", lambda exp: [[0]])
+    monkeypatch.setattr(permute, "fold_rows", lambda exp, fold: (np.array([0, 2]), np.array([1, 3])))
+    assert permute.shared_test_rows(SimpleNamespace(cohort=cohort)) == {"shared": 1, "of": 2}  # b is a's person

@@ -196,10 +196,11 @@ def run_permutations(cohort: Cohort, out: Path, cfg: RunConfig, features: Featur
 
 
 def shared_test_rows(exp: Experiment) -> dict[str, int]:
-    """How many test rows (original images) of the folds have a patient with rows in the same fold's training
-    set: the leak a row-level split opens (0 under patient-level folds). A CNN under the paper protocol
-    also trains on augmented copies of its test images, which this count does not include."""
-    pids = exp.cohort.patient_ids
+    """How many test rows (original images) of the folds have a patient, or with a group column a person
+    (:func:`gliograde.splits.group_keys`), with rows in the same fold's training set: the leak a row-level split
+    opens (0 under patient-level folds). A CNN under the paper protocol also trains on augmented copies of its
+    test images, which this count does not include."""
+    pids = group_keys(exp.cohort.patient_ids, exp.cohort.groups)
     shared = total = 0
     for fold in repeated_folds(exp)[0]:
         train, test = fold_rows(exp, fold)
