@@ -226,6 +226,28 @@ def inner_split(patient_ids: npt.ArrayLike, labels: npt.ArrayLike, val_fraction:
 SELECTION_METHODS = ("none", "inner_cv", "inner_split")
 
 
+def capped_folds(unit_labels: npt.ArrayLike, wanted: int) -> int:
+    """The folds of an inner CV: ``wanted``, capped by the number of units (patients, or groups) of the smallest
+    grade, since each fold needs one of each.
+
+    Args:
+        unit_labels: the grade of each unit of the training fold.
+
+    Raises:
+        InputError: a grade with fewer than 2 units (one line, naming the fix).
+
+    >>> capped_folds([0, 0, 1, 1, 1], 5)
+    2
+    """
+    counts = pd.Series(np.asarray(unit_labels)).value_counts()
+    k = int(min(wanted, counts.min()))
+    if k < 2:
+        raise InputError(f"inner CV needs >= 2 patients of each grade in a training fold, but one grade has "
+                         f"{int(counts.min())} of {int(counts.sum())}; use more patients or fewer outer folds "
+                         "(--folds)")
+    return k
+
+
 def inner_splits(
     patient_ids: npt.ArrayLike, labels: npt.ArrayLike, method: str, inner_folds: int = 5,
     seed: int = 0, val_fraction: float = 0.25, groups: npt.ArrayLike | None = None,
@@ -252,11 +274,7 @@ def inner_splits(
     if method != "inner_cv":
         raise InputError(f"selection method {method!r}: choose one of {SELECTION_METHODS}")
     pids = group_keys(pids, groups)
-    per_patient = pd.Series(y).groupby(pids).first()
-    k = int(min(inner_folds, per_patient.value_counts().min()))
-    if k < 2:
-        raise InputError("inner CV needs >= 2 patients of each grade in a training fold, "
-                         f"got {per_patient.value_counts().to_dict()}")
+    k = capped_folds(pd.Series(y).groupby(pids).first(), inner_folds)
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(tr.astype(np.int64), va.astype(np.int64)) for tr, va in cv.split(np.zeros(len(y)), y, pids)]
 

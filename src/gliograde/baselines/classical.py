@@ -57,7 +57,7 @@ from gliograde.config import (
     ClassifierKind as ClassifierKind,  # defined with CVCfg; still importable from here
 )
 from gliograde.errors import InputError
-from gliograde.splits import inner_splits
+from gliograde.splits import capped_folds, inner_splits
 
 logger = logging.getLogger(__name__)
 CLASSIFIER_KINDS: tuple[str, ...] = ("logreg", "logreg_l1", "svm", "rbf_svm", "mlp")
@@ -105,13 +105,8 @@ def inner_cv(n_splits: int, random_state: int, y: npt.ArrayLike | None = None,
     [['b', 'c'], ['a', 'd']]
     """
     if not _shares_units(groups):
-        if y is not None:  # capped by the smallest grade as inner_splits caps it (3 folds of a grade of 2 fail)
-            counts = dict(zip(*np.unique(np.asarray(y), return_counts=True), strict=True))
-            n_splits = int(min(n_splits, *counts.values()))
-            if n_splits < 2:
-                raise InputError(f"inner CV needs >= 2 patients of each grade in a training fold, but one grade "
-                                 f"has {n_splits} of {sum(counts.values())}; use more patients or fewer outer "
-                                 "folds (--folds)")
+        if y is not None:  # capped as inner_splits caps it (3 folds of a grade of 2 would fail in sklearn)
+            n_splits = capped_folds(y, n_splits)
         return StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
     keys, labels = np.asarray(groups).astype(str), np.asarray(y)
     if labels.shape != keys.shape:
