@@ -174,7 +174,6 @@ def make_classifier(kind: ClassifierKind = "logreg", random_state: int = 0, *,
             will be fitted on: every inner CV keeps a unit on one side (:func:`inner_cv`), and the pipeline must
             then be fitted on exactly those rows. None: each row is its own unit (row-level inner CVs).
 
-    Raises:
     Returns:
         Pipeline(impute median -> drop constant -> standardise -> [SelectKBest] -> classifier).
 
